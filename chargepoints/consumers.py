@@ -1,0 +1,225 @@
+"""The OCPP WebSocket consumer: one instance per charge point connection.
+
+Lifecycle (OCPP-J 1.6 §3):
+- connect: validate the identity from the URL, negotiate the subprotocol,
+  check registration, take over any older connection of the same charge
+  point, join the charge point's channel group, accept;
+- receive: parse the frame (`ocpp.rpc`), validate the payload against the
+  official schema, run the version's handler, answer with a CALLRESULT or the
+  CALLERROR that fits; nothing a charge point sends ends the connection;
+- disconnect: leave the group and mark the charge point offline unless a newer
+  connection already owns it.
+
+Rejections before the upgrade are answered by daphne with HTTP 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import is_dataclass
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+
+from . import services
+from .models import IDENTITY_RE, ChargePoint
+from .ocpp import rpc, v16
+
+logger = logging.getLogger("csms.ocpp")
+protocol_logger = logging.getLogger("csms.protocol")
+
+# Subprotocol name → version, newest first (we pick the newest one offered).
+SUBPROTOCOLS = {"ocpp1.6": "1.6"}
+HANDLERS = {"1.6": v16.HANDLERS}
+# channels-redis forgets group members after a day (DESIGN.md trap 5): re-join well before.
+GROUP_REFRESH_SECONDS = 3600
+TAKEOVER_CLOSE_CODE = 4000
+# Handlers of these actions write last_seen themselves.
+LAST_SEEN_WRITING_ACTIONS = {"BootNotification", "Heartbeat"}
+
+
+def to_payload(result) -> dict:
+    """An `ocpp` call_result dataclass (or a dict) as a camelCase payload without null fields."""
+    if is_dataclass(result):
+        result = snake_to_camel_case(serialize_as_dict(result))
+    return remove_nones(result)
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    """Serves one charge point's OCPP-J WebSocket at /ocpp/<id> or /ocpp/<version>/<id>."""
+
+    session: v16.Session | None = None
+    group_name: str | None = None
+
+    async def connect(self):
+        kwargs = self.scope["url_route"]["kwargs"]
+        charge_point_id = kwargs.get("charge_point_id") or ""
+        self.accepted = False
+        if not IDENTITY_RE.match(charge_point_id):
+            logger.warning("Rejected connection: invalid charge point identity %r", charge_point_id[:100])
+            await self.close()
+            return
+
+        offered = list(self.scope.get("subprotocols") or [])
+        path_version = kwargs.get("version")
+        subprotocol, version = self._negotiate(offered, path_version)
+        if version is None:
+            logger.warning("%s: rejected connection: no supported subprotocol in %s", charge_point_id, offered)
+            await self.close()
+            return
+        if subprotocol is None:
+            logger.info("%s: no subprotocol offered; speaking OCPP %s", charge_point_id, version)
+
+        session_id = uuid.uuid4().hex
+        try:
+            await database_sync_to_async(services.charge_point_connect)(
+                charge_point_id=charge_point_id,
+                session_id=session_id,
+                ocpp_version=version,
+                allow_unknown=settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS,
+            )
+        except services.UnknownChargePoint:
+            logger.warning("%s: rejected connection: charge point is not registered", charge_point_id)
+            await self.close()
+            return
+
+        self.session = v16.Session(charge_point_id=charge_point_id, session_id=session_id, version=version)
+        self.group_name = ChargePoint.group_name_for(charge_point_id)
+        # Tell an older connection of this charge point to close, then join.
+        await self.channel_layer.group_send(self.group_name, {"type": "session.takeover", "session_id": session_id})
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self._group_joined_at = time.monotonic()
+        self._seen_written_at = time.monotonic()
+        await self.accept(subprotocol)
+        self.accepted = True
+        logger.info("%s: connected (OCPP %s, session %s)", charge_point_id, version, session_id)
+
+    @staticmethod
+    def _negotiate(offered: list[str], path_version: str | None) -> tuple[str | None, str | None]:
+        """Pick (subprotocol, version): the newest supported subprotocol offered.
+
+        No subprotocol offered → OCPP 1.6 (or the path's version) without one;
+        only unsupported ones offered → (None, None), the connection is refused.
+        """
+        if not offered:
+            return None, path_version or "1.6"
+        for name, version in SUBPROTOCOLS.items():
+            if name in offered and (path_version is None or path_version == version):
+                return name, version
+        return None, None
+
+    async def disconnect(self, code):
+        if self.session is None:
+            return
+        if self.group_name:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        owned = await database_sync_to_async(services.charge_point_disconnect)(
+            charge_point_id=self.session.charge_point_id, session_id=self.session.session_id
+        )
+        logger.info(
+            "%s: disconnected (code %s)%s", self.session.charge_point_id, code, "" if owned else " after takeover"
+        )
+
+    async def session_takeover(self, event):
+        """A newer connection of the same charge point took over: close this one."""
+        if self.session and event["session_id"] != self.session.session_id:
+            logger.info("%s: closing older connection after takeover", self.session.charge_point_id)
+            await self.close(code=TAKEOVER_CLOSE_CODE)
+
+    # --- frames in -----------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.session is None:
+            return
+        binary = text_data is None
+        if binary:
+            text_data = (bytes_data or b"").decode("utf-8", errors="replace")
+        cp_id = self.session.charge_point_id
+        if protocol_logger.isEnabledFor(logging.DEBUG):
+            protocol_logger.debug("%s in %s", cp_id, text_data)
+
+        try:
+            message = rpc.parse_frame(text_data)
+            if binary:
+                # OCPP-J 1.6 §3.1: messages are sent as WebSocket text frames.
+                raise rpc.RpcError(rpc.ErrorKind.FORMAT, "OCPP-J frames must be text frames", unique_id=message.unique_id)
+        except rpc.RpcError as error:
+            logger.warning("%s: bad frame: %s", cp_id, error.description)
+            await self._send_frame(error.frame(self.session.version))
+            await self._touch()
+            return
+
+        if isinstance(message, rpc.Call):
+            await self._handle_call(message)
+            if message.action in LAST_SEEN_WRITING_ACTIONS:
+                self._seen_written_at = time.monotonic()
+        else:
+            self._handle_reply(message)
+        await self._touch()
+
+    async def _handle_call(self, call: rpc.Call) -> None:
+        version = self.session.version
+        handler = HANDLERS[version].get(call.action)
+        try:
+            if handler is None:
+                if call.action in rpc.known_actions(version):
+                    raise rpc.RpcError(
+                        rpc.ErrorKind.NOT_SUPPORTED,
+                        f"{call.action} is not an action a charge point sends to a central system",
+                        unique_id=call.unique_id,
+                    )
+                raise rpc.RpcError(
+                    rpc.ErrorKind.NOT_IMPLEMENTED, f"Unknown action {call.action!r}", unique_id=call.unique_id
+                )
+            rpc.validate_payload(version, call.action, call.payload, unique_id=call.unique_id)
+            result = await handler(self.session, call.payload)
+            payload = to_payload(result)
+            rpc.validate_payload(version, call.action, payload, response=True, unique_id=call.unique_id)
+        except rpc.RpcError as error:
+            logger.warning("%s: %s %s: %s", self.session.charge_point_id, call.action, error.kind.value, error.description)
+            await self._send_frame(error.frame(version))
+            return
+        except Exception:
+            logger.exception("%s: %s handler failed", self.session.charge_point_id, call.action)
+            error = rpc.RpcError(
+                rpc.ErrorKind.INTERNAL, f"{call.action} could not be processed", unique_id=call.unique_id
+            )
+            await self._send_frame(error.frame(version))
+            return
+        await self._send_frame(rpc.call_result_frame(call.unique_id, payload))
+
+    def _handle_reply(self, message: rpc.CallResult | rpc.CallError) -> None:
+        # We have sent no CALL yet that could be waiting for this reply.
+        logger.warning(
+            "%s: unexpected %s for unique id %s",
+            self.session.charge_point_id,
+            message.message_type.name,
+            message.unique_id,
+        )
+
+    async def _send_frame(self, frame: str) -> None:
+        if protocol_logger.isEnabledFor(logging.DEBUG):
+            protocol_logger.debug("%s out %s", self.session.charge_point_id, frame)
+        await self.send(text_data=frame)
+
+    async def _touch(self) -> None:
+        """Write last_seen at most every OCPP_LAST_SEEN_WRITE_INTERVAL seconds; refresh group membership."""
+        now = time.monotonic()
+        if now - self._seen_written_at >= settings.OCPP_LAST_SEEN_WRITE_INTERVAL:
+            self._seen_written_at = now
+            await database_sync_to_async(services.charge_point_touch)(charge_point_id=self.session.charge_point_id)
+        if now - self._group_joined_at >= GROUP_REFRESH_SECONDS:
+            self._group_joined_at = now
+            await self.channel_layer.group_add(self.group_name, self.channel_name)
+
+
+class RejectConsumer(AsyncWebsocketConsumer):
+    """Refuses WebSocket upgrades on paths that name no charge point (HTTP 403 from daphne)."""
+
+    async def connect(self):
+        logger.warning("Rejected WebSocket connection to %r: not /ocpp/<charge point id>", self.scope.get("path"))
+        await self.close()

@@ -1,0 +1,215 @@
+"""Who the charge points are and what they reported.
+
+A `ChargePoint` is keyed by its OCPP identity (the last path segment of its
+WebSocket URL, OCPP 1.6 "chargeBoxIdentity"), so every related row carries the
+identity in its `charge_point_id` column and can be filtered without a join.
+"""
+
+import hashlib
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+# OCPP 2.0.1 Part 2 §1.2 identifierString: a-z A-Z 0-9 * - _ = : + | @ .
+# Charge point identities are limited to 48 characters (OCPP 2.0.1 Part 4
+# §3.1.1; the same bound is common practice for 1.6 chargeBoxIdentity).
+IDENTITY_RE = re.compile(r"^[A-Za-z0-9*\-_=:+|@.]{1,48}$")
+identity_validator = RegexValidator(
+    IDENTITY_RE,
+    "1 to 48 characters of a-z, A-Z, 0-9 and * - _ = : + | @ . (OCPP identifierString).",
+)
+
+
+class OcppVersion(models.TextChoices):
+    V16 = "1.6", "OCPP 1.6"
+
+
+class ChargePoint(models.Model):
+    """A charge point (OCPP 2.0.1: charging station) and its last known state.
+
+    `connected` is written on WebSocket connect and disconnect; `session_id`
+    identifies the connection that wrote it, so a socket that was taken over
+    cannot mark the new one offline when it closes late.
+    """
+
+    id = models.CharField("identity", primary_key=True, max_length=48, validators=[identity_validator])
+    description = models.CharField(max_length=200, blank=True)
+    ocpp_version = models.CharField(max_length=8, choices=OcppVersion.choices, blank=True)
+
+    vendor = models.CharField(max_length=20, blank=True)
+    model = models.CharField(max_length=20, blank=True)
+    serial_number = models.CharField("charge point serial number", max_length=25, blank=True)
+    charge_box_serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    iccid = models.CharField("ICCID", max_length=20, blank=True)
+    imsi = models.CharField("IMSI", max_length=20, blank=True)
+    meter_type = models.CharField(max_length=25, blank=True)
+    meter_serial_number = models.CharField(max_length=25, blank=True)
+
+    connected = models.BooleanField(default=False, db_index=True)
+    session_id = models.CharField(max_length=32, blank=True, editable=False)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+
+    firmware_status = models.CharField(max_length=30, blank=True)
+    firmware_status_at = models.DateTimeField(null=True, blank=True)
+    diagnostics_status = models.CharField(max_length=30, blank=True)
+    diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.id
+
+    @staticmethod
+    def group_name_for(charge_point_id: str) -> str:
+        """Channels group of the connection holding `charge_point_id`'s socket.
+
+        Group names allow only [A-Za-z0-9._-] under 100 characters while OCPP
+        identities may hold *=:+|@ (DESIGN.md trap 3), so the name is derived
+        from a hash of the identity rather than the identity itself.
+        """
+        digest = hashlib.sha256(charge_point_id.encode()).hexdigest()[:40]
+        return f"ocpp.cp.{digest}"
+
+    @property
+    def group_name(self) -> str:
+        return self.group_name_for(self.id)
+
+    @property
+    def online(self) -> bool:
+        """True while a socket is open and the charge point was heard from recently.
+
+        A process that dies cannot clear `connected`; requiring a frame within
+        two heartbeat intervals (plus a minute of slack) keeps such a charge
+        point from looking online forever.
+        """
+        if not self.connected or self.last_seen is None:
+            return False
+        horizon = timedelta(seconds=2 * settings.OCPP_HEARTBEAT_INTERVAL + 60)
+        return timezone.now() - self.last_seen <= horizon
+
+
+class Connector(models.Model):
+    """Current status of one connector; connector 0 is the charge point itself (OCPP 1.6 §4.9)."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="connectors")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, blank=True)
+    error_code = models.CharField(max_length=30, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    status_timestamp = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["charge_point_id", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "connector_id"], name="connector_unique_per_charge_point")
+        ]
+
+    def __str__(self):
+        return f"{self.charge_point_id} #{self.connector_id}"
+
+
+class BootNotification(models.Model):
+    """One BootNotification as received (OCPP 1.6 §4.2), kept for every boot."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="boots")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    vendor = models.CharField(max_length=20)
+    model = models.CharField(max_length=20)
+    serial_number = models.CharField("charge point serial number", max_length=25, blank=True)
+    charge_box_serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    iccid = models.CharField("ICCID", max_length=20, blank=True)
+    imsi = models.CharField("IMSI", max_length=20, blank=True)
+    meter_type = models.CharField(max_length=25, blank=True)
+    meter_serial_number = models.CharField(max_length=25, blank=True)
+    status = models.CharField("answered status", max_length=10)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["charge_point", "-received_at"])]
+
+    def __str__(self):
+        return f"{self.charge_point_id} boot at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StatusNotification(models.Model):
+    """One StatusNotification as received (OCPP 1.6 §4.9): the full status history."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="status_notifications")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=20)
+    error_code = models.CharField(max_length=30)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    timestamp = models.DateTimeField("charge point timestamp", null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "-received_at"])]
+
+    def __str__(self):
+        return f"{self.charge_point_id} #{self.connector_id} {self.status}"
+
+
+class DataTransfer(models.Model):
+    """A DataTransfer received from a charge point (OCPP 1.6 §4.3) and what we answered."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="data_transfers")
+    vendor_id = models.CharField(max_length=255)
+    message_id = models.CharField(max_length=50, blank=True)
+    data = models.TextField(blank=True)
+    status = models.CharField("answered status", max_length=20)
+    response_data = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.charge_point_id} {self.vendor_id}/{self.message_id}"
+
+
+class FirmwareStatusNotification(models.Model):
+    """History of FirmwareStatusNotification (OCPP 1.6 §4.5); the latest is on the charge point."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="firmware_statuses")
+    status = models.CharField(max_length=30)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.charge_point_id} firmware {self.status}"
+
+
+class DiagnosticsStatusNotification(models.Model):
+    """History of DiagnosticsStatusNotification (OCPP 1.6 §4.4); the latest is on the charge point."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="diagnostics_statuses")
+    status = models.CharField(max_length=30)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "diagnostics status notifications"
+
+    def __str__(self):
+        return f"{self.charge_point_id} diagnostics {self.status}"

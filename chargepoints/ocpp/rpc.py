@@ -1,0 +1,293 @@
+"""OCPP-J framing: parse frames, validate payloads, build CALLRESULT and CALLERROR frames.
+
+Follows OCPP-J 1.6 §4 (RPC framework). Unlike the `ocpp` library's
+`ChargePoint.route_message`, which drops frames it cannot parse (DESIGN.md
+trap 8), every problem here becomes an `RpcError` that the consumer turns into
+a CALLERROR, so a charge point always gets an answer it can act on.
+
+Payloads are checked against the official JSON schemas shipped in the `ocpp`
+package, with a date-time format check the library leaves out.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import ocpp
+from django.utils.dateparse import parse_datetime
+from jsonschema import Draft4Validator, FormatChecker
+from jsonschema.exceptions import ValidationError as SchemaError
+
+logger = logging.getLogger("csms.ocpp")
+
+MAX_UNIQUE_ID_LENGTH = 36  # OCPP-J 1.6 §4.1.3: "maximum of 36 characters"
+UNREADABLE_UNIQUE_ID = "-1"  # used when a frame is too broken to read its unique id
+
+SCHEMA_DIRS = {"1.6": Path(ocpp.__file__).parent / "v16" / "schemas"}
+
+
+class MessageType(enum.IntEnum):
+    """OCPP-J MessageTypeId (§4.1.3)."""
+
+    CALL = 2
+    CALLRESULT = 3
+    CALLERROR = 4
+
+
+class ErrorKind(enum.Enum):
+    """What went wrong, independent of how a protocol version spells the code."""
+
+    NOT_IMPLEMENTED = "NotImplemented"
+    NOT_SUPPORTED = "NotSupported"
+    INTERNAL = "InternalError"
+    PROTOCOL = "ProtocolError"
+    SECURITY = "SecurityError"
+    FORMAT = "FormationViolation"
+    PROPERTY_CONSTRAINT = "PropertyConstraintViolation"
+    OCCURRENCE_CONSTRAINT = "OccurenceConstraintViolation"
+    TYPE_CONSTRAINT = "TypeConstraintViolation"
+    GENERIC = "GenericError"
+
+
+# OCPP-J 1.6 §4.2.3 spells two codes with the errata's typos (FormationViolation,
+# OccurenceConstraintViolation); charge points expect exactly these strings.
+ERROR_CODES = {"1.6": {kind: kind.value for kind in ErrorKind}}
+
+
+class RpcError(Exception):
+    """A problem to answer with a CALLERROR (OCPP-J 1.6 §4.2.3).
+
+    `unique_id` is the frame's unique id when it could be read, else None.
+    `details` becomes the CALLERROR's errorDetails object.
+    """
+
+    def __init__(self, kind: ErrorKind, description: str, *, unique_id: str | None = None, details=None):
+        super().__init__(description)
+        self.kind = kind
+        self.description = description
+        self.unique_id = unique_id
+        self.details = details or {}
+
+    def code(self, version: str) -> str:
+        return ERROR_CODES[version][self.kind]
+
+    def frame(self, version: str) -> str:
+        return call_error_frame(self.unique_id or UNREADABLE_UNIQUE_ID, self.code(version), self.description, self.details)
+
+
+@dataclass
+class Call:
+    unique_id: str
+    action: str
+    payload: dict
+    message_type = MessageType.CALL
+
+
+@dataclass
+class CallResult:
+    unique_id: str
+    payload: dict
+    message_type = MessageType.CALLRESULT
+
+
+@dataclass
+class CallError:
+    unique_id: str
+    error_code: str
+    error_description: str
+    error_details: dict = field(default_factory=dict)
+    message_type = MessageType.CALLERROR
+
+
+def _dumps(frame: list) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(obj):
+    if isinstance(obj, Decimal):
+        return float(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def call_frame(unique_id: str, action: str, payload: dict) -> str:
+    return _dumps([MessageType.CALL, unique_id, action, payload])
+
+
+def call_result_frame(unique_id: str, payload: dict) -> str:
+    return _dumps([MessageType.CALLRESULT, unique_id, payload])
+
+
+def call_error_frame(unique_id: str, code: str, description: str, details: dict | None = None) -> str:
+    return _dumps([MessageType.CALLERROR, unique_id, code, description, details or {}])
+
+
+def parse_frame(text: str) -> Call | CallResult | CallError:
+    """Parse one OCPP-J text frame.
+
+    Returns a Call, CallResult or CallError. Raises RpcError(FORMAT) for text
+    that is not JSON or not a well-formed frame, and for unique ids that are
+    not strings of at most 36 characters; `unique_id` is set on the error when
+    it could be read.
+    """
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise RpcError(ErrorKind.FORMAT, "Frame is not valid JSON") from None
+    if not isinstance(message, list) or not message:
+        raise RpcError(ErrorKind.FORMAT, "Frame is not a JSON array [MessageTypeId, UniqueId, ...]")
+
+    unique_id = message[1] if len(message) > 1 and isinstance(message[1], str) else None
+    message_type = message[0]
+    if unique_id is None:
+        raise RpcError(ErrorKind.FORMAT, "UniqueId is missing or not a string")
+    if len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+        raise RpcError(
+            ErrorKind.FORMAT,
+            f"UniqueId is longer than {MAX_UNIQUE_ID_LENGTH} characters",
+            unique_id=unique_id,
+        )
+    if type(message_type) is not int or message_type not in (2, 3, 4):
+        raise RpcError(ErrorKind.FORMAT, f"MessageTypeId {message_type!r} is not 2, 3 or 4", unique_id=unique_id)
+
+    if message_type == MessageType.CALL:
+        if len(message) != 4:
+            raise RpcError(ErrorKind.FORMAT, "CALL must have 4 elements", unique_id=unique_id)
+        _, _, action, payload = message
+        if not isinstance(action, str) or not action:
+            raise RpcError(ErrorKind.FORMAT, "Action must be a non-empty string", unique_id=unique_id)
+        if not isinstance(payload, dict):
+            raise RpcError(ErrorKind.FORMAT, "Payload must be a JSON object", unique_id=unique_id)
+        return Call(unique_id, action, payload)
+
+    if message_type == MessageType.CALLRESULT:
+        if len(message) != 3 or not isinstance(message[2], dict):
+            raise RpcError(ErrorKind.FORMAT, "CALLRESULT must be [3, UniqueId, {payload}]", unique_id=unique_id)
+        return CallResult(unique_id, message[2])
+
+    if len(message) != 5 or not isinstance(message[2], str) or not isinstance(message[3], str):
+        raise RpcError(
+            ErrorKind.FORMAT,
+            "CALLERROR must be [4, UniqueId, errorCode, errorDescription, {errorDetails}]",
+            unique_id=unique_id,
+        )
+    details = message[4] if isinstance(message[4], dict) else {"value": message[4]}
+    return CallError(unique_id, message[2], message[3], details)
+
+
+# --- Schema validation -----------------------------------------------------
+
+format_checker = FormatChecker(formats=())
+
+
+@format_checker.checks("date-time", raises=ValueError)
+def _is_date_time(value) -> bool:
+    if not isinstance(value, str):
+        return True  # the "type" keyword reports non-strings
+    return parse_datetime(value) is not None
+
+
+# Which CALLERROR a JSON-schema keyword failure maps to (OCPP-J 1.6 §4.2.3).
+_KEYWORD_KINDS = {
+    "required": ErrorKind.OCCURRENCE_CONSTRAINT,
+    "minItems": ErrorKind.OCCURRENCE_CONSTRAINT,
+    "maxItems": ErrorKind.OCCURRENCE_CONSTRAINT,
+    "additionalProperties": ErrorKind.FORMAT,
+    "type": ErrorKind.TYPE_CONSTRAINT,
+    "maxLength": ErrorKind.TYPE_CONSTRAINT,
+    "minLength": ErrorKind.TYPE_CONSTRAINT,
+    "format": ErrorKind.TYPE_CONSTRAINT,
+}
+# When a payload breaks several rules, report the most structural one first.
+_KIND_PRIORITY = [
+    ErrorKind.FORMAT,
+    ErrorKind.OCCURRENCE_CONSTRAINT,
+    ErrorKind.TYPE_CONSTRAINT,
+    ErrorKind.PROPERTY_CONSTRAINT,
+]
+
+
+@dataclass(frozen=True)
+class _Schema:
+    validator: Draft4Validator
+    decimal_floats: bool  # the schema uses multipleOf: compare floats as Decimal
+
+
+@lru_cache(maxsize=None)
+def _schema(version: str, name: str) -> _Schema | None:
+    path = SCHEMA_DIRS[version] / f"{name}.json"
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8-sig")
+    schema = json.loads(text, parse_float=Decimal)
+    return _Schema(Draft4Validator(schema, format_checker=format_checker), "multipleOf" in text)
+
+
+def known_actions(version: str) -> frozenset[str]:
+    """Every action the version defines, in either direction (from its schema files)."""
+    return _known_actions(version)
+
+
+@lru_cache(maxsize=None)
+def _known_actions(version: str) -> frozenset[str]:
+    names = {p.stem for p in SCHEMA_DIRS[version].glob("*.json")}
+    return frozenset(n for n in names if not n.endswith("Response"))
+
+
+def validate_payload(version: str, action: str, payload: dict, *, response: bool = False, unique_id=None) -> None:
+    """Check `payload` against the official schema of `action` (request, or response when `response`).
+
+    Raises RpcError with the CALLERROR kind that fits the first broken rule:
+    missing fields → OccurenceConstraintViolation, unknown fields →
+    FormationViolation, wrong types and lengths → TypeConstraintViolation,
+    values outside enums and ranges → PropertyConstraintViolation. The error's
+    details name the field (`field`, a JSON pointer-like path) and the cause.
+    Raises KeyError when the version has no schema for `action`.
+    """
+    schema = _schema(version, action + ("Response" if response else ""))
+    if schema is None:
+        raise KeyError(action)
+    if schema.decimal_floats:
+        payload = json.loads(json.dumps(payload, default=_json_default), parse_float=Decimal)
+    errors = list(schema.validator.iter_errors(payload))
+    if not errors:
+        return
+    error = min(errors, key=lambda e: (_KIND_PRIORITY.index(_kind(e)), len(e.path)))
+    raise RpcError(_kind(error), _describe(error), unique_id=unique_id, details=_details(error))
+
+
+def _kind(error: SchemaError) -> ErrorKind:
+    return _KEYWORD_KINDS.get(error.validator, ErrorKind.PROPERTY_CONSTRAINT)
+
+
+def _field(error: SchemaError) -> str:
+    path = "/".join(str(p) for p in error.absolute_path)
+    name = ""
+    if error.validator == "required":
+        name = error.message.split("'")[1] if "'" in error.message else ""
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        name = ",".join(sorted(k for k in error.instance if k not in known))
+    if name:
+        path = f"{path}/{name}" if path else name
+    return path
+
+
+def _describe(error: SchemaError) -> str:
+    where = _field(error)
+    message = error.message
+    if len(message) > 200:
+        message = message[:200] + "…"
+    return f"{where}: {message}" if where else message
+
+
+def _details(error: SchemaError) -> dict[str, Any]:
+    return {"field": _field(error), "rule": str(error.validator)}

@@ -1,0 +1,223 @@
+"""OCPP 1.6 handlers: one short coroutine per charge-point-initiated action.
+
+Each handler takes the `Session` of the connection and the request payload
+(a dict in the spec's camelCase, already validated against the official
+schema) and returns the `ocpp.v16.call_result` dataclass to answer with. Each
+makes one database call (DESIGN.md trap 4). Section numbers refer to the
+OCPP 1.6 specification, edition 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction as db_transaction
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
+
+from chargepoints import services
+from transactions import services as tx_services
+from transactions.selectors import id_tag_info_for
+
+from . import data_transfer
+from .datetimes import now_string, parse_timestamp
+
+logger = logging.getLogger("csms.ocpp")
+
+VERSION = "1.6"
+
+
+@dataclass
+class Session:
+    """What a handler knows about the connection it serves."""
+
+    charge_point_id: str
+    session_id: str
+    version: str = VERSION
+    extra: dict = field(default_factory=dict)
+
+
+Handler = Callable[[Session, dict], Awaitable[object]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def on(action: Action):
+    """Register the decorated coroutine as the handler of `action`."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[action.value] = fn
+        return fn
+
+    return register
+
+
+def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
+    """OCPP 1.6 MeterValue list (§7.42) → MeterSample list, OCPP defaults applied to omitted fields."""
+    return [
+        tx_services.MeterSample(
+            timestamp=parse_timestamp(mv["timestamp"]),
+            sampled_values=[
+                tx_services.SampledValue(
+                    value=sv["value"],
+                    **{
+                        name: sv[key]
+                        for name, key in (
+                            ("measurand", "measurand"),
+                            ("phase", "phase"),
+                            ("unit", "unit"),
+                            ("context", "context"),
+                            ("location", "location"),
+                            ("format", "format"),
+                        )
+                        if key in sv
+                    },
+                )
+                for sv in mv["sampledValue"]
+            ],
+        )
+        for mv in meter_values
+    ]
+
+
+@on(Action.boot_notification)
+async def boot_notification(session: Session, p: dict) -> call_result.BootNotification:
+    """§4.2: store the boot, update the charge point, accept it with our heartbeat interval."""
+    status = RegistrationStatus.accepted
+    await database_sync_to_async(services.boot_notification_create)(
+        charge_point_id=session.charge_point_id,
+        vendor=p["chargePointVendor"],
+        model=p["chargePointModel"],
+        status=status.value,
+        serial_number=p.get("chargePointSerialNumber", ""),
+        charge_box_serial_number=p.get("chargeBoxSerialNumber", ""),
+        firmware_version=p.get("firmwareVersion", ""),
+        iccid=p.get("iccid", ""),
+        imsi=p.get("imsi", ""),
+        meter_type=p.get("meterType", ""),
+        meter_serial_number=p.get("meterSerialNumber", ""),
+    )
+    return call_result.BootNotification(
+        current_time=now_string(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=status
+    )
+
+
+@on(Action.heartbeat)
+async def heartbeat(session: Session, p: dict) -> call_result.Heartbeat:
+    """§4.6: record the heartbeat, answer the current time."""
+    await database_sync_to_async(services.charge_point_touch)(charge_point_id=session.charge_point_id, heartbeat=True)
+    return call_result.Heartbeat(current_time=now_string())
+
+
+@on(Action.authorize)
+async def authorize(session: Session, p: dict) -> call_result.Authorize:
+    """§4.1: the id tag's IdTagInfo; unknown tags are Invalid."""
+    info = await database_sync_to_async(id_tag_info_for)(p["idTag"])
+    return call_result.Authorize(id_tag_info=info)
+
+
+@on(Action.start_transaction)
+async def start_transaction(session: Session, p: dict) -> call_result.StartTransaction:
+    """§4.8: open a transaction (idempotent on retries) and answer its id and the id tag's IdTagInfo."""
+    tx, info = await database_sync_to_async(tx_services.transaction_start)(
+        charge_point_id=session.charge_point_id,
+        connector_id=p["connectorId"],
+        id_tag=p["idTag"],
+        meter_start_wh=p["meterStart"],
+        timestamp=parse_timestamp(p["timestamp"]),
+        reservation_id=p.get("reservationId"),
+    )
+    return call_result.StartTransaction(transaction_id=tx.pk, id_tag_info=info)
+
+
+@on(Action.stop_transaction)
+async def stop_transaction(session: Session, p: dict) -> call_result.StopTransaction:
+    """§4.10: close the transaction with its meter data; always a CALLRESULT, even for unknown ids."""
+    _, info = await database_sync_to_async(tx_services.transaction_stop)(
+        charge_point_id=session.charge_point_id,
+        transaction_id=p["transactionId"],
+        meter_stop_wh=p["meterStop"],
+        timestamp=parse_timestamp(p["timestamp"]),
+        reason=p.get("reason", ""),
+        id_tag=p.get("idTag", ""),
+        transaction_data=_samples(p.get("transactionData", [])),
+    )
+    return call_result.StopTransaction(id_tag_info=info)
+
+
+@on(Action.meter_values)
+async def meter_values(session: Session, p: dict) -> call_result.MeterValues:
+    """§4.7: store every sampled value, linked to the transaction when one is named."""
+    await database_sync_to_async(tx_services.meter_values_create)(
+        charge_point_id=session.charge_point_id,
+        connector_id=p["connectorId"],
+        transaction_id=p.get("transactionId"),
+        samples=_samples(p["meterValue"]),
+    )
+    return call_result.MeterValues()
+
+
+@on(Action.status_notification)
+async def status_notification(session: Session, p: dict) -> call_result.StatusNotification:
+    """§4.9: append to the status history and set the connector's current status."""
+    await database_sync_to_async(services.status_notification_create)(
+        charge_point_id=session.charge_point_id,
+        connector_id=p["connectorId"],
+        status=p["status"],
+        error_code=p["errorCode"],
+        info=p.get("info", ""),
+        vendor_id=p.get("vendorId", ""),
+        vendor_error_code=p.get("vendorErrorCode", ""),
+        timestamp=parse_timestamp(p["timestamp"]) if "timestamp" in p else None,
+    )
+    return call_result.StatusNotification()
+
+
+@on(Action.data_transfer)
+async def data_transfer_(session: Session, p: dict) -> call_result.DataTransfer:
+    """§4.3: store it; UnknownVendorId unless a handler for the vendor is registered."""
+    status, data = await database_sync_to_async(_data_transfer)(session.charge_point_id, p)
+    return call_result.DataTransfer(status=status, data=data)
+
+
+def _data_transfer(charge_point_id: str, p: dict) -> tuple[str, str | None]:
+    vendor_id, message_id = p["vendorId"], p.get("messageId", "")
+    raw = p.get("data")
+    data = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
+    handler = data_transfer.handler_for(vendor_id)
+    with db_transaction.atomic():
+        if handler is None:
+            status, response = DataTransferStatus.unknown_vendor_id.value, None
+        else:
+            status, response = handler(charge_point_id, message_id, data or "")
+        services.data_transfer_create(
+            charge_point_id=charge_point_id,
+            vendor_id=vendor_id,
+            message_id=message_id,
+            data=data or "",
+            status=status,
+            response_data=response or "",
+        )
+    return status, response
+
+
+@on(Action.diagnostics_status_notification)
+async def diagnostics_status_notification(session: Session, p: dict) -> call_result.DiagnosticsStatusNotification:
+    """§4.4: keep the status on the charge point, with its history."""
+    await database_sync_to_async(services.diagnostics_status_create)(
+        charge_point_id=session.charge_point_id, status=p["status"]
+    )
+    return call_result.DiagnosticsStatusNotification()
+
+
+@on(Action.firmware_status_notification)
+async def firmware_status_notification(session: Session, p: dict) -> call_result.FirmwareStatusNotification:
+    """§4.5: keep the status on the charge point, with its history."""
+    await database_sync_to_async(services.firmware_status_create)(
+        charge_point_id=session.charge_point_id, status=p["status"]
+    )
+    return call_result.FirmwareStatusNotification()

@@ -1,0 +1,190 @@
+"""Writes about charge points: connections, boots, statuses, data transfers.
+
+Every function takes keyword-only arguments and runs in one database
+transaction (HackSoft style). Timestamps are timezone-aware UTC datetimes.
+They are synchronous: consumers call them through `database_sync_to_async`,
+one call per OCPP frame (DESIGN.md trap 4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import (
+    BootNotification,
+    ChargePoint,
+    Connector,
+    DataTransfer,
+    DiagnosticsStatusNotification,
+    FirmwareStatusNotification,
+    StatusNotification,
+)
+
+
+class UnknownChargePoint(Exception):
+    """The charge point is not registered and unknown ones are not allowed."""
+
+
+@transaction.atomic
+def charge_point_connect(
+    *, charge_point_id: str, session_id: str, ocpp_version: str, allow_unknown: bool
+) -> ChargePoint:
+    """Mark `charge_point_id` connected by the session `session_id`.
+
+    Registers the charge point first when it is unknown and `allow_unknown`;
+    raises UnknownChargePoint when it is unknown and not allowed.
+    """
+    now = timezone.now()
+    try:
+        cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
+    except ChargePoint.DoesNotExist:
+        if not allow_unknown:
+            raise UnknownChargePoint(charge_point_id) from None
+        cp, _ = ChargePoint.objects.get_or_create(pk=charge_point_id)
+    cp.connected = True
+    cp.session_id = session_id
+    cp.ocpp_version = ocpp_version
+    cp.connected_at = now
+    cp.last_seen = now
+    cp.save(update_fields=["connected", "session_id", "ocpp_version", "connected_at", "last_seen"])
+    return cp
+
+
+def charge_point_disconnect(*, charge_point_id: str, session_id: str) -> bool:
+    """Mark the charge point offline if `session_id` still owns it; returns whether it did.
+
+    A socket that was taken over by a newer connection closes after the new
+    one has connected; matching on the session keeps it from marking the
+    charge point offline.
+    """
+    updated = ChargePoint.objects.filter(pk=charge_point_id, session_id=session_id).update(
+        connected=False, disconnected_at=timezone.now()
+    )
+    return bool(updated)
+
+
+def charge_point_touch(*, charge_point_id: str, heartbeat: bool = False) -> datetime:
+    """Record that the charge point was heard from now; with `heartbeat`, also last_heartbeat."""
+    now = timezone.now()
+    fields = {"last_seen": now}
+    if heartbeat:
+        fields["last_heartbeat"] = now
+    ChargePoint.objects.filter(pk=charge_point_id).update(**fields)
+    return now
+
+
+@transaction.atomic
+def boot_notification_create(
+    *,
+    charge_point_id: str,
+    vendor: str,
+    model: str,
+    status: str,
+    serial_number: str = "",
+    charge_box_serial_number: str = "",
+    firmware_version: str = "",
+    iccid: str = "",
+    imsi: str = "",
+    meter_type: str = "",
+    meter_serial_number: str = "",
+) -> BootNotification:
+    """Store a boot (OCPP 1.6 §4.2) and copy its identity fields onto the charge point.
+
+    `status` is the RegistrationStatus we answer. Fields the charge point left
+    out are stored as "", and clear what an earlier boot said.
+    """
+    now = timezone.now()
+    fields = dict(
+        vendor=vendor,
+        model=model,
+        serial_number=serial_number,
+        charge_box_serial_number=charge_box_serial_number,
+        firmware_version=firmware_version,
+        iccid=iccid,
+        imsi=imsi,
+        meter_type=meter_type,
+        meter_serial_number=meter_serial_number,
+    )
+    boot = BootNotification.objects.create(charge_point_id=charge_point_id, received_at=now, status=status, **fields)
+    ChargePoint.objects.filter(pk=charge_point_id).update(last_boot_at=now, last_seen=now, **fields)
+    return boot
+
+
+@transaction.atomic
+def status_notification_create(
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    info: str = "",
+    vendor_id: str = "",
+    vendor_error_code: str = "",
+    timestamp: datetime | None = None,
+) -> StatusNotification:
+    """Append to the status history and set the connector's current status (OCPP 1.6 §4.9).
+
+    Connectors are created as they first report. A notification older than
+    the connector's current status (a queued one delivered late) is kept in the
+    history but does not overwrite the newer current status.
+    """
+    now = timezone.now()
+    fields = dict(
+        status=status,
+        error_code=error_code,
+        info=info,
+        vendor_id=vendor_id,
+        vendor_error_code=vendor_error_code,
+    )
+    notification = StatusNotification.objects.create(
+        charge_point_id=charge_point_id, connector_id=connector_id, timestamp=timestamp, received_at=now, **fields
+    )
+    connector, created = Connector.objects.select_for_update().get_or_create(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        defaults=dict(status_timestamp=timestamp, updated_at=now, **fields),
+    )
+    if not created:
+        stale = timestamp is not None and connector.status_timestamp is not None and timestamp < connector.status_timestamp
+        if not stale:
+            for name, value in fields.items():
+                setattr(connector, name, value)
+            connector.status_timestamp = timestamp
+            connector.updated_at = now
+            connector.save()
+    return notification
+
+
+def data_transfer_create(
+    *, charge_point_id: str, vendor_id: str, message_id: str, data: str, status: str, response_data: str = ""
+) -> DataTransfer:
+    """Store an incoming DataTransfer (OCPP 1.6 §4.3) with the status we answered."""
+    return DataTransfer.objects.create(
+        charge_point_id=charge_point_id,
+        vendor_id=vendor_id,
+        message_id=message_id,
+        data=data,
+        status=status,
+        response_data=response_data,
+    )
+
+
+@transaction.atomic
+def firmware_status_create(*, charge_point_id: str, status: str) -> FirmwareStatusNotification:
+    """Store a FirmwareStatusNotification (OCPP 1.6 §4.5) and set it as the current firmware status."""
+    now = timezone.now()
+    row = FirmwareStatusNotification.objects.create(charge_point_id=charge_point_id, status=status, received_at=now)
+    ChargePoint.objects.filter(pk=charge_point_id).update(firmware_status=status, firmware_status_at=now)
+    return row
+
+
+@transaction.atomic
+def diagnostics_status_create(*, charge_point_id: str, status: str) -> DiagnosticsStatusNotification:
+    """Store a DiagnosticsStatusNotification (OCPP 1.6 §4.4) and set it as the current diagnostics status."""
+    now = timezone.now()
+    row = DiagnosticsStatusNotification.objects.create(charge_point_id=charge_point_id, status=status, received_at=now)
+    ChargePoint.objects.filter(pk=charge_point_id).update(diagnostics_status=status, diagnostics_status_at=now)
+    return row

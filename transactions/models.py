@@ -1,0 +1,194 @@
+"""Id tags, transactions and meter values (OCPP 1.6 §4.1, §4.7, §4.8, §4.10)."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.db import models
+from django.utils import timezone
+
+from chargepoints.ocpp.datetimes import format_datetime
+
+
+class AuthorizationStatus(models.TextChoices):
+    """OCPP 1.6 AuthorizationStatus (§7.2)."""
+
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"
+
+
+class IdTag(models.Model):
+    """An identifier a driver presents (RFID card, app token): OCPP 1.6 IdToken / idTag.
+
+    `status` is what the operator set; `effective_status()` also expires the
+    tag once `expiry_date` has passed.
+    """
+
+    id_tag = models.CharField(max_length=20, unique=True, help_text="As the charge point sends it (CiString20).")
+    status = models.CharField(max_length=16, choices=AuthorizationStatus.choices, default=AuthorizationStatus.ACCEPTED)
+    expiry_date = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", verbose_name="parent id tag"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id_tag"]
+        verbose_name = "id tag"
+
+    def __str__(self):
+        return self.id_tag
+
+    def effective_status(self, now=None) -> str:
+        """The AuthorizationStatus to answer now: Expired once expiry_date has passed."""
+        now = now or timezone.now()
+        if self.status == AuthorizationStatus.ACCEPTED and self.expiry_date and self.expiry_date <= now:
+            return AuthorizationStatus.EXPIRED
+        return self.status
+
+    def id_tag_info(self, now=None) -> dict:
+        """OCPP 1.6 IdTagInfo (§7.34) as a camelCase dict: status, expiryDate, parentIdTag."""
+        info = {"status": self.effective_status(now)}
+        if self.expiry_date:
+            info["expiryDate"] = format_datetime(self.expiry_date)
+        if self.parent_id:
+            info["parentIdTag"] = self.parent.id_tag
+        return info
+
+
+class Transaction(models.Model):
+    """A charging session. In OCPP 1.6 its primary key is the transactionId we allocate.
+
+    A StopTransaction for a transaction id we never issued is kept too, as a
+    row with `is_orphan` set and the charge point's id in `orphan_transaction_id`,
+    so the meter data it carried is not lost.
+    """
+
+    charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.PROTECT, related_name="transactions")
+    connector_id = models.PositiveIntegerField(null=True, blank=True)
+    id_tag = models.CharField(max_length=20, blank=True, db_index=True)
+    id_tag_status = models.CharField("id tag status at start", max_length=16, blank=True)
+    reservation_id = models.IntegerField(null=True, blank=True)
+    start_timestamp = models.DateTimeField(null=True, blank=True, db_index=True)
+    meter_start_wh = models.BigIntegerField(null=True, blank=True)
+
+    stop_timestamp = models.DateTimeField(null=True, blank=True, db_index=True)
+    meter_stop_wh = models.BigIntegerField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=20, blank=True)
+    stop_id_tag = models.CharField(max_length=20, blank=True)
+
+    # Latest Energy.Active.Import.Register reading seen during the session, so
+    # list pages show live energy without reading meter values.
+    last_meter_wh = models.BigIntegerField(null=True, blank=True)
+    last_meter_at = models.DateTimeField(null=True, blank=True)
+
+    is_orphan = models.BooleanField(default=False, help_text="Stopped with a transaction id this system never issued.")
+    orphan_transaction_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["charge_point", "-start_timestamp"]),
+            models.Index(fields=["charge_point", "connector_id", "stop_timestamp"]),
+        ]
+        constraints = [
+            # A StartTransaction retried after a lost reply must not open a second session.
+            models.UniqueConstraint(
+                fields=["charge_point", "connector_id", "id_tag", "start_timestamp", "meter_start_wh"],
+                condition=models.Q(is_orphan=False),
+                name="transaction_start_unique",
+            )
+        ]
+
+    def __str__(self):
+        return f"Transaction {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.stop_timestamp is None and not self.is_orphan
+
+    @property
+    def energy_wh(self) -> int | None:
+        """Energy delivered so far in Wh: meter stop (or latest register reading) minus meter start."""
+        if self.meter_start_wh is None:
+            return None
+        end = self.meter_stop_wh if self.meter_stop_wh is not None else self.last_meter_wh
+        if end is None:
+            return 0 if self.stop_timestamp is None else None
+        return end - self.meter_start_wh
+
+    @property
+    def energy_kwh(self) -> Decimal | None:
+        wh = self.energy_wh
+        return None if wh is None else (Decimal(wh) / 1000).quantize(Decimal("0.001"))
+
+    @property
+    def duration(self):
+        if self.start_timestamp is None:
+            return None
+        end = self.stop_timestamp or timezone.now()
+        return end - self.start_timestamp
+
+
+class MeterValue(models.Model):
+    """One sampled value (OCPP 1.6 §7.43 SampledValue) with the timestamp of its MeterValue.
+
+    `value` is kept as sent (it may be signed data); `value_wh` is the reading
+    normalised to Wh for Energy.*.Register measurands given in Wh or kWh.
+    """
+
+    charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="meter_values")
+    transaction = models.ForeignKey(
+        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
+    )
+    connector_id = models.PositiveIntegerField()
+    timestamp = models.DateTimeField()
+    value = models.CharField(max_length=2500)
+    measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
+    phase = models.CharField(max_length=8, blank=True)
+    unit = models.CharField(max_length=12, default="Wh")
+    context = models.CharField(max_length=24, default="Sample.Periodic")
+    location = models.CharField(max_length=8, default="Outlet")
+    format = models.CharField(max_length=12, default="Raw")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["transaction", "timestamp"]),
+            models.Index(fields=["charge_point", "-timestamp"]),
+            models.Index(fields=["-timestamp", "-id"]),
+        ]
+
+    def __str__(self):
+        return f"{self.measurand} {self.value} {self.unit}"
+
+    @property
+    def value_wh(self) -> int | None:
+        """The reading in Wh for Raw energy measurands in Wh or kWh, else None."""
+        return energy_register_wh(self.measurand, self.value, self.unit, self.format)
+
+
+def energy_register_wh(measurand: str, value: str, unit: str, fmt: str = "Raw") -> int | None:
+    """Normalise an Energy.Active.Import.Register reading to whole Wh.
+
+    Returns None for other measurands, signed data, units other than Wh/kWh,
+    and values that are not numbers.
+    """
+    if measurand != "Energy.Active.Import.Register" or fmt != "Raw":
+        return None
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite():
+        return None
+    if unit == "kWh":
+        number *= 1000
+    elif unit != "Wh":
+        return None
+    return int(number.to_integral_value())
