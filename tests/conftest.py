@@ -1,0 +1,103 @@
+"""Shared fixtures.
+
+The suite runs on whatever DATABASE_URL and REDIS_URL say (SQLite and the
+in-memory layer when unset). When they name PostgreSQL or Redis, those must be
+reachable: the run fails rather than skip, so CI can never pass by testing
+less than it claims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return f"csms: database={db} channel_layer={layer} CI={os.environ.get('CI', '')}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _services_reachable():
+    """Fail the whole run when the configured Redis is unreachable (never skip)."""
+    if settings.REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            pytest.fail(f"REDIS_URL={settings.REDIS_URL} is set but Redis is unreachable: {exc}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test starts with an empty channel layer (no groups or messages left by another)."""
+    layer = get_channel_layer()
+    if hasattr(layer, "flush"):
+        async_to_sync(layer.flush)()
+    yield
+
+
+@pytest.fixture
+def charge_point(db):
+    from chargepoints.models import ChargePoint
+
+    return ChargePoint.objects.create(id="CP-1")
+
+
+class OcppClient:
+    """A thin OCPP-J test client over Channels' WebsocketCommunicator."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self._counter = 0
+
+    async def send_raw(self, text: str) -> None:
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, timeout: float = 5) -> list:
+        return json.loads(await self.communicator.receive_from(timeout=timeout))
+
+    async def call(self, action: str, payload: dict, unique_id: str | None = None) -> list:
+        """Send a CALL and return the decoded reply frame (CALLRESULT or CALLERROR)."""
+        self._counter += 1
+        unique_id = unique_id or str(self._counter)
+        await self.send_raw(json.dumps([2, unique_id, action, payload]))
+        reply = await self.receive()
+        assert reply[1] == unique_id, reply
+        return reply
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+@pytest.fixture
+async def ocpp_connect():
+    """Open OCPP connections through the full ASGI application; closes them after the test.
+
+    Usage: `client, accepted, subprotocol = await ocpp_connect("/ocpp/CP-1")`.
+    """
+    from csms.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def connect(path: str = "/ocpp/CP-1", subprotocols=("ocpp1.6",)):
+        communicator = WebsocketCommunicator(application, path, subprotocols=list(subprotocols))
+        accepted, subprotocol = await communicator.connect(timeout=5)
+        if accepted:
+            opened.append(communicator)
+        return OcppClient(communicator), accepted, subprotocol
+
+    yield connect
+    for communicator in opened:
+        try:
+            await communicator.disconnect()
+        except Exception:
+            pass
