@@ -1,0 +1,58 @@
+"""Configuration from the environment: bad values stop the process with a message naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_with(**env) -> subprocess.CompletedProcess:
+    full = {**os.environ, "SECRET_KEY": "test", **env}
+    full.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=full, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("OCPP_HEARTBEAT_INTERVAL", "often"),
+        ("OCPP_HEARTBEAT_INTERVAL", "0"),
+        ("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", "maybe"),
+        ("DEBUG", "sometimes"),
+        ("OCPP_PROTOCOL_DEBUG", "2"),
+        ("OCPP_LOG_LEVEL", "LOUD"),
+        ("DATABASE_URL", "nosuchdb://x"),
+        ("REDIS_URL", "localhost:6379"),
+    ],
+)
+def test_a_bad_value_fails_at_start_naming_the_variable(name, value):
+    result = start_with(**{name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
+
+
+def test_good_values_start():
+    result = start_with(OCPP_HEARTBEAT_INTERVAL="60", OCPP_ALLOW_UNKNOWN_CHARGE_POINTS="true", DEBUG="false")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_secret_key_is_generated_once_into_dotenv(tmp_path):
+    import shutil
+
+    # A copy of the project without .env, so the real one is untouched.
+    for item in ["manage.py", "csms", "chargepoints", "transactions", "templates"]:
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "manage.py", "check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    lines = [line for line in (tmp_path / ".env").read_text().splitlines() if line.startswith("SECRET_KEY=")]
+    assert len(lines) == 1 and len(lines[0]) > 40
