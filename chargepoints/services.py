@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from .models import (
@@ -188,3 +189,70 @@ def diagnostics_status_create(*, charge_point_id: str, status: str) -> Diagnosti
     row = DiagnosticsStatusNotification.objects.create(charge_point_id=charge_point_id, status=status, received_at=now)
     ChargePoint.objects.filter(pk=charge_point_id).update(diagnostics_status=status, diagnostics_status_at=now)
     return row
+
+
+# --- Registration through the REST API (and any other operator tool).
+
+
+class ChargePointAlreadyExists(Exception):
+    """A charge point with this identity is already registered."""
+
+
+class ChargePointInUse(Exception):
+    """The charge point has transactions, which must be kept (Transaction.charge_point is PROTECT).
+
+    Arguments: the charge point id and how many transactions it has (None when not counted).
+    """
+
+
+def charge_point_create(*, charge_point_id: str, description: str = "") -> ChargePoint:
+    """Register a charge point so it may connect when unknown ones are not allowed.
+
+    `charge_point_id` is its OCPP identity (1 to 48 characters of
+    identifierString, `identity_validator`). Raises django's ValidationError
+    for an invalid identity or description, and ChargePointAlreadyExists when
+    the identity is taken, including by a registration racing this one.
+    """
+    cp = ChargePoint(id=charge_point_id, description=description)
+    cp.full_clean(validate_unique=False)
+    if ChargePoint.objects.filter(pk=charge_point_id).exists():
+        raise ChargePointAlreadyExists(charge_point_id)
+    try:
+        with transaction.atomic():
+            # force_insert: saving a model with a set primary key would otherwise
+            # UPDATE a row created meanwhile (by the consumer, say) instead of failing.
+            cp.save(force_insert=True)
+    except IntegrityError:
+        raise ChargePointAlreadyExists(charge_point_id) from None
+    return cp
+
+
+def charge_point_update(*, charge_point: ChargePoint, description: str) -> ChargePoint:
+    """Set the operator's description of a charge point (at most 200 characters).
+
+    Only `description` is written: the other columns belong to the consumer,
+    which may be updating them at the same moment.
+    """
+    charge_point.description = description
+    charge_point.clean_fields(exclude=[f.name for f in ChargePoint._meta.fields if f.name != "description"])
+    charge_point.save(update_fields=["description"])
+    return charge_point
+
+
+@transaction.atomic
+def charge_point_delete(*, charge_point: ChargePoint) -> None:
+    """Delete a charge point with its connectors, boots, status history and meter values.
+
+    Raises ChargePointInUse when it has transactions: they are billing
+    records, so the database refuses to delete them along with it.
+    """
+    # Counting first spares loading every protected transaction, which is what
+    # the ProtectedError raised by delete() would do to list them.
+    count = charge_point.transactions.count()
+    if count:
+        raise ChargePointInUse(charge_point.pk, count)
+    try:
+        charge_point.delete()
+    except ProtectedError:
+        # A transaction started between the count and the delete.
+        raise ChargePointInUse(charge_point.pk, None) from None

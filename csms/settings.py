@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "chargepoints",
     "transactions",
 ]
@@ -115,8 +116,15 @@ ASGI_APPLICATION = "csms.asgi.application"
 
 # --- Database: a SQLite file under var/ unless DATABASE_URL says otherwise.
 VAR_DIR.mkdir(exist_ok=True)
+_database_url = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'csms.sqlite3'}")
+_scheme = _database_url.split(":", 1)[0]
+if _scheme not in environ.Env.DB_SCHEMES:
+    # Name only the scheme: the URL may carry a password.
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unsupported scheme {_scheme!r}; expected e.g. postgres://user@host:5432/name or sqlite:////abs/path"
+    )
 try:
-    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'csms.sqlite3'}")}
+    DATABASES = {"default": env.db_url_config(_database_url)}
 except (environ.ImproperlyConfigured, ValueError, KeyError) as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: invalid value ({exc})") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -186,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of the OCPP Central System: charge points, transactions, id tags.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc served from this server (drf-spectacular-sidecar), no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- OCPP

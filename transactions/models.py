@@ -59,6 +59,24 @@ class IdTag(models.Model):
         return info
 
 
+class TransactionQuerySet(models.QuerySet):
+    def active(self):
+        """Transactions not stopped yet."""
+        return self.filter(stop_timestamp__isnull=True, is_orphan=False)
+
+    def completed(self):
+        """Stopped transactions, orphans (stops for ids we never issued) included."""
+        return self.filter(stop_timestamp__isnull=False)
+
+
+class TransactionStatus(models.TextChoices):
+    """Where a transaction is; an orphan is a StopTransaction for an id this system never issued."""
+
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    ORPHAN = "orphan", "Orphan"
+
+
 class Transaction(models.Model):
     """A charging session. In OCPP 1.6 its primary key is the transactionId we allocate.
 
@@ -89,6 +107,8 @@ class Transaction(models.Model):
     orphan_transaction_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    objects = TransactionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-id"]
         indexes = [
@@ -110,6 +130,12 @@ class Transaction(models.Model):
     @property
     def is_active(self) -> bool:
         return self.stop_timestamp is None and not self.is_orphan
+
+    @property
+    def status(self) -> TransactionStatus:
+        if self.is_orphan:
+            return TransactionStatus.ORPHAN
+        return TransactionStatus.ACTIVE if self.stop_timestamp is None else TransactionStatus.COMPLETED
 
     @property
     def energy_wh(self) -> int | None:

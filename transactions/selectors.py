@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from .models import AuthorizationStatus, IdTag, Transaction
+from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, TransactionStatus
 
 
 def id_tag_info_for(id_tag: str) -> dict:
@@ -23,8 +23,22 @@ def transaction_list(*, charge_point_id: str | None = None, status: str | None =
     qs = Transaction.objects.select_related("charge_point")
     if charge_point_id:
         qs = qs.filter(charge_point_id=charge_point_id)
-    if status == "active":
-        qs = qs.filter(stop_timestamp__isnull=True, is_orphan=False)
-    elif status == "completed":
-        qs = qs.filter(stop_timestamp__isnull=False)
+    if status == TransactionStatus.ACTIVE:
+        qs = qs.active()
+    elif status == TransactionStatus.COMPLETED:
+        qs = qs.completed()
     return qs
+
+
+def transaction_get(*, transaction_id: int) -> Transaction | None:
+    """One transaction with its meter values prefetched oldest first, or None when unknown."""
+    return (
+        Transaction.objects.filter(pk=transaction_id)
+        .prefetch_related(Prefetch("meter_values", queryset=MeterValue.objects.order_by("timestamp", "id")))
+        .first()
+    )
+
+
+def id_tag_list() -> QuerySet[IdTag]:
+    """Id tags ordered by id tag, with their parent joined (for parent_id_tag)."""
+    return IdTag.objects.select_related("parent").order_by("id_tag")

@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from .models import MeterValue, Transaction, energy_register_wh
+from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, energy_register_wh
 from .selectors import id_tag_info_for
 
 logger = logging.getLogger("csms.transactions")
@@ -189,3 +189,66 @@ def _advance_last_meter(tx: Transaction, rows: list[MeterValue]) -> None:
     newer = Q(last_meter_at__isnull=True) | Q(last_meter_at__lte=at)
     if Transaction.objects.filter(newer, pk=tx.pk).update(last_meter_wh=wh, last_meter_at=at):
         tx.last_meter_wh, tx.last_meter_at = wh, at
+
+
+# --- Id tags, as operators manage them (REST API and any other tool).
+
+
+class IdTagAlreadyExists(Exception):
+    """Another id tag already has this id_tag string."""
+
+
+_ID_TAG_FIELDS = ("id_tag", "status", "expiry_date", "parent", "note")
+
+
+def id_tag_create(
+    *,
+    id_tag: str,
+    status: str = AuthorizationStatus.ACCEPTED,
+    expiry_date: datetime | None = None,
+    parent: IdTag | None = None,
+    note: str = "",
+) -> IdTag:
+    """Create an id tag (OCPP 1.6 IdToken, CiString20) that Authorize and StartTransaction will match exactly.
+
+    `status` is an AuthorizationStatus; `expiry_date` a timezone-aware
+    datetime after which the tag answers Expired; `parent` the group tag sent
+    as parentIdTag. Raises django's ValidationError for invalid fields and
+    IdTagAlreadyExists when `id_tag` is taken.
+    """
+    tag = IdTag(id_tag=id_tag, status=status, expiry_date=expiry_date, parent=parent, note=note)
+    tag.full_clean(validate_unique=False)
+    return _id_tag_save(tag, force_insert=True)
+
+
+def id_tag_update(*, tag: IdTag, data: dict) -> IdTag:
+    """Change the fields of `tag` named in `data` (keys among id_tag, status, expiry_date, parent, note).
+
+    Renaming (`id_tag`) does not touch transactions, which keep the string
+    they were started with. Raises ValueError for other keys, django's
+    ValidationError for invalid values and IdTagAlreadyExists on a rename to
+    a taken id_tag.
+    """
+    unknown = set(data) - set(_ID_TAG_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot update {', '.join(sorted(unknown))} of an id tag")
+    for name, value in data.items():
+        setattr(tag, name, value)
+    tag.full_clean(validate_unique=False)
+    return _id_tag_save(tag, update_fields=[*data, "updated_at"])
+
+
+def id_tag_delete(*, tag: IdTag) -> None:
+    """Delete an id tag; tags it was the parent of are left without a parent."""
+    tag.delete()
+
+
+def _id_tag_save(tag: IdTag, **save_kwargs) -> IdTag:
+    # The unique constraint decides, so two requests racing for one id_tag
+    # cannot both succeed.
+    try:
+        with transaction.atomic():
+            tag.save(**save_kwargs)
+    except IntegrityError:
+        raise IdTagAlreadyExists(tag.id_tag) from None
+    return tag

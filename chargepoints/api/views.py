@@ -1,0 +1,118 @@
+"""Charge point endpoints: /api/v1/chargepoints/ and /api/v1/chargepoints/<identity>/.
+
+Thin views: input serializers validate, `chargepoints.services` writes,
+`chargepoints.selectors` reads, output serializers shape the JSON.
+Authentication and permissions are the project defaults (staff only).
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.fields import get_error_detail
+from rest_framework.generics import get_object_or_404
+from rest_framework.response import Response
+
+from chargepoints import selectors, services
+from chargepoints.models import ChargePoint
+
+from .serializers import (
+    ChargePointCreateInputSerializer,
+    ChargePointDetailOutputSerializer,
+    ChargePointListOutputSerializer,
+    ChargePointUpdateInputSerializer,
+)
+
+# OCPP identifierString (chargepoints.models.IDENTITY_RE) without the anchors.
+IDENTITY_URL_RE = r"[A-Za-z0-9*\-_=:+|@.]{1,48}"
+
+
+class ChargePointViewSet(viewsets.GenericViewSet):
+    """Charge points: list, register, retrieve, change description, delete.
+
+    The URL identifies a charge point by its OCPP identity, which may hold
+    `*=:+|@.`; clients may send those as they are or percent-encoded.
+    """
+
+    queryset = ChargePoint.objects.none()  # for the schema's path parameter type; reads use selectors
+    lookup_field = "id"
+    lookup_value_regex = IDENTITY_URL_RE
+
+    def get_queryset(self):
+        return selectors.charge_point_list()
+
+    def get_object(self) -> ChargePoint:
+        cp = get_object_or_404(self.get_queryset(), pk=self.kwargs["id"])
+        self.check_object_permissions(self.request, cp)
+        return cp
+
+    @extend_schema(responses=ChargePointListOutputSerializer)
+    def list(self, request):
+        """Charge points ordered by identity, with their connectors, paginated (limit/offset)."""
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ChargePointListOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=ChargePointCreateInputSerializer,
+        responses={
+            201: ChargePointDetailOutputSerializer,
+            400: OpenApiResponse(description="Invalid identity, or identity already registered."),
+        },
+    )
+    def create(self, request):
+        """Register a charge point: 201 with the charge point, 400 naming the field on invalid or taken `id`."""
+        serializer = ChargePointCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            cp = services.charge_point_create(charge_point_id=data["id"], description=data["description"])
+        except services.ChargePointAlreadyExists:
+            raise ValidationError({"id": [f"A charge point with identity {data['id']!r} is already registered."]})
+        except DjangoValidationError as exc:
+            raise ValidationError(get_error_detail(exc))
+        return Response(ChargePointDetailOutputSerializer(self._reload(cp)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ChargePointDetailOutputSerializer)
+    def retrieve(self, request, id=None):
+        """One charge point with its boot-reported fields, firmware/diagnostics status and connectors."""
+        return Response(ChargePointDetailOutputSerializer(self.get_object()).data)
+
+    @extend_schema(request=ChargePointUpdateInputSerializer, responses=ChargePointDetailOutputSerializer)
+    def partial_update(self, request, id=None):
+        """Change the description; the other fields are what the charge point reports about itself."""
+        cp = self.get_object()
+        serializer = ChargePointUpdateInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if "description" in serializer.validated_data:
+            try:
+                services.charge_point_update(charge_point=cp, description=serializer.validated_data["description"])
+            except DjangoValidationError as exc:
+                raise ValidationError(get_error_detail(exc))
+        return Response(ChargePointDetailOutputSerializer(self._reload(cp)).data)
+
+    @extend_schema(
+        responses={
+            204: OpenApiResponse(description="Deleted, with its connectors, status history and meter values."),
+            409: OpenApiResponse(description="The charge point has transactions, which are never deleted."),
+        }
+    )
+    def destroy(self, request, id=None):
+        """Delete a charge point; 409 Conflict while it has transactions."""
+        cp = self.get_object()
+        try:
+            services.charge_point_delete(charge_point=cp)
+        except services.ChargePointInUse as exc:
+            count = exc.args[1]
+            has = f"has {count} transaction{'s' if count != 1 else ''}" if count else "has transactions"
+            return Response(
+                {
+                    "detail": f"Charge point {cp.pk!r} {has}; transactions are kept as billing records, "
+                    "so the charge point cannot be deleted."
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _reload(self, cp: ChargePoint) -> ChargePoint:
+        # Read back through the selector so the answer has its connectors.
+        return self.get_queryset().get(pk=cp.pk)

@@ -1,0 +1,153 @@
+"""Input and output shapes of the transaction and id tag APIs.
+
+Energies are integers in Wh; timestamps ISO 8601 in UTC.
+"""
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from transactions.models import AuthorizationStatus, IdTag, Transaction, TransactionStatus
+
+
+class NamedChoiceField(serializers.ChoiceField):
+    """A ChoiceField whose choices appear in the OpenAPI schema as one named enum component.
+
+    drf-spectacular names enums after the field ("StatusEnum") and warns when
+    one field name carries different choice sets, as `status` does here (id
+    tag vs transaction status). Naming the enum after what it is avoids the
+    collision and lets `status` and `effective_status` share AuthorizationStatus.
+    """
+
+    def __init__(self, *, enum_name: str, **kwargs):
+        self.enum_name = enum_name
+        super().__init__(**kwargs)
+
+
+class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
+    """Schema of a NamedChoiceField: a $ref to a string enum component named `enum_name`."""
+
+    target_class = NamedChoiceField
+    match_subclasses = True
+
+    def get_name(self):
+        return self.target.enum_name
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {**build_basic_type(OpenApiTypes.STR), "enum": list(self.target.choices)}
+
+
+class TransactionFilterInputSerializer(serializers.Serializer):
+    """Query parameters of the transaction list."""
+
+    charge_point = serializers.CharField(required=False, max_length=48, help_text="Identity of the charge point.")
+    status = serializers.ChoiceField(
+        choices=[TransactionStatus.ACTIVE.value, TransactionStatus.COMPLETED.value],
+        required=False,
+        help_text="active: not stopped; completed: stopped (orphans included).",
+    )
+
+
+class MeterValueOutputSerializer(serializers.Serializer):
+    """One sampled value (OCPP 1.6 §7.43) at its MeterValue's timestamp; `value` exactly as sent."""
+
+    timestamp = serializers.DateTimeField()
+    connector_id = serializers.IntegerField()
+    measurand = serializers.CharField()
+    phase = serializers.CharField()
+    unit = serializers.CharField()
+    context = serializers.CharField()
+    location = serializers.CharField()
+    format = serializers.CharField(help_text="Raw or SignedData.")
+    value = serializers.CharField()
+
+
+class TransactionOutputSerializer(serializers.Serializer):
+    """A transaction as listed."""
+
+    id = serializers.IntegerField(help_text="The OCPP transactionId this system issued.")
+    charge_point = serializers.CharField(source="charge_point_id", help_text="Identity of the charge point.")
+    connector_id = serializers.IntegerField(allow_null=True)
+    id_tag = serializers.CharField(help_text="Id tag that started the transaction.")
+    id_tag_status = serializers.CharField(help_text="AuthorizationStatus answered at start.")
+    reservation_id = serializers.IntegerField(allow_null=True)
+    start_timestamp = serializers.DateTimeField(allow_null=True)
+    stop_timestamp = serializers.DateTimeField(allow_null=True)
+    meter_start_wh = serializers.IntegerField(allow_null=True)
+    meter_stop_wh = serializers.IntegerField(allow_null=True)
+    energy_wh = serializers.IntegerField(
+        allow_null=True,
+        help_text="Energy delivered in Wh: meter stop (or, while active, the latest register reading) "
+        "minus meter start.",
+    )
+    stop_reason = serializers.CharField()
+    stop_id_tag = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    is_orphan = serializers.BooleanField()
+    orphan_transaction_id = serializers.IntegerField(
+        allow_null=True, help_text="For an orphan: the transactionId the charge point sent."
+    )
+
+    @extend_schema_field(NamedChoiceField(choices=TransactionStatus.values, enum_name="TransactionStatusEnum"))
+    def get_status(self, tx: Transaction) -> str:
+        return tx.status.value
+
+
+class TransactionDetailOutputSerializer(TransactionOutputSerializer):
+    """A transaction with all its meter values, oldest first."""
+
+    meter_values = MeterValueOutputSerializer(many=True)
+
+
+class IdTagOutputSerializer(serializers.Serializer):
+    """An id tag as operators see it."""
+
+    id_tag = serializers.CharField()
+    status = NamedChoiceField(choices=AuthorizationStatus.choices, enum_name="AuthorizationStatusEnum")
+    effective_status = NamedChoiceField(
+        choices=AuthorizationStatus.choices,
+        enum_name="AuthorizationStatusEnum",
+        help_text="What Authorize answers now: Expired once expiry_date has passed.",
+    )
+    expiry_date = serializers.DateTimeField(allow_null=True)
+    parent_id_tag = serializers.CharField(source="parent.id_tag", allow_null=True, help_text="The group id tag.")
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+def validate_id_tag_chars(value: str) -> str:
+    """Refuse "/" and non-printable characters in an id tag; raises serializers.ValidationError."""
+    # "/" would make the tag unreachable at /api/v1/id-tags/<id_tag>/; control
+    # characters are never what a card reader sends.
+    if "/" in value or any(not ch.isprintable() for ch in value):
+        raise serializers.ValidationError("An id tag may not contain '/' or control characters.")
+    return value
+
+
+class IdTagInputSerializer(serializers.Serializer):
+    """Creating (POST), replacing (PUT) or changing (PATCH) an id tag."""
+
+    # Kept exactly as given: the charge point's tag is matched character for character.
+    id_tag = serializers.CharField(
+        max_length=20,
+        trim_whitespace=False,
+        validators=[validate_id_tag_chars],
+        help_text="As the charge point sends it (OCPP 1.6 CiString20), matched exactly.",
+    )
+    status = NamedChoiceField(
+        choices=AuthorizationStatus.choices, enum_name="AuthorizationStatusEnum", default=AuthorizationStatus.ACCEPTED
+    )
+    expiry_date = serializers.DateTimeField(allow_null=True, default=None)
+    parent_id_tag = serializers.SlugRelatedField(
+        source="parent",
+        slug_field="id_tag",
+        queryset=IdTag.objects.all(),
+        allow_null=True,
+        default=None,
+        error_messages={"does_not_exist": "Unknown parent id tag {value!r}."},
+        help_text="id_tag of an existing id tag, or null.",
+    )
+    note = serializers.CharField(max_length=200, allow_blank=True, default="")
