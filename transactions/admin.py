@@ -1,0 +1,241 @@
+"""Operators' admin for id tags, transactions and meter values.
+
+Id tags are the operators' to manage. Transactions and meter values are what
+charge points reported, so they are read-only. Meter values grow by the
+hundred thousand: their pages read one page of rows through indexes and never
+a row per displayed row.
+"""
+
+from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from ocpp.v16.enums import Measurand, Phase, ReadingContext
+
+from chargepoints.admin import ReadOnlyAdmin, changelist_url, to_the_second
+
+from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, TransactionStatus
+
+# The transaction page shows only the latest meter values: a long session
+# sampled every few seconds has tens of thousands.
+INLINE_METER_VALUES = 200
+
+
+@admin.register(IdTag)
+class IdTagAdmin(admin.ModelAdmin):
+    """Id tags drivers present; blocking or expiring one takes effect at its next Authorize."""
+
+    list_display = ("id_tag", "status", "effective_status", "expiry_date", "parent", "note")
+    list_filter = ("status",)
+    list_select_related = ("parent",)
+    search_fields = ("id_tag", "note")
+    autocomplete_fields = ("parent",)
+    fields = ("id_tag", "status", "expiry_date", "effective_status", "parent", "note", "created_at", "updated_at")
+    readonly_fields = ("effective_status", "created_at", "updated_at")
+    actions = ("block", "expire_now", "accept")
+
+    @admin.display(description="effective status")
+    def effective_status(self, obj):
+        return obj.effective_status()
+
+    def _update(self, request, queryset, message, **fields):
+        # update() skips auto_now, so updated_at is set by hand.
+        count = queryset.update(updated_at=timezone.now(), **fields)
+        self.message_user(request, message.format(count=count), messages.SUCCESS)
+
+    @admin.action(description="Block selected id tags", permissions=["change"])
+    def block(self, request, queryset):
+        self._update(request, queryset, "Blocked {count} id tag(s).", status=AuthorizationStatus.BLOCKED)
+
+    @admin.action(description="Expire selected id tags now", permissions=["change"])
+    def expire_now(self, request, queryset):
+        self._update(request, queryset, "Expired {count} id tag(s).", expiry_date=timezone.now())
+
+    @admin.action(description="Unblock (accept) selected id tags", permissions=["change"])
+    def accept(self, request, queryset):
+        self._update(request, queryset, "Accepted {count} id tag(s).", status=AuthorizationStatus.ACCEPTED)
+
+
+class TransactionStatusFilter(admin.SimpleListFilter):
+    """Active (not stopped) or completed (stopped) sessions, as the REST API's `status` means them."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(s.value, s.label) for s in (TransactionStatus.ACTIVE, TransactionStatus.COMPLETED)]
+
+    def queryset(self, request, queryset):
+        if self.value() == TransactionStatus.ACTIVE:
+            return queryset.active()
+        if self.value() == TransactionStatus.COMPLETED:
+            return queryset.completed()
+        return queryset
+
+
+class FixedChoicesFilter(admin.SimpleListFilter):
+    """Filter on a field by a fixed list of values (an OCPP enum).
+
+    Unlike Django's AllValuesFieldListFilter it runs no SELECT DISTINCT, which
+    would read the whole meter value table on every page view.
+    """
+
+    values: tuple = ()
+
+    @classmethod
+    def of(cls, field_name: str, enum, title: str):
+        attrs = {"parameter_name": field_name, "title": title, "values": tuple(m.value for m in enum)}
+        return type(f"{enum.__name__}Filter", (cls,), attrs)
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class LatestMeterValuesFormSet(BaseInlineFormSet):
+    """The latest INLINE_METER_VALUES meter values of the transaction.
+
+    The inline formset filters its queryset by the transaction itself, after
+    the admin's get_queryset, so the slice can only be taken here.
+    """
+
+    def get_queryset(self):
+        # Cached: the formset indexes this queryset once per form.
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset().order_by("-timestamp", "-id")[:INLINE_METER_VALUES]
+        return self._latest
+
+
+class MeterValueInline(admin.TabularInline):
+    """Read-only latest meter values on the transaction page."""
+
+    model = MeterValue
+    formset = LatestMeterValuesFormSet
+    verbose_name_plural = f"latest meter values (at most {INLINE_METER_VALUES})"
+    fields = readonly_fields = (
+        to_the_second("timestamp"),
+        "measurand",
+        "phase",
+        "value",
+        "unit",
+        "context",
+        "location",
+        "format",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _duration(td) -> str | None:
+    """A timedelta as H:MM:SS, hours unbounded (26:03:04 rather than 1 day, 2:03:04)."""
+    if td is None:
+        return None
+    seconds = max(int(td.total_seconds()), 0)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02}:{seconds % 60:02}"
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    """Charging sessions, read-only; energy comes from the denormalised meter fields."""
+
+    list_display = (
+        "id",
+        "charge_point",
+        "connector_id",
+        "id_tag",
+        "start_timestamp",
+        "stop_timestamp",
+        "duration",
+        "energy_kwh",
+        "status",
+        "stop_reason",
+    )
+    list_filter = (TransactionStatusFilter, "charge_point", "is_orphan")
+    list_select_related = ("charge_point",)
+    # Sessions pile up for years: one COUNT per page view is enough.
+    show_full_result_count = False
+    search_fields = ("id_tag", "charge_point__id")
+    search_help_text = "Id tag or charge point identity"
+    inlines = (MeterValueInline,)
+    fieldsets = (
+        (
+            None,
+            {"fields": ("id", "status", "charge_point", "connector_id", "id_tag", "id_tag_status", "reservation_id")},
+        ),
+        ("Start", {"fields": ("start_timestamp", "meter_start_wh")}),
+        ("Stop", {"fields": ("stop_timestamp", "meter_stop_wh", "stop_reason", "stop_id_tag")}),
+        ("Energy", {"fields": ("duration", "energy_kwh", "last_meter_wh", "last_meter_at", "meter_values")}),
+        ("Orphan", {"fields": ("is_orphan", "orphan_transaction_id")}),
+        (None, {"fields": ("created_at",)}),
+    )
+    readonly_fields = ("id", "status", "duration", "energy_kwh", "meter_values", "created_at")
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        return _duration(obj.duration)
+
+    @admin.display(description="energy (kWh)")
+    def energy_kwh(self, obj):
+        return obj.energy_kwh
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return obj.status.label
+
+    @admin.display(description="meter values")
+    def meter_values(self, obj):
+        count = obj.meter_values.count()
+        return format_html(
+            '<a href="{}">all {} meter values</a>',
+            changelist_url(MeterValue, transaction__id__exact=obj.pk),
+            count,
+        )
+
+
+@admin.register(MeterValue)
+class MeterValueAdmin(ReadOnlyAdmin):
+    """Every sampled value, newest first.
+
+    Built to stay fast as the table grows: ordering matches the (-timestamp,
+    -id) index, no filter or date hierarchy scans the table, the total count
+    is not repeated, and the transaction is shown by its id, not loaded.
+    """
+
+    list_display = (
+        to_the_second("timestamp"),
+        "charge_point",
+        "connector_id",
+        "transaction_link",
+        "measurand",
+        "phase",
+        "value",
+        "unit",
+        "context",
+        "location",
+    )
+    list_filter = (
+        FixedChoicesFilter.of("measurand", Measurand, "measurand"),
+        FixedChoicesFilter.of("context", ReadingContext, "context"),
+        FixedChoicesFilter.of("phase", Phase, "phase"),
+    )
+    list_select_related = ("charge_point",)
+    ordering = ("-timestamp", "-id")
+    show_full_result_count = False
+    search_fields = ("=charge_point__id",)
+    search_help_text = "Exact charge point identity"
+
+    @admin.display(description="transaction", ordering="transaction_id")
+    def transaction_link(self, obj):
+        if obj.transaction_id is None:
+            return None
+        url = reverse("admin:transactions_transaction_change", args=[obj.transaction_id])
+        return format_html('<a href="{}">{}</a>', url, obj.transaction_id)
