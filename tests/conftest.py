@@ -36,6 +36,36 @@ def _services_reachable():
             pytest.fail(f"REDIS_URL={settings.REDIS_URL} is set but Redis is unreachable: {exc}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Close connections after each use in tests.
+
+    The ORM thread of `database_sync_to_async` otherwise keeps a persistent
+    PostgreSQL connection (CONN_MAX_AGE) open, which blocks dropping the test
+    database at the end of the run.
+    """
+    from django.db import connections
+
+    for connection in connections.all():
+        connection.settings_dict["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_orm_connections(django_db_setup, django_db_blocker):
+    """Close the connection Django's async ORM keeps in asgiref's shared thread.
+
+    `aget()`, `acount()` … run in that thread and never close their
+    connection, which would otherwise block dropping the PostgreSQL test
+    database at the end of the run.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """Each test starts with an empty channel layer (no groups or messages left by another)."""
@@ -43,6 +73,12 @@ def _fresh_channel_layer():
     if hasattr(layer, "flush"):
         async_to_sync(layer.flush)()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Users made by admin_client and friends get a password; the default hasher spends 0.3 s on each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -1,0 +1,43 @@
+# make run   — install (first time), migrate, and serve HTTP + OCPP WebSockets with daphne on $(PORT)
+# make test  — install (first time) and run the test suite on the configured database and channel layer
+# Set DATABASE_URL / REDIS_URL to use PostgreSQL / Redis; see README.md for every setting.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 0.0.0.0
+PORT   ?= 8000
+
+.PHONY: run test install install-dev migrate clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py collectstatic --noinput -v0
+	@echo ""
+	@echo "  CSMS is starting on port $(PORT)"
+	@echo "  OCPP 1.6J endpoint: ws://<this host>:$(PORT)/ocpp/<charge point id>"
+	@echo "  Admin:              http://localhost:$(PORT)/admin/"
+	@echo "  API:                http://localhost:$(PORT)/api/v1/  (docs: /api/docs/)"
+	@echo "  Create an admin user first: $(PY) manage.py createsuperuser"
+	@echo ""
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) csms.asgi:application
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var/static .pytest_cache
