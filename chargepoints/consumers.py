@@ -15,6 +15,7 @@ Rejections before the upgrade are answered by daphne with HTTP 403.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from django.conf import settings
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 
 from . import services
-from .models import IDENTITY_RE, ChargePoint
+from .models import IDENTITY_RE, ChargePoint, CommandStatus
 from .ocpp import rpc, v16
 
 logger = logging.getLogger("csms.ocpp")
@@ -54,6 +55,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     session: v16.Session | None = None
     group_name: str | None = None
+    closing = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Commands to the charge point: queued, sent one at a time by a task
+        # of their own so this consumer keeps reading frames (trap 1).
+        self._commands: asyncio.Queue = asyncio.Queue()
+        self._command_worker: asyncio.Task | None = None
+        self._pending: dict[str, asyncio.Future] = {}
 
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
@@ -115,6 +125,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.session is None:
             return
+        self.closing = True
+        await self._fail_commands()
         if self.group_name:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
         owned = await database_sync_to_async(services.charge_point_disconnect)(
@@ -128,6 +140,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """A newer connection of the same charge point took over: close this one."""
         if self.session and event["session_id"] != self.session.session_id:
             logger.info("%s: closing older connection after takeover", self.session.charge_point_id)
+            self.closing = True
             await self.close(code=TAKEOVER_CLOSE_CODE)
 
     # --- frames in -----------------------------------------------------
@@ -193,13 +206,129 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self._send_frame(rpc.call_result_frame(call.unique_id, payload))
 
     def _handle_reply(self, message: rpc.CallResult | rpc.CallError) -> None:
-        # We have sent no CALL yet that could be waiting for this reply.
-        logger.warning(
-            "%s: unexpected %s for unique id %s",
-            self.session.charge_point_id,
-            message.message_type.name,
-            message.unique_id,
+        future = self._pending.get(message.unique_id)
+        if future is None or future.done():
+            # A reply to nothing we are waiting for: too late, or never asked.
+            logger.warning(
+                "%s: unexpected %s for unique id %s",
+                self.session.charge_point_id,
+                message.message_type.name,
+                message.unique_id,
+            )
+            return
+        future.set_result(message)
+
+    # --- commands out (chargepoints.commands) --------------------------
+
+    async def ocpp_call(self, event):
+        """Queue a command from `commands.acall` and acknowledge it at once; a task sends it."""
+        reply_channel = event["reply_channel"]
+        if self.session is None or self.closing:
+            return  # a closing connection stays silent; the caller waits for the live one
+        limit = settings.OCPP_COMMAND_QUEUE_SIZE
+        if self._commands.qsize() >= limit:
+            outcome = {"type": "ocpp.outcome", "status": CommandStatus.FAILED, "reason": "queue_full", "queued": limit}
+            await database_sync_to_async(services.command_complete)(
+                command_id=event["command_id"], status=CommandStatus.FAILED, error_description="command queue full"
+            )
+            await self.channel_layer.send(reply_channel, outcome)
+            return
+        event["queued_at"] = time.monotonic()
+        self._commands.put_nowait(event)
+        await self.channel_layer.send(reply_channel, {"type": "ocpp.queued"})
+        if self._command_worker is None or self._command_worker.done():
+            self._command_worker = asyncio.create_task(self._run_commands())
+
+    async def _run_commands(self) -> None:
+        while not self._commands.empty():
+            event = self._commands.get_nowait()
+            try:
+                outcome = await self._send_command(event)
+            except asyncio.CancelledError:
+                # Disconnected with this command in flight or about to be sent.
+                await database_sync_to_async(services.command_complete)(
+                    command_id=event["command_id"], status=CommandStatus.OFFLINE, error_description="disconnected"
+                )
+                await self._reply(event, {"status": CommandStatus.OFFLINE, "reason": "disconnected"})
+                raise
+            except Exception:
+                logger.exception("%s: command %s failed", self.session.charge_point_id, event["action"])
+                outcome = {"status": CommandStatus.FAILED, "reason": "internal_error"}
+            await self._reply(event, outcome)
+
+    async def _send_command(self, event) -> dict:
+        """Send one CALL and wait for its answer within what is left of the caller's timeout."""
+        command_id, action, payload = event["command_id"], event["action"], event["payload"]
+        remaining = event["timeout"] - (time.monotonic() - event["queued_at"])
+        if remaining <= 0:
+            await database_sync_to_async(services.command_complete)(command_id=command_id, status=CommandStatus.TIMEOUT)
+            return {"status": CommandStatus.TIMEOUT}
+        unique_id = uuid.uuid4().hex
+        future = asyncio.get_running_loop().create_future()
+        self._pending[unique_id] = future
+        try:
+            await database_sync_to_async(services.command_mark_sent)(command_id=command_id, unique_id=unique_id)
+            sent = time.monotonic()
+            await self._send_frame(rpc.call_frame(unique_id, action, payload))
+            try:
+                reply = await asyncio.wait_for(future, remaining)
+            except asyncio.TimeoutError:
+                await database_sync_to_async(services.command_complete)(command_id=command_id, status=CommandStatus.TIMEOUT)
+                return {"status": CommandStatus.TIMEOUT}
+        finally:
+            self._pending.pop(unique_id, None)
+        round_trip_ms = round((time.monotonic() - sent) * 1000)
+
+        if isinstance(reply, rpc.CallError):
+            await database_sync_to_async(services.command_complete)(
+                command_id=command_id,
+                status=CommandStatus.CALL_ERROR,
+                error_code=reply.error_code,
+                error_description=reply.error_description,
+                error_details=reply.error_details,
+                round_trip_ms=round_trip_ms,
+            )
+            return {
+                "status": CommandStatus.CALL_ERROR,
+                "error_code": reply.error_code,
+                "error_description": reply.error_description,
+                "error_details": reply.error_details,
+                "round_trip_ms": round_trip_ms,
+            }
+        try:
+            rpc.validate_payload(self.session.version, action, reply.payload, response=True)
+        except rpc.RpcError as error:
+            await database_sync_to_async(services.command_complete)(
+                command_id=command_id,
+                status=CommandStatus.FAILED,
+                response=reply.payload,
+                error_description=f"invalid answer: {error.description}",
+                round_trip_ms=round_trip_ms,
+            )
+            return {"status": CommandStatus.FAILED, "reason": "invalid_response", "error": error.description,
+                    "response": reply.payload}
+        await database_sync_to_async(services.command_complete)(
+            command_id=command_id, status=CommandStatus.ANSWERED, response=reply.payload, round_trip_ms=round_trip_ms
         )
+        return {"status": CommandStatus.ANSWERED, "response": reply.payload, "round_trip_ms": round_trip_ms}
+
+    async def _reply(self, event, outcome: dict) -> None:
+        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.outcome", **outcome})
+
+    async def _fail_commands(self) -> None:
+        """On disconnect: the command in flight and every queued one end as offline."""
+        if self._command_worker is not None and not self._command_worker.done():
+            self._command_worker.cancel()
+            try:
+                await self._command_worker
+            except (asyncio.CancelledError, Exception):
+                pass
+        while not self._commands.empty():
+            event = self._commands.get_nowait()
+            await database_sync_to_async(services.command_complete)(
+                command_id=event["command_id"], status=CommandStatus.OFFLINE, error_description="disconnected"
+            )
+            await self._reply(event, {"status": CommandStatus.OFFLINE, "reason": "disconnected"})
 
     async def _send_frame(self, frame: str) -> None:
         if protocol_logger.isEnabledFor(logging.DEBUG):

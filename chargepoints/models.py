@@ -63,6 +63,11 @@ class ChargePoint(models.Model):
     diagnostics_status = models.CharField(max_length=30, blank=True)
     diagnostics_status_at = models.DateTimeField(null=True, blank=True)
 
+    # Local authorization list (OCPP 1.6 §5.15/§5.5): the version the charge
+    # point last accepted or reported, and when we last sent it the list.
+    local_list_version = models.IntegerField(null=True, blank=True)
+    local_list_synced_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -192,6 +197,10 @@ class FirmwareStatusNotification(models.Model):
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="firmware_statuses")
     status = models.CharField(max_length=30)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    command = models.ForeignKey(
+        "Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The request this notification reports on.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -206,6 +215,10 @@ class DiagnosticsStatusNotification(models.Model):
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="diagnostics_statuses")
     status = models.CharField(max_length=30)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    command = models.ForeignKey(
+        "Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The request this notification reports on.",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -213,3 +226,127 @@ class DiagnosticsStatusNotification(models.Model):
 
     def __str__(self):
         return f"{self.charge_point_id} diagnostics {self.status}"
+
+
+class CommandSource(models.TextChoices):
+    """Which door a command came through."""
+
+    ADMIN = "admin", "Admin"
+    API = "api", "REST API"
+    CLI = "cli", "Command line"
+    SYSTEM = "system", "System"
+
+
+class CommandStatus(models.TextChoices):
+    """Where a command is. Final states: every one but PENDING and SENT."""
+
+    PENDING = "pending", "Pending"  # stored, not yet sent to the charge point
+    SENT = "sent", "Sent"  # CALL sent, waiting for the answer
+    ANSWERED = "answered", "Answered"  # CALLRESULT received (its payload says Accepted, Rejected …)
+    CALL_ERROR = "call_error", "CALLERROR"  # the charge point answered with a CALLERROR
+    TIMEOUT = "timeout", "Timed out"
+    OFFLINE = "offline", "Charge point offline"
+    FAILED = "failed", "Failed"  # queue full, disconnected mid-call, invalid answer
+
+
+class Command(models.Model):
+    """One central-system-initiated OCPP CALL and its outcome: the command log.
+
+    `payload` is the CALL payload as sent (camelCase); `response` the
+    CALLRESULT payload; a CALLERROR fills the error_* fields.
+    """
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=40, db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+    unique_id = models.CharField("OCPP unique id", max_length=36, blank=True)
+    source = models.CharField(max_length=8, choices=CommandSource.choices, default=CommandSource.SYSTEM)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ocpp_commands"
+    )
+    status = models.CharField(max_length=12, choices=CommandStatus.choices, default=CommandStatus.PENDING, db_index=True)
+    response = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.TextField(blank=True)
+    error_details = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    round_trip_ms = models.PositiveIntegerField(null=True, blank=True, help_text="From CALL sent to answer received.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.action} → {self.charge_point_id} ({self.status})"
+
+    @property
+    def response_status(self) -> str:
+        """The `status` field of the answer (Accepted, Rejected …), or "" when there is none."""
+        return (self.response or {}).get("status", "") if isinstance(self.response, dict) else ""
+
+
+class ConfigurationKey(models.Model):
+    """One configuration key as the charge point last reported or accepted it (OCPP 1.6 §9.1)."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="configuration")
+    key = models.CharField(max_length=50)
+    value = models.CharField(max_length=500, null=True, blank=True)
+    readonly = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["charge_point_id", "key"]
+        constraints = [models.UniqueConstraint(fields=["charge_point", "key"], name="configuration_key_unique")]
+
+    def __str__(self):
+        return f"{self.key}={self.value}"
+
+
+class ChargingProfile(models.Model):
+    """An OCPP 1.6 ChargingProfile (§7.8) as sent with SetChargingProfile.
+
+    The primary key is the chargingProfileId. `schedule` is the
+    ChargingSchedule (§7.13) as sent, camelCase: chargingRateUnit,
+    chargingSchedulePeriod [{startPeriod s, limit A or W, numberPhases}],
+    optional duration, startSchedule, minChargingRate.
+    """
+
+    id = models.PositiveIntegerField("charging profile id", primary_key=True)
+    purpose = models.CharField(max_length=24)
+    stack_level = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10)
+    recurrency_kind = models.CharField(max_length=8, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+    transaction_id = models.BigIntegerField(null=True, blank=True)
+    schedule = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"Profile {self.id} ({self.purpose}, level {self.stack_level})"
+
+
+class ChargingProfileInstallation(models.Model):
+    """Where a charging profile is installed: a charge point's connector (0 = the whole charge point)."""
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="charging_profiles")
+    connector_id = models.PositiveIntegerField()
+    profile = models.ForeignKey(ChargingProfile, on_delete=models.CASCADE, related_name="installations")
+    installed_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["charge_point_id", "connector_id", "-installed_at"]
+        indexes = [models.Index(fields=["charge_point", "cleared_at"])]
+
+    def __str__(self):
+        return f"{self.profile_id} on {self.charge_point_id} #{self.connector_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None

@@ -17,6 +17,8 @@ from django.utils import timezone
 from .models import (
     BootNotification,
     ChargePoint,
+    Command,
+    CommandStatus,
     Connector,
     DataTransfer,
     DiagnosticsStatusNotification,
@@ -173,11 +175,23 @@ def data_transfer_create(
     )
 
 
+def _latest_answered(charge_point_id: str, action: str) -> Command | None:
+    """The newest `action` command the charge point answered: what a status notification reports on."""
+    return (
+        Command.objects.filter(charge_point_id=charge_point_id, action=action, status=CommandStatus.ANSWERED)
+        .order_by("-created_at", "-id")
+        .only("pk")
+        .first()
+    )
+
+
 @transaction.atomic
 def firmware_status_create(*, charge_point_id: str, status: str) -> FirmwareStatusNotification:
     """Store a FirmwareStatusNotification (OCPP 1.6 §4.5) and set it as the current firmware status."""
     now = timezone.now()
-    row = FirmwareStatusNotification.objects.create(charge_point_id=charge_point_id, status=status, received_at=now)
+    row = FirmwareStatusNotification.objects.create(
+        charge_point_id=charge_point_id, status=status, received_at=now, command=_latest_answered(charge_point_id, "UpdateFirmware")
+    )
     ChargePoint.objects.filter(pk=charge_point_id).update(firmware_status=status, firmware_status_at=now)
     return row
 
@@ -186,7 +200,9 @@ def firmware_status_create(*, charge_point_id: str, status: str) -> FirmwareStat
 def diagnostics_status_create(*, charge_point_id: str, status: str) -> DiagnosticsStatusNotification:
     """Store a DiagnosticsStatusNotification (OCPP 1.6 §4.4) and set it as the current diagnostics status."""
     now = timezone.now()
-    row = DiagnosticsStatusNotification.objects.create(charge_point_id=charge_point_id, status=status, received_at=now)
+    row = DiagnosticsStatusNotification.objects.create(
+        charge_point_id=charge_point_id, status=status, received_at=now, command=_latest_answered(charge_point_id, "GetDiagnostics")
+    )
     ChargePoint.objects.filter(pk=charge_point_id).update(diagnostics_status=status, diagnostics_status_at=now)
     return row
 
@@ -256,3 +272,47 @@ def charge_point_delete(*, charge_point: ChargePoint) -> None:
     except ProtectedError:
         # A transaction started between the count and the delete.
         raise ChargePointInUse(charge_point.pk, None) from None
+
+
+# --- Commands to charge points (chargepoints.commands) ---------------------
+
+
+def command_mark_sent(*, command_id: int, unique_id: str) -> None:
+    """Record that the CALL of `command_id` went out with OCPP unique id `unique_id`."""
+    Command.objects.filter(pk=command_id).update(status=CommandStatus.SENT, unique_id=unique_id, sent_at=timezone.now())
+
+
+@transaction.atomic
+def command_complete(
+    *,
+    command_id: int,
+    status: str,
+    response: dict | None = None,
+    error_code: str = "",
+    error_description: str = "",
+    error_details: dict | None = None,
+    round_trip_ms: int | None = None,
+) -> Command | None:
+    """Record the outcome of a command and, for a CALLRESULT, apply what follows from it.
+
+    `status` is a final CommandStatus. For ANSWERED, `chargepoints.results`
+    updates the state the answer implies (configuration snapshot, reservation
+    status, installed charging profiles …). Returns the command, or None when
+    it no longer exists.
+    """
+    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    if command is None:
+        return None
+    command.status = status
+    command.response = response
+    command.error_code = error_code
+    command.error_description = error_description
+    command.error_details = error_details
+    command.round_trip_ms = round_trip_ms
+    command.completed_at = timezone.now()
+    command.save()
+    if status == CommandStatus.ANSWERED and response is not None:
+        from . import results
+
+        results.apply(command)
+    return command

@@ -210,6 +210,14 @@ OCPP_PROTOCOL_DEBUG = _bool("OCPP_PROTOCOL_DEBUG", False)
 OCPP_LAST_SEEN_WRITE_INTERVAL = _typed(
     "OCPP_LAST_SEEN_WRITE_INTERVAL", env.int, 30, check=lambda v: v >= 0, must="seconds, 0 or more"
 )
+# Commands to charge points: default wait for the answer (seconds), and how
+# many may wait behind the one in flight per charge point.
+OCPP_COMMAND_TIMEOUT = _typed(
+    "OCPP_COMMAND_TIMEOUT", env.float, 30.0, check=lambda v: 0 < v <= 3600, must="seconds, above 0 and at most 3600"
+)
+OCPP_COMMAND_QUEUE_SIZE = _typed(
+    "OCPP_COMMAND_QUEUE_SIZE", env.int, 20, check=lambda v: 1 <= v <= 1000, must="1 to 1000"
+)
 
 # --- Logging
 _LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}

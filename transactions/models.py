@@ -103,6 +103,10 @@ class Transaction(models.Model):
     last_meter_wh = models.BigIntegerField(null=True, blank=True)
     last_meter_at = models.DateTimeField(null=True, blank=True)
 
+    remote_stop_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the charge point accepted a RemoteStopTransaction for it."
+    )
+
     is_orphan = models.BooleanField(default=False, help_text="Stopped with a transaction id this system never issued.")
     orphan_transaction_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -218,3 +222,47 @@ def energy_register_wh(measurand: str, value: str, unit: str, fmt: str = "Raw") 
     elif unit != "Wh":
         return None
     return int(number.to_integral_value())
+
+
+class ReservationStatus(models.TextChoices):
+    """Where a reservation is: requested, the ReserveNow answer (§7.36), then how it ended."""
+
+    REQUESTED = "Requested"
+    ACCEPTED = "Accepted"
+    FAULTED = "Faulted"
+    OCCUPIED = "Occupied"
+    REJECTED = "Rejected"
+    UNAVAILABLE = "Unavailable"
+    USED = "Used"
+    CANCELLED = "Cancelled"
+    EXPIRED = "Expired"
+
+
+class Reservation(models.Model):
+    """A ReserveNow (OCPP 1.6 §5.13); its primary key is the reservationId sent to the charge point.
+
+    A StartTransaction carrying the reservation id consumes it (status Used).
+    """
+
+    charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="reservations")
+    connector_id = models.PositiveIntegerField()
+    id_tag = models.CharField(max_length=20)
+    parent_id_tag = models.CharField(max_length=20, blank=True)
+    expiry_date = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=ReservationStatus.choices, default=ReservationStatus.REQUESTED)
+    transaction = models.ForeignKey(Transaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"Reservation {self.pk} ({self.status})"
+
+    @property
+    def current_status(self) -> str:
+        """The status, with an Accepted reservation past its expiry shown as Expired."""
+        if self.status == ReservationStatus.ACCEPTED and self.expiry_date <= timezone.now():
+            return ReservationStatus.EXPIRED
+        return self.status

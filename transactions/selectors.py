@@ -42,3 +42,15 @@ def transaction_get(*, transaction_id: int) -> Transaction | None:
 def id_tag_list() -> QuerySet[IdTag]:
     """Id tags ordered by id tag, with their parent joined (for parent_id_tag)."""
     return IdTag.objects.select_related("parent").order_by("id_tag")
+
+
+def local_authorization_list(*, since=None) -> list[dict]:
+    """OCPP 1.6 localAuthorizationList entries (§7.1 AuthorizationData) built from the id tags table.
+
+    All id tags, or with `since` (a datetime) only those changed after it, for
+    a Differential update. Each entry: {"idTag": str, "idTagInfo": IdTagInfo}.
+    """
+    tags = IdTag.objects.select_related("parent").order_by("id_tag")
+    if since is not None:
+        tags = tags.filter(updated_at__gt=since)
+    return [{"idTag": tag.id_tag, "idTagInfo": tag.id_tag_info()} for tag in tags]

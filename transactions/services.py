@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, energy_register_wh
+from .models import AuthorizationStatus, IdTag, MeterValue, Reservation, ReservationStatus, Transaction, energy_register_wh
 from .selectors import id_tag_info_for
 
 logger = logging.getLogger("csms.transactions")
@@ -76,6 +76,11 @@ def transaction_start(
                 reservation_id=reservation_id,
                 id_tag_status=info["status"],
             )
+            if reservation_id is not None:
+                # §5.13: a transaction started on a reservation consumes it.
+                Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(
+                    status=ReservationStatus.USED, transaction=tx
+                )
     except IntegrityError:
         # The same StartTransaction raced in from a second connection.
         tx = Transaction.objects.get(**key)
