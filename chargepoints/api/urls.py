@@ -2,11 +2,13 @@
 
 from rest_framework.routers import SimpleRouter
 
-from .views import ChargePointViewSet
+from .commands import CommandViewSet, command_urlpatterns
+from .views import IDENTITY_URL_RE, ChargePointViewSet
 
 # SimpleRouter, not DefaultRouter: its ".json" format-suffix routes would
 # compete with identities that contain a dot.
 router = SimpleRouter()
 router.register("chargepoints", ChargePointViewSet, basename="chargepoint")
+router.register("commands", CommandViewSet, basename="command")
 
-urlpatterns = router.urls
+urlpatterns = [*command_urlpatterns(IDENTITY_URL_RE), *router.urls]

@@ -231,6 +231,17 @@ def _schema(version: str, name: str) -> _Schema | None:
     return _Schema(Draft4Validator(schema, format_checker=format_checker), "multipleOf" in text)
 
 
+def schema_json(version: str, name: str) -> dict:
+    """The official JSON schema `name` (an action, or action + "Response") of `version`, as a dict.
+
+    Raises KeyError when there is none.
+    """
+    path = SCHEMA_DIRS[version] / f"{name}.json"
+    if not path.exists():
+        raise KeyError(name)
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
 def known_actions(version: str) -> frozenset[str]:
     """Every action the version defines, in either direction (from its schema files)."""
     return _known_actions(version)
