@@ -30,7 +30,12 @@ logger = logging.getLogger("csms.ocpp")
 MAX_UNIQUE_ID_LENGTH = 36  # OCPP-J 1.6 §4.1.3: "maximum of 36 characters"
 UNREADABLE_UNIQUE_ID = "-1"  # used when a frame is too broken to read its unique id
 
-SCHEMA_DIRS = {"1.6": Path(ocpp.__file__).parent / "v16" / "schemas"}
+SCHEMA_DIRS = {
+    "1.6": Path(ocpp.__file__).parent / "v16" / "schemas",
+    "2.0.1": Path(ocpp.__file__).parent / "v201" / "schemas",
+}
+# 1.6 names a request schema after its action; 2.0.1 adds "Request".
+REQUEST_SUFFIX = {"1.6": "", "2.0.1": "Request"}
 
 
 class MessageType(enum.IntEnum):
@@ -44,6 +49,8 @@ class MessageType(enum.IntEnum):
 class ErrorKind(enum.Enum):
     """What went wrong, independent of how a protocol version spells the code."""
 
+    RPC_FRAMEWORK = "RpcFrameworkError"  # not a frame at all, or its message id unreadable
+    MESSAGE_TYPE_NOT_SUPPORTED = "MessageTypeNotSupported"
     NOT_IMPLEMENTED = "NotImplemented"
     NOT_SUPPORTED = "NotSupported"
     INTERNAL = "InternalError"
@@ -57,8 +64,20 @@ class ErrorKind(enum.Enum):
 
 
 # OCPP-J 1.6 §4.2.3 spells two codes with the errata's typos (FormationViolation,
-# OccurenceConstraintViolation); charge points expect exactly these strings.
-ERROR_CODES = {"1.6": {kind: kind.value for kind in ErrorKind}}
+# OccurenceConstraintViolation) and has no RpcFrameworkError or
+# MessageTypeNotSupported; OCPP 2.0.1 Part 4 §4.3 spells them right and has both.
+ERROR_CODES = {
+    "1.6": {
+        **{kind: kind.value for kind in ErrorKind},
+        ErrorKind.RPC_FRAMEWORK: "FormationViolation",
+        ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED: "FormationViolation",
+    },
+    "2.0.1": {
+        **{kind: kind.value for kind in ErrorKind},
+        ErrorKind.FORMAT: "FormatViolation",
+        ErrorKind.OCCURRENCE_CONSTRAINT: "OccurrenceConstraintViolation",
+    },
+}
 
 
 class RpcError(Exception):
@@ -141,41 +160,43 @@ def parse_frame(text: str) -> Call | CallResult | CallError:
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
-        raise RpcError(ErrorKind.FORMAT, "Frame is not valid JSON") from None
+        raise RpcError(ErrorKind.RPC_FRAMEWORK, "Frame is not valid JSON") from None
     if not isinstance(message, list) or not message:
-        raise RpcError(ErrorKind.FORMAT, "Frame is not a JSON array [MessageTypeId, UniqueId, ...]")
+        raise RpcError(ErrorKind.RPC_FRAMEWORK, "Frame is not a JSON array [MessageTypeId, UniqueId, ...]")
 
     unique_id = message[1] if len(message) > 1 and isinstance(message[1], str) else None
     message_type = message[0]
     if unique_id is None:
-        raise RpcError(ErrorKind.FORMAT, "UniqueId is missing or not a string")
+        raise RpcError(ErrorKind.RPC_FRAMEWORK, "UniqueId is missing or not a string")
     if len(unique_id) > MAX_UNIQUE_ID_LENGTH:
         raise RpcError(
-            ErrorKind.FORMAT,
+            ErrorKind.RPC_FRAMEWORK,
             f"UniqueId is longer than {MAX_UNIQUE_ID_LENGTH} characters",
             unique_id=unique_id,
         )
     if type(message_type) is not int or message_type not in (2, 3, 4):
-        raise RpcError(ErrorKind.FORMAT, f"MessageTypeId {message_type!r} is not 2, 3 or 4", unique_id=unique_id)
+        raise RpcError(
+            ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, f"MessageTypeId {message_type!r} is not 2, 3 or 4", unique_id=unique_id
+        )
 
     if message_type == MessageType.CALL:
         if len(message) != 4:
-            raise RpcError(ErrorKind.FORMAT, "CALL must have 4 elements", unique_id=unique_id)
+            raise RpcError(ErrorKind.RPC_FRAMEWORK, "CALL must have 4 elements", unique_id=unique_id)
         _, _, action, payload = message
         if not isinstance(action, str) or not action:
-            raise RpcError(ErrorKind.FORMAT, "Action must be a non-empty string", unique_id=unique_id)
+            raise RpcError(ErrorKind.RPC_FRAMEWORK, "Action must be a non-empty string", unique_id=unique_id)
         if not isinstance(payload, dict):
             raise RpcError(ErrorKind.FORMAT, "Payload must be a JSON object", unique_id=unique_id)
         return Call(unique_id, action, payload)
 
     if message_type == MessageType.CALLRESULT:
         if len(message) != 3 or not isinstance(message[2], dict):
-            raise RpcError(ErrorKind.FORMAT, "CALLRESULT must be [3, UniqueId, {payload}]", unique_id=unique_id)
+            raise RpcError(ErrorKind.RPC_FRAMEWORK, "CALLRESULT must be [3, UniqueId, {payload}]", unique_id=unique_id)
         return CallResult(unique_id, message[2])
 
     if len(message) != 5 or not isinstance(message[2], str) or not isinstance(message[3], str):
         raise RpcError(
-            ErrorKind.FORMAT,
+            ErrorKind.RPC_FRAMEWORK,
             "CALLERROR must be [4, UniqueId, errorCode, errorDescription, {errorDetails}]",
             unique_id=unique_id,
         )
@@ -250,7 +271,8 @@ def known_actions(version: str) -> frozenset[str]:
 @lru_cache(maxsize=None)
 def _known_actions(version: str) -> frozenset[str]:
     names = {p.stem for p in SCHEMA_DIRS[version].glob("*.json")}
-    return frozenset(n for n in names if not n.endswith("Response"))
+    suffix = REQUEST_SUFFIX[version]
+    return frozenset(n.removesuffix(suffix) for n in names if not n.endswith("Response") and n.endswith(suffix))
 
 
 def validate_payload(version: str, action: str, payload: dict, *, response: bool = False, unique_id=None) -> None:
@@ -263,7 +285,7 @@ def validate_payload(version: str, action: str, payload: dict, *, response: bool
     details name the field (`field`, a JSON pointer-like path) and the cause.
     Raises KeyError when the version has no schema for `action`.
     """
-    schema = _schema(version, action + ("Response" if response else ""))
+    schema = _schema(version, action + ("Response" if response else REQUEST_SUFFIX[version]))
     if schema is None:
         raise KeyError(action)
     if schema.decimal_floats:

@@ -28,7 +28,8 @@ def test_it_parses_a_call_result_and_a_call_error():
 @pytest.mark.parametrize("text", ["not json", "{", "", '{"a": 1}', "[]", "42", '"x"'])
 def test_it_rejects_text_that_is_not_a_frame_without_a_unique_id(text):
     error = error_of(text)
-    assert error.kind is ErrorKind.FORMAT
+    assert error.code("1.6") == "FormationViolation"
+    assert error.code("2.0.1") == "RpcFrameworkError"
     assert error.unique_id is None
     frame = json.loads(error.frame("1.6"))
     assert frame[:3] == [4, "-1", "FormationViolation"]
@@ -50,14 +51,15 @@ def test_it_rejects_text_that_is_not_a_frame_without_a_unique_id(text):
 )
 def test_it_answers_malformed_frames_with_formation_violation_and_their_unique_id(text):
     error = error_of(text)
-    assert error.kind is ErrorKind.FORMAT
+    assert error.code("1.6") == "FormationViolation"
     assert error.unique_id == "u1"
     assert json.loads(error.frame("1.6"))[:3] == [4, "u1", "FormationViolation"]
 
 
 def test_it_rejects_unique_ids_over_36_characters():
     error = error_of(json.dumps([2, "x" * 37, "Heartbeat", {}]))
-    assert error.kind is ErrorKind.FORMAT
+    assert error.code("1.6") == "FormationViolation"
+    assert error.code("2.0.1") == "RpcFrameworkError"
     assert error.unique_id == "x" * 37
     assert "36" in error.description
     assert rpc.parse_frame(json.dumps([2, "x" * 36, "Heartbeat", {}])).unique_id == "x" * 36
@@ -142,3 +144,30 @@ def test_it_knows_actions_of_both_directions():
 def test_frames_are_compact_json():
     assert rpc.call_result_frame("a", {"x": 1}) == '[3,"a",{"x":1}]'
     assert rpc.call_error_frame("a", "InternalError", "boom") == '[4,"a","InternalError","boom",{}]'
+
+
+# --- OCPP 2.0.1 (Part 4 §4.3) ----------------------------------------------
+
+
+def test_an_unknown_message_type_is_message_type_not_supported_in_201():
+    error = error_of('[7,"u1",{}]')
+    assert error.code("2.0.1") == "MessageTypeNotSupported"
+    assert error.code("1.6") == "FormationViolation"
+
+
+def test_201_uses_the_corrected_spellings_of_the_error_codes():
+    with pytest.raises(RpcError) as info:
+        rpc.validate_payload("2.0.1", "Heartbeat", {"surprise": 1})
+    assert info.value.code("2.0.1") == "FormatViolation"
+    with pytest.raises(RpcError) as info:
+        rpc.validate_payload("2.0.1", "BootNotification", {"reason": "PowerUp"})
+    assert info.value.code("2.0.1") == "OccurrenceConstraintViolation"
+    assert info.value.details["field"] == "chargingStation"
+
+
+def test_201_payloads_are_checked_against_the_201_schemas():
+    rpc.validate_payload(
+        "2.0.1", "BootNotification", {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}
+    )
+    rpc.validate_payload("2.0.1", "Heartbeat", {"currentTime": "2026-11-22T10:00:00Z"}, response=True)
+    assert {"TransactionEvent", "RequestStartTransaction", "NotifyReport"} <= rpc.known_actions("2.0.1")
