@@ -1,4 +1,4 @@
-"""Operators' admin for id tags, transactions and meter values.
+"""Operators' admin for id tags, transactions, meter values and reservations.
 
 Id tags are the operators' to manage. Transactions and meter values are what
 charge points reported, so they are read-only. Meter values grow by the
@@ -15,7 +15,7 @@ from ocpp.v16.enums import Measurand, Phase, ReadingContext
 
 from chargepoints.admin import ReadOnlyAdmin, changelist_url, to_the_second
 
-from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, TransactionStatus
+from .models import AuthorizationStatus, IdTag, MeterValue, Reservation, Transaction, TransactionStatus
 
 # The transaction page shows only the latest meter values: a long session
 # sampled every few seconds has tens of thousands.
@@ -172,7 +172,10 @@ class TransactionAdmin(ReadOnlyAdmin):
             {"fields": ("id", "status", "charge_point", "connector_id", "id_tag", "id_tag_status", "reservation_id")},
         ),
         ("Start", {"fields": ("start_timestamp", "meter_start_wh")}),
-        ("Stop", {"fields": ("stop_timestamp", "meter_stop_wh", "stop_reason", "stop_id_tag")}),
+        (
+            "Stop",
+            {"fields": ("stop_timestamp", "meter_stop_wh", "stop_reason", "stop_id_tag", "remote_stop_requested_at")},
+        ),
         ("Energy", {"fields": ("duration", "energy_kwh", "last_meter_wh", "last_meter_at", "meter_values")}),
         ("Orphan", {"fields": ("is_orphan", "orphan_transaction_id")}),
         (None, {"fields": ("created_at",)}),
@@ -232,6 +235,46 @@ class MeterValueAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     search_fields = ("=charge_point__id",)
     search_help_text = "Exact charge point identity"
+
+    @admin.display(description="transaction", ordering="transaction_id")
+    def transaction_link(self, obj):
+        if obj.transaction_id is None:
+            return None
+        url = reverse("admin:transactions_transaction_change", args=[obj.transaction_id])
+        return format_html('<a href="{}">{}</a>', url, obj.transaction_id)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    """Reservations made with ReserveNow (OCPP 1.6 §5.13), read-only: the charge point's answers set them.
+
+    Operators reserve and cancel from the charge point page's ReserveNow and
+    CancelReservation commands.
+    """
+
+    list_display = ("id", "charge_point", "connector_id", "id_tag", "expiry_date", "current_status", "transaction_link")
+    list_filter = ("status",)
+    list_select_related = ("charge_point",)
+    search_fields = ("id_tag", "charge_point__id")
+    search_help_text = "Id tag or charge point identity"
+    fields = (
+        "id",
+        "charge_point",
+        "connector_id",
+        "id_tag",
+        "parent_id_tag",
+        "expiry_date",
+        "current_status",
+        "status",
+        "transaction_link",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = ("id", "current_status", "transaction_link")
+
+    @admin.display(description="status", ordering="status")
+    def current_status(self, obj):
+        return obj.current_status
 
     @admin.display(description="transaction", ordering="transaction_id")
     def transaction_link(self, obj):

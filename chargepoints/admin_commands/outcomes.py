@@ -1,0 +1,155 @@
+"""How the admin words what became of a command: a charge point's answer, or why there is none."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable, Iterable
+
+from django.contrib import messages
+
+from .. import commands
+from ..models import Command, CommandStatus
+
+# Answers that mean "done as asked"; any other status (Rejected, Occupied,
+# RebootRequired, Scheduled …) deserves the operator's attention.
+SUCCESS_STATUSES = {"Accepted", "Unlocked"}
+
+
+def answer_summary(action: str, response: dict | None) -> str:
+    """A CALLRESULT in a few words: its status, or the gist of answers that carry none (OCPP 1.6 §6)."""
+    response = response if isinstance(response, dict) else {}
+    if "status" in response:
+        return str(response["status"])
+    if action == "GetConfiguration":
+        known, unknown = len(response.get("configurationKey", [])), len(response.get("unknownKey", []))
+        return f"{known} key{'' if known == 1 else 's'}" + (f", {unknown} unknown" if unknown else "")
+    if action == "GetLocalListVersion":
+        return f"list version {response.get('listVersion')}"
+    if action == "GetDiagnostics":
+        return f"uploading {response['fileName']}" if response.get("fileName") else "no diagnostics to upload"
+    return "acknowledged"
+
+
+def error_summary(error: commands.CommandError) -> str:
+    """Why a command got no CALLRESULT, in a few words."""
+    if isinstance(error, commands.ChargePointOffline):
+        return "offline"
+    if isinstance(error, commands.CommandTimeout):
+        return "no answer (timed out)"
+    if isinstance(error, commands.CallErrorReceived):
+        return f"CALLERROR {error.details.get('error_code', '')}".strip()
+    if isinstance(error, commands.QueueFull):
+        return "busy (command queue full)"
+    if isinstance(error, commands.InvalidPayload):
+        field = error.details.get("field")
+        return f"invalid payload ({field})" if field else "invalid payload"
+    if isinstance(error, commands.InvalidResponse):
+        return "answer fails the schema"
+    if isinstance(error, commands.UnknownChargePoint):
+        return "unknown charge point"
+    return error.message
+
+
+def command_answer(command: Command) -> str:
+    """What the command log row `command` says the charge point answered, in a few words."""
+    if command.status == CommandStatus.ANSWERED:
+        return answer_summary(command.action, command.response)
+    if command.status == CommandStatus.CALL_ERROR:
+        return f"CALLERROR {command.error_code}: {command.error_description}".strip(": ")
+    return command.get_status_display()
+
+
+def pretty_json(value) -> str:
+    """`value` as indented JSON for a <pre>, non-ASCII characters kept."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@dataclass
+class Outcome:
+    """What became of one command: the CALLRESULT payload, or the CommandError that stands in for it."""
+
+    charge_point_id: str
+    action: str
+    response: dict | None = None
+    error: commands.CommandError | None = None
+    command_id: int | None = None
+    round_trip_ms: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.error is None
+
+    @property
+    def summary(self) -> str:
+        """A few words: "Accepted", "offline", "CALLERROR NotSupported" …"""
+        return answer_summary(self.action, self.response) if self.answered else error_summary(self.error)
+
+    @property
+    def level(self) -> int:
+        """The messages framework level: success, warning (answered otherwise) or error (no answer)."""
+        if not self.answered:
+            return messages.ERROR
+        status = (self.response or {}).get("status")
+        return messages.SUCCESS if status is None or status in SUCCESS_STATUSES else messages.WARNING
+
+    @property
+    def message(self) -> str:
+        """One sentence for the command page."""
+        if self.answered:
+            return f"{self.charge_point_id} answered {self.action}: {self.summary}."
+        if isinstance(self.error, commands.InvalidPayload):
+            return f"{self.action} was not sent: the payload fails the OCPP schema — {self.error.message}"
+        return f"{self.action} to {self.charge_point_id} failed: {self.error.message}"
+
+    @property
+    def response_json(self) -> str:
+        return pretty_json(self.response)
+
+    @property
+    def payload_json(self) -> str:
+        """The payload as sent, from the command log."""
+        return pretty_json(self.command.payload) if self.command is not None else ""
+
+    @property
+    def error_details_json(self) -> str:
+        return pretty_json(self.error.details) if self.error is not None and self.error.details else ""
+
+    @cached_property
+    def command(self) -> Command | None:
+        """The command log row, when one was written (a payload the schema refused never is)."""
+        if self.command_id is None:
+            return None
+        return Command.objects.filter(pk=self.command_id).first()
+
+
+def attempt(charge_point_id: str, action: str, send: Callable[[], commands.CommandResult]) -> Outcome:
+    """Run `send` (a `commands.call` or an `operations` function) and capture its answer or CommandError."""
+    try:
+        result = send()
+    except commands.CommandError as error:
+        return Outcome(charge_point_id, action, error=error, command_id=error.command_id)
+    return Outcome(
+        charge_point_id,
+        action,
+        response=result.response,
+        command_id=result.command_id,
+        round_trip_ms=result.round_trip_ms,
+    )
+
+
+def summarise(label: str, outcomes: Iterable[Outcome]) -> tuple[str, int]:
+    """One message for a bulk action, e.g. "Reset (soft): CP-1: Accepted; CP-2: offline", and its level.
+
+    The level is success when every charge point did as asked, error when
+    none answered, warning otherwise.
+    """
+    outcomes = list(outcomes)
+    text = f"{label}: " + "; ".join(f"{o.charge_point_id}: {o.summary}" for o in outcomes)
+    levels = {o.level for o in outcomes}
+    if levels == {messages.SUCCESS}:
+        return text, messages.SUCCESS
+    if levels == {messages.ERROR}:
+        return text, messages.ERROR
+    return text, messages.WARNING
