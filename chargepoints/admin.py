@@ -562,7 +562,8 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
     """Charging profiles as sent with SetChargingProfile (OCPP 1.6 §7.8), with where they are installed."""
 
     list_display = (
-        "id",
+        "charging_profile_id",
+        "charge_point",
         "purpose",
         "stack_level",
         "kind",
@@ -576,7 +577,8 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
     list_filter = ("purpose", "kind")
     inlines = (ChargingProfileInstallationInline,)
     fields = (
-        "id",
+        "charging_profile_id",
+        "charge_point",
         "purpose",
         "stack_level",
         "kind",

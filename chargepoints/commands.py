@@ -199,7 +199,9 @@ async def acall(
         raise ChargePointOffline(f"Charge point {charge_point_id!r} is not connected", command_id=command.pk)
 
     layer = get_channel_layer()
-    reply_channel = await layer.new_channel(prefix="ocpp-reply")
+    # The default prefix: channels-redis reads all of a process's "specific." channels with one
+    # BZPOPMIN, so a reply channel under another prefix waits (up to 5 s) behind consumers' reads.
+    reply_channel = await layer.new_channel()
     await layer.group_send(
         ChargePoint.group_name_for(charge_point_id),
         {

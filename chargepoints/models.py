@@ -305,15 +305,17 @@ class ConfigurationKey(models.Model):
 
 
 class ChargingProfile(models.Model):
-    """An OCPP 1.6 ChargingProfile (§7.8) as sent with SetChargingProfile.
+    """An OCPP 1.6 ChargingProfile (§7.8) as sent with SetChargingProfile to one charge point.
 
-    The primary key is the chargingProfileId. `schedule` is the
-    ChargingSchedule (§7.13) as sent, camelCase: chargingRateUnit,
-    chargingSchedulePeriod [{startPeriod s, limit A or W, numberPhases}],
-    optional duration, startSchedule, minChargingRate.
+    `charging_profile_id` is the chargingProfileId, unique per charge point
+    (another charge point may hold a different profile with the same id).
+    `schedule` is the ChargingSchedule (§7.13) as sent, camelCase:
+    chargingRateUnit, chargingSchedulePeriod [{startPeriod s, limit A or W,
+    numberPhases}], optional duration, startSchedule, minChargingRate.
     """
 
-    id = models.PositiveIntegerField("charging profile id", primary_key=True)
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+")
+    charging_profile_id = models.PositiveIntegerField("charging profile id")
     purpose = models.CharField(max_length=24)
     stack_level = models.PositiveIntegerField()
     kind = models.CharField(max_length=10)
@@ -325,10 +327,13 @@ class ChargingProfile(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["charge_point_id", "charging_profile_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["charge_point", "charging_profile_id"], name="charging_profile_id_unique")
+        ]
 
     def __str__(self):
-        return f"Profile {self.id} ({self.purpose}, level {self.stack_level})"
+        return f"Profile {self.charging_profile_id} ({self.purpose}, level {self.stack_level})"
 
 
 class ChargingProfileInstallation(models.Model):

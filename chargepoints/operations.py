@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from transactions.models import Reservation, ReservationStatus
 from transactions.selectors import local_authorization_list
@@ -17,6 +18,23 @@ from transactions.selectors import local_authorization_list
 from . import commands
 from .models import ChargePoint, CommandSource
 from .ocpp.datetimes import format_datetime
+
+
+def _reservation_create(**fields) -> Reservation:
+    """Create a reservation with a fresh id.
+
+    A ReserveNow sent through the raw API may have used an id the sequence has
+    not reached yet (PostgreSQL does not advance it for explicit ids); the
+    next values are tried until one is free.
+    """
+    for attempt in range(20):
+        try:
+            with transaction.atomic():
+                return Reservation.objects.create(**fields)
+        except IntegrityError:
+            if attempt == 19:
+                raise
+    raise AssertionError("unreachable")
 
 
 def send_local_list(
@@ -30,6 +48,7 @@ def send_local_list(
     version; an Accepted answer records it (`results`).
     """
     cp = ChargePoint.objects.get(pk=charge_point_id)
+    built_at = timezone.now()
     since = cp.local_list_synced_at if update_type == "Differential" else None
     if update_type == "Differential" and since is None:
         update_type = "Full"
@@ -38,7 +57,11 @@ def send_local_list(
         "updateType": update_type,
         "localAuthorizationList": local_authorization_list(since=since),
     }
-    return commands.call(charge_point_id, "SendLocalList", payload, source=source, user=user, timeout=timeout)
+    result = commands.call(charge_point_id, "SendLocalList", payload, source=source, user=user, timeout=timeout)
+    if result.response.get("status") == "Accepted":
+        # The next Differential list carries what changed after this one was built.
+        ChargePoint.objects.filter(pk=charge_point_id).update(local_list_synced_at=built_at)
+    return result
 
 
 def reserve_now(
@@ -57,15 +80,14 @@ def reserve_now(
     The reservation row exists (status Requested) before the CALL goes out, so
     its id is unique system-wide; the answer sets its status (`results`).
     """
-    with transaction.atomic():
-        reservation = Reservation.objects.create(
-            charge_point_id=charge_point_id,
-            connector_id=connector_id,
-            id_tag=id_tag,
-            parent_id_tag=parent_id_tag,
-            expiry_date=expiry_date,
-            status=ReservationStatus.REQUESTED,
-        )
+    reservation = _reservation_create(
+        charge_point_id=charge_point_id,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        parent_id_tag=parent_id_tag,
+        expiry_date=expiry_date,
+        status=ReservationStatus.REQUESTED,
+    )
     payload = {
         "connectorId": connector_id,
         "expiryDate": format_datetime(expiry_date),
@@ -76,9 +98,10 @@ def reserve_now(
         payload["parentIdTag"] = parent_id_tag
     try:
         result = commands.call(charge_point_id, "ReserveNow", payload, source=source, user=user, timeout=timeout)
-    except commands.CommandError:
-        # Never acknowledged: nothing is reserved. The command log keeps the attempt.
+    except (commands.ChargePointOffline, commands.CallErrorReceived, commands.InvalidPayload, commands.QueueFull):
+        # Certainly not reserved at the charge point. The command log keeps the attempt.
         reservation.delete()
         raise
+    # After a timeout the charge point may have reserved: the row stays Requested.
     reservation.refresh_from_db()
     return reservation, result

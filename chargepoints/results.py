@@ -85,6 +85,17 @@ def _remote_stop(command: Command, request: dict, response: dict) -> None:
 @_on("ReserveNow")
 def _reserve_now(command: Command, request: dict, response: dict) -> None:
     """§5.13: the reservation takes the answered status (Accepted, Occupied, Faulted …)."""
+    owner = Reservation.objects.filter(pk=request["reservationId"]).values_list("charge_point_id", flat=True).first()
+    if owner is not None and owner != command.charge_point_id:
+        # Reservation ids are system-wide here; one sent through the raw API
+        # may collide with another charge point's. Keep that one intact.
+        logger.warning(
+            "%s: ReserveNow used reservation id %s, which belongs to %s; not recorded",
+            command.charge_point_id,
+            request["reservationId"],
+            owner,
+        )
+        return
     Reservation.objects.update_or_create(
         pk=request["reservationId"],
         defaults={
@@ -118,7 +129,8 @@ def _set_charging_profile(command: Command, request: dict, response: dict) -> No
         return
     p = request["csChargingProfiles"]
     profile, _ = ChargingProfile.objects.update_or_create(
-        pk=p["chargingProfileId"],
+        charge_point_id=command.charge_point_id,
+        charging_profile_id=p["chargingProfileId"],
         defaults={
             "purpose": p["chargingProfilePurpose"],
             "stack_level": p["stackLevel"],
@@ -148,7 +160,7 @@ def _clear_charging_profile(command: Command, request: dict, response: dict) -> 
         return
     installed = ChargingProfileInstallation.objects.filter(charge_point_id=command.charge_point_id, cleared_at__isnull=True)
     if "id" in request:
-        installed = installed.filter(profile_id=request["id"])
+        installed = installed.filter(profile__charging_profile_id=request["id"])
     else:
         if "connectorId" in request:
             installed = installed.filter(connector_id=request["connectorId"])
@@ -163,12 +175,19 @@ def _clear_charging_profile(command: Command, request: dict, response: dict) -> 
 def _send_local_list(command: Command, request: dict, response: dict) -> None:
     """§5.15: an Accepted list is the charge point's list version from now on."""
     if _accepted(response):
-        ChargePoint.objects.filter(pk=command.charge_point_id).update(
-            local_list_version=request["listVersion"], local_list_synced_at=command.created_at
-        )
+        # local_list_synced_at is set by operations.send_local_list, which knows
+        # when the list was built; a list sent raw gives no such moment.
+        ChargePoint.objects.filter(pk=command.charge_point_id).update(local_list_version=request["listVersion"])
 
 
 @_on("GetLocalListVersion")
 def _get_local_list_version(command: Command, request: dict, response: dict) -> None:
-    """§5.10: remember the version the charge point reports (-1: no list support, 0: empty)."""
-    ChargePoint.objects.filter(pk=command.charge_point_id).update(local_list_version=response["listVersion"])
+    """§5.10: remember the version the charge point reports (-1: no list support, 0: empty).
+
+    A version other than the one we last sent means the charge point lost or
+    replaced our list: the next Differential update must be a Full one.
+    """
+    version = response["listVersion"]
+    ChargePoint.objects.filter(pk=command.charge_point_id).exclude(local_list_version=version).update(
+        local_list_version=version, local_list_synced_at=None
+    )

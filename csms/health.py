@@ -78,7 +78,7 @@ async def check_channel_layer() -> dict:
     nonce = secrets.token_hex(8)
 
     async def round_trip():
-        channel = await layer.new_channel(prefix="health")
+        channel = await layer.new_channel()
         await layer.send(channel, {"type": "health.check", "nonce": nonce})
         message = await layer.receive(channel)
         if message.get("nonce") != nonce:

@@ -148,7 +148,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # No socket timeout: channels-redis blocks up to 5 s reading an idle
+                # channel, and redis-py's default 5 s timeout would break that read.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env.str("REDIS_PREFIX", default="csms"),
                 "capacity": 1000,
                 "expiry": 60,

@@ -78,7 +78,9 @@ def transaction_start(
             )
             if reservation_id is not None:
                 # §5.13: a transaction started on a reservation consumes it.
-                Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(
+                Reservation.objects.filter(
+                    pk=reservation_id, charge_point_id=charge_point_id, status=ReservationStatus.ACCEPTED
+                ).update(
                     status=ReservationStatus.USED, transaction=tx
                 )
     except IntegrityError:

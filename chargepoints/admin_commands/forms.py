@@ -650,7 +650,9 @@ class SetChargingProfileForm(CommandForm):
         self.fields["start_schedule"] = datetime_field(
             "start schedule", help_text="Needed by Absolute and Recurring profiles."
         )
-        last = ChargingProfile.objects.aggregate(last=Max("id"))["last"]
+        last = ChargingProfile.objects.filter(charge_point=self.charge_point).aggregate(
+            last=Max("charging_profile_id")
+        )["last"]
         self.fields["charging_profile_id"].initial = (last or 0) + 1
 
     def clean_periods(self):
@@ -715,14 +717,14 @@ class ClearChargingProfileForm(CommandForm):
         installed = (
             ChargingProfileInstallation.objects.filter(charge_point=self.charge_point, cleared_at__isnull=True)
             .select_related("profile")
-            .order_by("profile_id")
+            .order_by("profile__charging_profile_id")
         )
         self.fields["profile_id"] = forms.IntegerField(
             label="charging profile id",
             required=False,
             min_value=0,
             widget=DatalistInput(
-                options=[(i.profile_id, f"connector {i.connector_id}, {i.profile}") for i in installed]
+                options=[(i.profile.charging_profile_id, f"connector {i.connector_id}, {i.profile}") for i in installed]
             ),
             help_text="Clears this profile only; leave the criteria below empty.",
         )

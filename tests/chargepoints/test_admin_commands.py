@@ -564,7 +564,7 @@ def test_an_accepted_charging_profile_is_installed_and_its_id_suggested_for_clea
     )
 
     installation = ChargingProfileInstallation.objects.get()
-    assert (installation.charge_point_id, installation.connector_id, installation.profile_id) == ("CP-1", 1, 7)
+    assert (installation.charge_point_id, installation.connector_id, installation.profile.charging_profile_id) == ("CP-1", 1, 7)
     set_form = admin_client.get(command_url("SetChargingProfile")).context["command_form"]
     assert set_form.fields["charging_profile_id"].initial == 8
     assert '<option value="7">' in admin_client.get(command_url("ClearChargingProfile")).content.decode()
@@ -806,7 +806,7 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     ConfigurationKey.objects.create(charge_point=cp, key="HeartbeatInterval", value="300")
     ConfigurationKey.objects.create(charge_point=cp, key="NumberOfConnectors", value="2", readonly=True)
     profile = ChargingProfile.objects.create(
-        id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative", schedule={"chargingRateUnit": "A"}
+        charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative", schedule={"chargingRateUnit": "A"}
     )
     ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=1, profile=profile)
     ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=2, profile=profile, cleared_at=timezone.now())
@@ -911,13 +911,13 @@ def test_a_logged_command_shows_payload_response_and_error_as_json_and_stays_rea
 
 def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client, cp):
     profile = ChargingProfile.objects.create(
-        id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative",
+        charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative",
         schedule={"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
     )
     ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=1, profile=profile)
 
     listing = admin_client.get(url(ChargingProfile))
-    page = admin_client.get(url(ChargingProfile, "change", 7))
+    page = admin_client.get(url(ChargingProfile, "change", profile.pk))
 
     assert listing.status_code == 200 and "TxDefaultProfile" in listing.content.decode()
     assert page.status_code == 200

@@ -106,7 +106,8 @@ def test_a_call_error_is_a_502_with_its_details(api, sent):
     assert body["command_id"] == 4
 
 
-def test_an_invalid_payload_is_a_400_naming_the_field(api, db):
+@pytest.mark.django_db(transaction=True)  # the real command path uses database_sync_to_async
+def test_an_invalid_payload_is_a_400_naming_the_field(api):
     # The real commands.call: validation happens before anything is sent.
     ChargePoint.objects.create(id="CP-1", connected=True)
     response = post(api, "ChangeAvailability", {"connector_id": 1, "type": "Sideways"})
@@ -115,7 +116,8 @@ def test_an_invalid_payload_is_a_400_naming_the_field(api, db):
     assert not Command.objects.exists()
 
 
-def test_an_offline_charge_point_is_a_409_logged_as_offline(api, db):
+@pytest.mark.django_db(transaction=True)  # the real command path uses database_sync_to_async
+def test_an_offline_charge_point_is_a_409_logged_as_offline(api):
     ChargePoint.objects.create(id="CP-1")
     response = post(api, "ClearCache", {})
     assert response.status_code == 409
