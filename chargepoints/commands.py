@@ -30,7 +30,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
-from ocpp.charge_point import snake_to_camel_case
+from ocpp.charge_point import remove_nones, snake_to_camel_case
 
 from .models import ChargePoint, Command, CommandSource, CommandStatus
 from .ocpp import rpc
@@ -69,7 +69,50 @@ ACTIONS = {
         "SetChargingProfile",
         # Remote Trigger
         "TriggerMessage",
-    )
+    ),
+    # OCPP 2.0.1 CSMS-initiated messages (Part 2), by functional block.
+    "2.0.1": (
+        "CancelReservation",
+        "CertificateSigned",
+        "ChangeAvailability",
+        "ClearCache",
+        "ClearChargingProfile",
+        "ClearDisplayMessage",
+        "ClearVariableMonitoring",
+        "CostUpdated",
+        "CustomerInformation",
+        "DataTransfer",
+        "DeleteCertificate",
+        "GetBaseReport",
+        "GetChargingProfiles",
+        "GetCompositeSchedule",
+        "GetDisplayMessages",
+        "GetInstalledCertificateIds",
+        "GetLocalListVersion",
+        "GetLog",
+        "GetMonitoringReport",
+        "GetReport",
+        "GetTransactionStatus",
+        "GetVariables",
+        "InstallCertificate",
+        "PublishFirmware",
+        "RequestStartTransaction",
+        "RequestStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "SetDisplayMessage",
+        "SetMonitoringBase",
+        "SetMonitoringLevel",
+        "SetNetworkProfile",
+        "SetVariableMonitoring",
+        "SetVariables",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UnpublishFirmware",
+        "UpdateFirmware",
+    ),
 }
 
 
@@ -135,16 +178,24 @@ class CommandResult:
 
 
 def normalise_payload(payload: dict) -> dict:
-    """Accept snake_case keys too (`connector_id` → `connectorId`), as the REST API promises."""
-    return snake_to_camel_case(payload)
+    """Accept snake_case keys too (`connector_id` → `connectorId`), as the REST API promises.
+
+    Null fields are dropped: OCPP-J leaves optional fields out (2.0.1 Part 4 §4.1.4).
+    """
+    return remove_nones(snake_to_camel_case(payload))
 
 
 def actions_for(version: str) -> tuple[str, ...]:
     return ACTIONS.get(version or "1.6", ACTIONS["1.6"])
 
 
+def all_actions() -> list[str]:
+    """Every central-system operation of any supported version, sorted."""
+    return sorted({action for actions in ACTIONS.values() for action in actions})
+
+
 def validate(version: str, action: str, payload: dict) -> None:
-    """Raise UnknownAction or InvalidPayload unless `payload` is a schema-valid CALL of `action`."""
+    """Raise UnknownAction or InvalidPayload unless `payload` is a schema-valid CALL of `action` in `version`."""
     if action not in actions_for(version):
         raise UnknownAction(f"{action!r} is not an OCPP {version} central system operation", action=action)
     try:
@@ -157,9 +208,11 @@ def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user
     cp = ChargePoint.objects.filter(pk=charge_point_id).only("pk", "ocpp_version", "connected").first()
     if cp is None:
         raise UnknownChargePoint(f"No charge point {charge_point_id!r} is registered")
-    validate(cp.ocpp_version or "1.6", action, payload)
+    version = cp.ocpp_version or "1.6"
+    validate(version, action, payload)
     command = Command.objects.create(
         charge_point_id=charge_point_id,
+        ocpp_version=version,
         action=action,
         payload=payload,
         source=source,

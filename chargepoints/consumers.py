@@ -28,14 +28,21 @@ from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_ca
 
 from . import services
 from .models import IDENTITY_RE, ChargePoint, CommandStatus
-from .ocpp import rpc, v16
+from .ocpp import rpc, v16, v201
+from .ocpp.session import Session
 
 logger = logging.getLogger("csms.ocpp")
 protocol_logger = logging.getLogger("csms.protocol")
 
 # Subprotocol name → version, newest first (we pick the newest one offered).
-SUBPROTOCOLS = {"ocpp1.6": "1.6"}
-HANDLERS = {"1.6": v16.HANDLERS}
+SUBPROTOCOLS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
+HANDLERS = {"1.6": v16.HANDLERS, "2.0.1": v201.HANDLERS}
+# OCPP 2.0.1 TriggerMessage requestedMessage → the action the station then sends.
+TRIGGERED_ACTIONS = {
+    "SignChargingStationCertificate": "SignCertificate",
+    "SignV2GCertificate": "SignCertificate",
+    "SignCombinedCertificate": "SignCertificate",
+}
 # channels-redis forgets group members after a day (DESIGN.md trap 5): re-join well before.
 GROUP_REFRESH_SECONDS = 3600
 TAKEOVER_CLOSE_CODE = 4000
@@ -53,7 +60,7 @@ def to_payload(result) -> dict:
 class OcppConsumer(AsyncWebsocketConsumer):
     """Serves one charge point's OCPP-J WebSocket at /ocpp/<id> or /ocpp/<version>/<id>."""
 
-    session: v16.Session | None = None
+    session: Session | None = None
     group_name: str | None = None
     closing = False
 
@@ -86,7 +93,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
         session_id = uuid.uuid4().hex
         try:
-            await database_sync_to_async(services.charge_point_connect)(
+            cp = await database_sync_to_async(services.charge_point_connect)(
                 charge_point_id=charge_point_id,
                 session_id=session_id,
                 ocpp_version=version,
@@ -97,7 +104,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
 
-        self.session = v16.Session(charge_point_id=charge_point_id, session_id=session_id, version=version)
+        self.session = Session(
+            charge_point_id=charge_point_id,
+            session_id=session_id,
+            version=version,
+            # 2.0.1 B02/B03: a station is served once a boot of it was Accepted;
+            # one reconnecting without rebooting keeps that. 1.6 is not gated.
+            accepted=version == "1.6" or cp.last_boot_status == "Accepted",
+        )
         self.group_name = ChargePoint.group_name_for(charge_point_id)
         # Tell an older connection of this charge point to close, then join.
         await self.channel_layer.group_send(self.group_name, {"type": "session.takeover", "session_id": session_id})
@@ -189,9 +203,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
                     rpc.ErrorKind.NOT_IMPLEMENTED, f"Unknown action {call.action!r}", unique_id=call.unique_id
                 )
             rpc.validate_payload(version, call.action, call.payload, unique_id=call.unique_id)
+            self._check_registration(call)
             result = await handler(self.session, call.payload)
             payload = to_payload(result)
-            rpc.validate_payload(version, call.action, payload, response=True, unique_id=call.unique_id)
+            try:
+                rpc.validate_payload(version, call.action, payload, response=True, unique_id=call.unique_id)
+            except rpc.RpcError as error:
+                # Our own answer is wrong: that is no fault of the charge point's.
+                raise RuntimeError(f"invalid {call.action} response {payload}: {error.description}") from error
         except rpc.RpcError as error:
             logger.warning("%s: %s %s: %s", self.session.charge_point_id, call.action, error.kind.value, error.description)
             await self._send_frame(error.frame(version))
@@ -204,6 +223,20 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self._send_frame(error.frame(version))
             return
         await self._send_frame(rpc.call_result_frame(call.unique_id, payload))
+
+    def _check_registration(self, call: rpc.Call) -> None:
+        """OCPP 2.0.1 B02/B03: until a boot is Accepted, only BootNotification and triggered messages pass."""
+        session = self.session
+        if session.accepted or call.action in v201.ALLOWED_BEFORE_ACCEPTED:
+            return
+        if call.action in session.triggered:
+            session.triggered.discard(call.action)
+            return
+        raise rpc.RpcError(
+            rpc.ErrorKind.SECURITY,
+            f"{call.action} refused: the station's registration is not Accepted (send BootNotification)",
+            unique_id=call.unique_id,
+        )
 
     def _handle_reply(self, message: rpc.CallResult | rpc.CallError) -> None:
         future = self._pending.get(message.unique_id)
@@ -310,6 +343,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(services.command_complete)(
             command_id=command_id, status=CommandStatus.ANSWERED, response=reply.payload, round_trip_ms=round_trip_ms
         )
+        if action == "TriggerMessage" and reply.payload.get("status") == "Accepted":
+            requested = payload["requestedMessage"]
+            self.session.triggered.add(TRIGGERED_ACTIONS.get(requested, requested))
         return {"status": CommandStatus.ANSWERED, "response": reply.payload, "round_trip_ms": round_trip_ms}
 
     async def _reply(self, event, outcome: dict) -> None:

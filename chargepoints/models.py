@@ -26,6 +26,15 @@ identity_validator = RegexValidator(
 
 class OcppVersion(models.TextChoices):
     V16 = "1.6", "OCPP 1.6"
+    V201 = "2.0.1", "OCPP 2.0.1"
+
+
+class RegistrationStatus(models.TextChoices):
+    """What a BootNotification is answered (OCPP 1.6 §7.41, 2.0.1 RegistrationStatusEnumType)."""
+
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
 
 
 class ChargePoint(models.Model):
@@ -39,6 +48,13 @@ class ChargePoint(models.Model):
     id = models.CharField("identity", primary_key=True, max_length=48, validators=[identity_validator])
     description = models.CharField(max_length=200, blank=True)
     ocpp_version = models.CharField(max_length=8, choices=OcppVersion.choices, blank=True)
+    registration_status = models.CharField(
+        max_length=10,
+        choices=RegistrationStatus.choices,
+        default=RegistrationStatus.ACCEPTED,
+        help_text="Answered to its BootNotification. A 2.0.1 station that is not Accepted may send nothing else.",
+    )
+    last_boot_status = models.CharField(max_length=10, blank=True, editable=False)
 
     vendor = models.CharField(max_length=20, blank=True)
     model = models.CharField(max_length=20, blank=True)
@@ -106,9 +122,16 @@ class ChargePoint(models.Model):
 
 
 class Connector(models.Model):
-    """Current status of one connector; connector 0 is the charge point itself (OCPP 1.6 §4.9)."""
+    """Current status of one connector of an EVSE; EVSE 0 is the charge point itself.
+
+    One model for both versions (OCPP 2.0.1 Part 1 §3.3): a 2.0.1 station
+    reports (evseId, connectorId); an OCPP 1.6 connector N is EVSE N with a
+    single connector, stored as evse_id = connector_id = N (0 for the charge
+    point as a whole, 1.6 §4.9).
+    """
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="connectors")
+    evse_id = models.PositiveIntegerField("EVSE id", default=0)
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=20, blank=True)
     error_code = models.CharField(max_length=30, blank=True)
@@ -119,13 +142,17 @@ class Connector(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["charge_point_id", "connector_id"]
+        ordering = ["charge_point_id", "evse_id", "connector_id"]
         constraints = [
-            models.UniqueConstraint(fields=["charge_point", "connector_id"], name="connector_unique_per_charge_point")
+            models.UniqueConstraint(
+                fields=["charge_point", "evse_id", "connector_id"], name="connector_unique_per_charge_point"
+            )
         ]
 
     def __str__(self):
-        return f"{self.charge_point_id} #{self.connector_id}"
+        if self.evse_id == self.connector_id:
+            return f"{self.charge_point_id} #{self.connector_id}"
+        return f"{self.charge_point_id} EVSE {self.evse_id} #{self.connector_id}"
 
 
 class BootNotification(models.Model):
@@ -143,6 +170,7 @@ class BootNotification(models.Model):
     meter_type = models.CharField(max_length=25, blank=True)
     meter_serial_number = models.CharField(max_length=25, blank=True)
     status = models.CharField("answered status", max_length=10)
+    reason = models.CharField("boot reason (2.0.1)", max_length=30, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -156,6 +184,7 @@ class StatusNotification(models.Model):
     """One StatusNotification as received (OCPP 1.6 §4.9): the full status history."""
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="status_notifications")
+    evse_id = models.PositiveIntegerField("EVSE id", default=0)
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=20)
     error_code = models.CharField(max_length=30)
@@ -258,6 +287,7 @@ class Command(models.Model):
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="commands")
     action = models.CharField(max_length=40, db_index=True)
+    ocpp_version = models.CharField(max_length=8, choices=OcppVersion.choices, default=OcppVersion.V16)
     payload = models.JSONField(default=dict, blank=True)
     unique_id = models.CharField("OCPP unique id", max_length=36, blank=True)
     source = models.CharField(max_length=8, choices=CommandSource.choices, default=CommandSource.SYSTEM)
@@ -355,3 +385,104 @@ class ChargingProfileInstallation(models.Model):
     @property
     def active(self) -> bool:
         return self.cleared_at is None
+
+
+class StationMessage(models.Model):
+    """A station-initiated message kept as sent, for messages without a table of their own.
+
+    OCPP 2.0.1 NotifyEvent, SecurityEventNotification, NotifyChargingLimit,
+    NotifyEVChargingNeeds, SignCertificate … : `payload` is the request,
+    camelCase, exactly as received.
+    """
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="messages")
+    action = models.CharField(max_length=50, db_index=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "action", "-received_at"])]
+
+    def __str__(self):
+        return f"{self.action} from {self.charge_point_id}"
+
+
+class Variable(models.Model):
+    """One attribute of one variable of the OCPP 2.0.1 device model (Part 1 §4), per station.
+
+    Identified by component (name, instance, EVSE, connector), variable (name,
+    instance) and attribute type (Actual, Target, MinSet, MaxSet); 0 and ""
+    stand for "none". Filled by NotifyReport and GetVariables, changed by
+    SetVariables.
+    """
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="variables")
+    component = models.CharField(max_length=50)
+    component_instance = models.CharField(max_length=50, blank=True)
+    evse_id = models.PositiveIntegerField("EVSE id", default=0)
+    connector_id = models.PositiveIntegerField(default=0)
+    variable = models.CharField(max_length=50)
+    variable_instance = models.CharField(max_length=50, blank=True)
+    attribute_type = models.CharField(max_length=8, default="Actual")
+    value = models.CharField(max_length=2500, null=True, blank=True)
+    mutability = models.CharField(max_length=10, blank=True)
+    persistent = models.BooleanField(null=True, blank=True)
+    constant = models.BooleanField(null=True, blank=True)
+    unit = models.CharField(max_length=16, blank=True)
+    data_type = models.CharField(max_length=20, blank=True)
+    min_limit = models.FloatField(null=True, blank=True)
+    max_limit = models.FloatField(null=True, blank=True)
+    values_list = models.CharField(max_length=1000, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["charge_point_id", "component", "component_instance", "evse_id", "connector_id", "variable"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "charge_point",
+                    "component",
+                    "component_instance",
+                    "evse_id",
+                    "connector_id",
+                    "variable",
+                    "variable_instance",
+                    "attribute_type",
+                ],
+                name="variable_unique_per_station",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.component_path}.{self.variable_path}"
+
+    @property
+    def component_path(self) -> str:
+        path = self.component + (f"[{self.component_instance}]" if self.component_instance else "")
+        if self.evse_id:
+            path += f"@EVSE{self.evse_id}" + (f"/{self.connector_id}" if self.connector_id else "")
+        return path
+
+    @property
+    def variable_path(self) -> str:
+        return self.variable + (f"[{self.variable_instance}]" if self.variable_instance else "")
+
+    @property
+    def writable(self) -> bool:
+        return self.mutability in ("ReadWrite", "WriteOnly", "")
+
+    def component_json(self) -> dict:
+        """ComponentType as OCPP 2.0.1 sends it: name, optional instance and evse {id, connectorId}."""
+        component = {"name": self.component}
+        if self.component_instance:
+            component["instance"] = self.component_instance
+        if self.evse_id:
+            component["evse"] = {"id": self.evse_id, **({"connectorId": self.connector_id} if self.connector_id else {})}
+        return component
+
+    def variable_json(self) -> dict:
+        variable = {"name": self.variable}
+        if self.variable_instance:
+            variable["instance"] = self.variable_instance
+        return variable

@@ -21,12 +21,12 @@ from .ocpp.datetimes import parse_timestamp
 logger = logging.getLogger("csms.commands")
 
 Applier = Callable[[Command, dict, dict], None]
-_APPLIERS: dict[str, Applier] = {}
+_APPLIERS: dict[tuple[str, str], Applier] = {}
 
 
-def _on(action: str):
+def _on(action: str, version: str = "1.6"):
     def register(fn: Applier) -> Applier:
-        _APPLIERS[action] = fn
+        _APPLIERS[(version, action)] = fn
         return fn
 
     return register
@@ -34,7 +34,7 @@ def _on(action: str):
 
 def apply(command: Command) -> None:
     """Update what `command`'s CALLRESULT (`command.response`) implies; no-op for other actions."""
-    applier = _APPLIERS.get(command.action)
+    applier = _APPLIERS.get((command.ocpp_version, command.action))
     if applier is not None:
         applier(command, command.payload or {}, command.response or {})
 

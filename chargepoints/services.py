@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -17,6 +18,9 @@ from django.utils import timezone
 from .models import (
     BootNotification,
     ChargePoint,
+    RegistrationStatus,
+    StationMessage,
+    Variable,
     Command,
     CommandStatus,
     Connector,
@@ -46,7 +50,9 @@ def charge_point_connect(
     except ChargePoint.DoesNotExist:
         if not allow_unknown:
             raise UnknownChargePoint(charge_point_id) from None
-        cp, _ = ChargePoint.objects.get_or_create(pk=charge_point_id)
+        cp, _ = ChargePoint.objects.get_or_create(
+            pk=charge_point_id, defaults={"registration_status": settings.OCPP_UNKNOWN_CHARGE_POINTS_STATUS}
+        )
     cp.connected = True
     cp.session_id = session_id
     cp.ocpp_version = ocpp_version
@@ -85,7 +91,6 @@ def boot_notification_create(
     charge_point_id: str,
     vendor: str,
     model: str,
-    status: str,
     serial_number: str = "",
     charge_box_serial_number: str = "",
     firmware_version: str = "",
@@ -93,13 +98,18 @@ def boot_notification_create(
     imsi: str = "",
     meter_type: str = "",
     meter_serial_number: str = "",
+    reason: str = "",
 ) -> BootNotification:
-    """Store a boot (OCPP 1.6 §4.2) and copy its identity fields onto the charge point.
+    """Store a boot (OCPP 1.6 §4.2, 2.0.1 B01) and copy its identity fields onto the charge point.
 
-    `status` is the RegistrationStatus we answer. Fields the charge point left
-    out are stored as "", and clear what an earlier boot said.
+    The boot's `status` is the RegistrationStatus to answer: the charge
+    point's `registration_status` (Accepted, Pending or Rejected) as the
+    operator set it. Fields the charge point left out are stored as "", and
+    clear what an earlier boot said. `reason` is 2.0.1's BootReasonEnumType.
     """
     now = timezone.now()
+    status = ChargePoint.objects.filter(pk=charge_point_id).values_list("registration_status", flat=True).first()
+    status = status or RegistrationStatus.ACCEPTED
     fields = dict(
         vendor=vendor,
         model=model,
@@ -111,8 +121,12 @@ def boot_notification_create(
         meter_type=meter_type,
         meter_serial_number=meter_serial_number,
     )
-    boot = BootNotification.objects.create(charge_point_id=charge_point_id, received_at=now, status=status, **fields)
-    ChargePoint.objects.filter(pk=charge_point_id).update(last_boot_at=now, last_seen=now, **fields)
+    boot = BootNotification.objects.create(
+        charge_point_id=charge_point_id, received_at=now, status=status, reason=reason, **fields
+    )
+    ChargePoint.objects.filter(pk=charge_point_id).update(
+        last_boot_at=now, last_seen=now, last_boot_status=status, **fields
+    )
     return boot
 
 
@@ -122,19 +136,24 @@ def status_notification_create(
     charge_point_id: str,
     connector_id: int,
     status: str,
-    error_code: str,
+    error_code: str = "",
+    evse_id: int | None = None,
     info: str = "",
     vendor_id: str = "",
     vendor_error_code: str = "",
     timestamp: datetime | None = None,
 ) -> StatusNotification:
-    """Append to the status history and set the connector's current status (OCPP 1.6 §4.9).
+    """Append to the status history and set the connector's current status (OCPP 1.6 §4.9, 2.0.1 G01).
+
+    `evse_id` is 2.0.1's; for a 1.6 connector N it is N too (`Connector`).
 
     Connectors are created as they first report. A notification older than
     the connector's current status (a queued one delivered late) is kept in the
     history but does not overwrite the newer current status.
     """
     now = timezone.now()
+    if evse_id is None:
+        evse_id = connector_id
     fields = dict(
         status=status,
         error_code=error_code,
@@ -143,10 +162,16 @@ def status_notification_create(
         vendor_error_code=vendor_error_code,
     )
     notification = StatusNotification.objects.create(
-        charge_point_id=charge_point_id, connector_id=connector_id, timestamp=timestamp, received_at=now, **fields
+        charge_point_id=charge_point_id,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        timestamp=timestamp,
+        received_at=now,
+        **fields,
     )
     connector, created = Connector.objects.select_for_update().get_or_create(
         charge_point_id=charge_point_id,
+        evse_id=evse_id,
         connector_id=connector_id,
         defaults=dict(status_timestamp=timestamp, updated_at=now, **fields),
     )
@@ -186,22 +211,33 @@ def _latest_answered(charge_point_id: str, action: str) -> Command | None:
 
 
 @transaction.atomic
-def firmware_status_create(*, charge_point_id: str, status: str) -> FirmwareStatusNotification:
-    """Store a FirmwareStatusNotification (OCPP 1.6 §4.5) and set it as the current firmware status."""
+def firmware_status_create(
+    *, charge_point_id: str, status: str, request_action: str = "UpdateFirmware"
+) -> FirmwareStatusNotification:
+    """Store a FirmwareStatusNotification (OCPP 1.6 §4.5, 2.0.1 L01) and set it as the current firmware status.
+
+    It is linked to the latest answered `request_action` command.
+    """
     now = timezone.now()
     row = FirmwareStatusNotification.objects.create(
-        charge_point_id=charge_point_id, status=status, received_at=now, command=_latest_answered(charge_point_id, "UpdateFirmware")
+        charge_point_id=charge_point_id, status=status, received_at=now, command=_latest_answered(charge_point_id, request_action)
     )
     ChargePoint.objects.filter(pk=charge_point_id).update(firmware_status=status, firmware_status_at=now)
     return row
 
 
 @transaction.atomic
-def diagnostics_status_create(*, charge_point_id: str, status: str) -> DiagnosticsStatusNotification:
-    """Store a DiagnosticsStatusNotification (OCPP 1.6 §4.4) and set it as the current diagnostics status."""
+def diagnostics_status_create(
+    *, charge_point_id: str, status: str, request_action: str = "GetDiagnostics"
+) -> DiagnosticsStatusNotification:
+    """Store a DiagnosticsStatusNotification (OCPP 1.6 §4.4) or 2.0.1 LogStatusNotification (N01).
+
+    Sets it as the current diagnostics status, linked to the latest answered
+    `request_action` command (GetDiagnostics, or GetLog for 2.0.1).
+    """
     now = timezone.now()
     row = DiagnosticsStatusNotification.objects.create(
-        charge_point_id=charge_point_id, status=status, received_at=now, command=_latest_answered(charge_point_id, "GetDiagnostics")
+        charge_point_id=charge_point_id, status=status, received_at=now, command=_latest_answered(charge_point_id, request_action)
     )
     ChargePoint.objects.filter(pk=charge_point_id).update(diagnostics_status=status, diagnostics_status_at=now)
     return row
@@ -316,3 +352,66 @@ def command_complete(
 
         results.apply(command)
     return command
+
+
+# --- OCPP 2.0.1 ------------------------------------------------------------
+
+
+def station_message_create(*, charge_point_id: str, action: str, payload: dict) -> StationMessage:
+    """Keep a station-initiated request as sent (`StationMessage`)."""
+    return StationMessage.objects.create(charge_point_id=charge_point_id, action=action, payload=payload)
+
+
+def _variable_key(component: dict, variable: dict, attribute_type: str = "Actual") -> dict:
+    evse = component.get("evse") or {}
+    return dict(
+        component=component["name"],
+        component_instance=component.get("instance", ""),
+        evse_id=evse.get("id", 0),
+        connector_id=evse.get("connectorId", 0),
+        variable=variable["name"],
+        variable_instance=variable.get("instance", ""),
+        attribute_type=attribute_type or "Actual",
+    )
+
+
+@transaction.atomic
+def device_model_report(*, charge_point_id: str, report_data: list[dict]) -> int:
+    """Store the ReportDataType entries of a NotifyReport (OCPP 2.0.1 B07/B08); returns the attributes stored.
+
+    Each entry: component {name, instance?, evse?}, variable {name, instance?},
+    variableAttribute [{type?, value?, mutability?, persistent?, constant?}],
+    variableCharacteristics? {unit?, dataType, minLimit?, maxLimit?, valuesList?}.
+    """
+    now = timezone.now()
+    count = 0
+    for entry in report_data:
+        characteristics = entry.get("variableCharacteristics", {})
+        for attribute in entry.get("variableAttribute", []):
+            Variable.objects.update_or_create(
+                charge_point_id=charge_point_id,
+                **_variable_key(entry["component"], entry["variable"], attribute.get("type", "Actual")),
+                defaults=dict(
+                    value=attribute.get("value"),
+                    mutability=attribute.get("mutability", "ReadWrite"),
+                    persistent=attribute.get("persistent"),
+                    constant=attribute.get("constant"),
+                    unit=characteristics.get("unit", ""),
+                    data_type=characteristics.get("dataType", ""),
+                    min_limit=characteristics.get("minLimit"),
+                    max_limit=characteristics.get("maxLimit"),
+                    values_list=characteristics.get("valuesList", ""),
+                    updated_at=now,
+                ),
+            )
+            count += 1
+    return count
+
+
+def variable_value_set(*, charge_point_id: str, component: dict, variable: dict, attribute_type: str, value) -> None:
+    """Record a variable value the station reported (GetVariables) or accepted (SetVariables)."""
+    Variable.objects.update_or_create(
+        charge_point_id=charge_point_id,
+        **_variable_key(component, variable, attribute_type),
+        defaults=dict(value=value, updated_at=timezone.now()),
+    )

@@ -207,6 +207,15 @@ OCPP_HEARTBEAT_INTERVAL = _typed(
     "OCPP_HEARTBEAT_INTERVAL", env.int, 300, check=lambda v: 0 < v <= 86400, must="seconds, 1 to 86400"
 )
 OCPP_ALLOW_UNKNOWN_CHARGE_POINTS = _bool("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", False)
+# Registration status given to charge points registered on first connect:
+# Pending lets an operator accept them before a 2.0.1 station may do more than boot.
+OCPP_UNKNOWN_CHARGE_POINTS_STATUS = _typed(
+    "OCPP_UNKNOWN_CHARGE_POINTS_STATUS",
+    env.str,
+    "Accepted",
+    check=lambda v: v in ("Accepted", "Pending", "Rejected"),
+    must="Accepted, Pending or Rejected",
+)
 OCPP_PROTOCOL_DEBUG = _bool("OCPP_PROTOCOL_DEBUG", False)
 # How often, at most, a connection writes last_seen to the database (seconds).
 OCPP_LAST_SEEN_WRITE_INTERVAL = _typed(

@@ -25,7 +25,16 @@ class IdTag(models.Model):
     tag once `expiry_date` has passed.
     """
 
-    id_tag = models.CharField(max_length=20, unique=True, help_text="As the charge point sends it (CiString20).")
+    id_tag = models.CharField(
+        max_length=36,
+        unique=True,
+        help_text="As the charge point sends it: OCPP 1.6 idTag (up to 20 characters) or 2.0.1 idToken (up to 36).",
+    )
+    type = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="OCPP 2.0.1 IdTokenEnumType (ISO14443, eMAID, Central …); blank for 1.6 id tags.",
+    )
     status = models.CharField(max_length=16, choices=AuthorizationStatus.choices, default=AuthorizationStatus.ACCEPTED)
     expiry_date = models.DateTimeField(null=True, blank=True)
     parent = models.ForeignKey(
@@ -86,8 +95,13 @@ class Transaction(models.Model):
     """
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.PROTECT, related_name="transactions")
+    # The station's own transaction id: OCPP 2.0.1 transactionId (a string it
+    # chooses). Blank for 1.6, whose transactionId is our primary key.
+    transaction_id = models.CharField("station transaction id", max_length=36, blank=True)
+    evse_id = models.PositiveIntegerField("EVSE id", null=True, blank=True)
     connector_id = models.PositiveIntegerField(null=True, blank=True)
-    id_tag = models.CharField(max_length=20, blank=True, db_index=True)
+    id_tag = models.CharField(max_length=36, blank=True, db_index=True)
+    id_tag_type = models.CharField(max_length=20, blank=True)
     id_tag_status = models.CharField("id tag status at start", max_length=16, blank=True)
     reservation_id = models.IntegerField(null=True, blank=True)
     start_timestamp = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -96,7 +110,11 @@ class Transaction(models.Model):
     stop_timestamp = models.DateTimeField(null=True, blank=True, db_index=True)
     meter_stop_wh = models.BigIntegerField(null=True, blank=True)
     stop_reason = models.CharField(max_length=20, blank=True)
-    stop_id_tag = models.CharField(max_length=20, blank=True)
+    stop_id_tag = models.CharField(max_length=36, blank=True)
+    # OCPP 2.0.1 TransactionEvent state.
+    charging_state = models.CharField(max_length=16, blank=True)
+    remote_start_id = models.IntegerField(null=True, blank=True)
+    last_seq_no = models.PositiveIntegerField(null=True, blank=True)
 
     # Latest Energy.Active.Import.Register reading seen during the session, so
     # list pages show live energy without reading meter values.
@@ -123,13 +141,23 @@ class Transaction(models.Model):
             # A StartTransaction retried after a lost reply must not open a second session.
             models.UniqueConstraint(
                 fields=["charge_point", "connector_id", "id_tag", "start_timestamp", "meter_start_wh"],
-                condition=models.Q(is_orphan=False),
+                condition=models.Q(is_orphan=False, transaction_id=""),
                 name="transaction_start_unique",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["charge_point", "transaction_id"],
+                condition=~models.Q(transaction_id=""),
+                name="station_transaction_id_unique",
+            ),
         ]
 
     def __str__(self):
         return f"Transaction {self.pk}"
+
+    @property
+    def ocpp_transaction_id(self) -> str:
+        """The transactionId the charge point knows: its own (2.0.1) or ours (1.6)."""
+        return self.transaction_id or str(self.pk)
 
     @property
     def is_active(self) -> bool:
@@ -175,6 +203,7 @@ class MeterValue(models.Model):
     transaction = models.ForeignKey(
         Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
     )
+    # 1.6 connectorId, or 2.0.1 evseId (0: the main meter of the station).
     connector_id = models.PositiveIntegerField()
     timestamp = models.DateTimeField()
     value = models.CharField(max_length=2500)
@@ -246,8 +275,8 @@ class Reservation(models.Model):
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="reservations")
     connector_id = models.PositiveIntegerField()
-    id_tag = models.CharField(max_length=20)
-    parent_id_tag = models.CharField(max_length=20, blank=True)
+    id_tag = models.CharField(max_length=36)
+    parent_id_tag = models.CharField(max_length=36, blank=True)
     expiry_date = models.DateTimeField()
     status = models.CharField(max_length=12, choices=ReservationStatus.choices, default=ReservationStatus.REQUESTED)
     transaction = models.ForeignKey(Transaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -266,3 +295,29 @@ class Reservation(models.Model):
         if self.status == ReservationStatus.ACCEPTED and self.expiry_date <= timezone.now():
             return ReservationStatus.EXPIRED
         return self.status
+
+
+class TransactionEvent(models.Model):
+    """One OCPP 2.0.1 TransactionEvent (E01–E15), kept once per (transaction, seqNo).
+
+    A retry carries a new message id but the same seqNo: it is answered again
+    and stored once.
+    """
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="events")
+    seq_no = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=8)
+    trigger_reason = models.CharField(max_length=30)
+    timestamp = models.DateTimeField()
+    offline = models.BooleanField(default=False)
+    charging_state = models.CharField(max_length=16, blank=True)
+    stopped_reason = models.CharField(max_length=30, blank=True)
+    id_token = models.CharField(max_length=36, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["transaction_id", "seq_no"]
+        constraints = [models.UniqueConstraint(fields=["transaction", "seq_no"], name="transaction_event_seq_no_unique")]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.seq_no} of transaction {self.transaction_id}"

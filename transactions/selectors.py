@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from chargepoints.ocpp.datetimes import format_datetime
+
 from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, TransactionStatus
 
 
@@ -16,6 +18,23 @@ def id_tag_info_for(id_tag: str) -> dict:
     if tag is None:
         return {"status": AuthorizationStatus.INVALID.value}
     return tag.id_tag_info()
+
+
+def id_token_info_for(id_token: str) -> dict:
+    """OCPP 2.0.1 IdTokenInfoType (C01) for `id_token` as a camelCase dict; unknown tokens are Unknown.
+
+    status, plus cacheExpiryDateTime (the expiry date) and groupIdToken (the
+    parent) when set.
+    """
+    tag = IdTag.objects.select_related("parent").filter(id_tag=id_token).first()
+    if tag is None:
+        return {"status": "Unknown"}
+    info = {"status": tag.effective_status()}
+    if tag.expiry_date:
+        info["cacheExpiryDateTime"] = format_datetime(tag.expiry_date)
+    if tag.parent_id:
+        info["groupIdToken"] = {"idToken": tag.parent.id_tag, "type": tag.parent.type or "Central"}
+    return info
 
 
 def transaction_list(*, charge_point_id: str | None = None, status: str | None = None) -> QuerySet[Transaction]:

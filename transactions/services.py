@@ -13,8 +13,17 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from .models import AuthorizationStatus, IdTag, MeterValue, Reservation, ReservationStatus, Transaction, energy_register_wh
-from .selectors import id_tag_info_for
+from .models import (
+    AuthorizationStatus,
+    IdTag,
+    MeterValue,
+    Reservation,
+    ReservationStatus,
+    Transaction,
+    TransactionEvent,
+    energy_register_wh,
+)
+from .selectors import id_tag_info_for, id_token_info_for
 
 logger = logging.getLogger("csms.transactions")
 
@@ -73,6 +82,7 @@ def transaction_start(
         with transaction.atomic():
             tx = Transaction.objects.create(
                 **key,
+                evse_id=connector_id,  # a 1.6 connector N is EVSE N
                 reservation_id=reservation_id,
                 id_tag_status=info["status"],
             )
@@ -259,3 +269,119 @@ def _id_tag_save(tag: IdTag, **save_kwargs) -> IdTag:
     except IntegrityError:
         raise IdTagAlreadyExists(tag.id_tag) from None
     return tag
+
+
+# --- OCPP 2.0.1 ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransactionEventResult:
+    """What a TransactionEvent led to: the transaction, whether the event was a retry, the IdTokenInfo to answer."""
+
+    transaction: Transaction
+    duplicate: bool
+    id_token_info: dict | None
+
+
+@transaction.atomic
+def transaction_event_record(
+    *,
+    charge_point_id: str,
+    event_type: str,
+    timestamp: datetime,
+    trigger_reason: str,
+    seq_no: int,
+    transaction_id: str,
+    offline: bool = False,
+    charging_state: str = "",
+    stopped_reason: str = "",
+    remote_start_id: int | None = None,
+    evse_id: int | None = None,
+    connector_id: int | None = None,
+    id_token: str = "",
+    id_token_type: str = "",
+    reservation_id: int | None = None,
+    samples: list[MeterSample] = (),
+) -> TransactionEventResult:
+    """Record an OCPP 2.0.1 TransactionEvent (E01–E15) and its meter values.
+
+    The transaction is found by the station's `transaction_id` and created by
+    whichever event arrives first (a Started may be lost or arrive after an
+    Updated sent offline). An event whose `seq_no` was already stored for the
+    transaction is a retry: nothing is stored again. Energy: the first
+    Energy.Active.Import.Register reading is the meter start, the reading of
+    the Ended event the meter stop (both in Wh). Raises nothing for odd
+    orders; the transaction ends when an Ended event arrives.
+    """
+    tx = Transaction.objects.select_for_update().filter(charge_point_id=charge_point_id, transaction_id=transaction_id).first()
+    if tx is None:
+        try:
+            with transaction.atomic():
+                tx = Transaction.objects.create(
+                    charge_point_id=charge_point_id, transaction_id=transaction_id, start_timestamp=timestamp
+                )
+        except IntegrityError:  # the same first event raced in on another connection
+            tx = Transaction.objects.select_for_update().get(charge_point_id=charge_point_id, transaction_id=transaction_id)
+    info = id_token_info_for(id_token) if id_token else None
+
+    try:
+        with transaction.atomic():
+            TransactionEvent.objects.create(
+                transaction=tx,
+                seq_no=seq_no,
+                event_type=event_type,
+                trigger_reason=trigger_reason,
+                timestamp=timestamp,
+                offline=offline,
+                charging_state=charging_state,
+                stopped_reason=stopped_reason,
+                id_token=id_token,
+            )
+    except IntegrityError:
+        return TransactionEventResult(tx, True, info)
+
+    if event_type == "Started" or (tx.start_timestamp and timestamp < tx.start_timestamp):
+        tx.start_timestamp = timestamp
+    if evse_id is not None:
+        tx.evse_id = evse_id
+    if connector_id is not None:
+        tx.connector_id = connector_id
+    if id_token and not tx.id_tag:
+        tx.id_tag, tx.id_tag_type = id_token, id_token_type
+        tx.id_tag_status = info["status"]
+    if charging_state:
+        tx.charging_state = charging_state
+    if remote_start_id is not None:
+        tx.remote_start_id = remote_start_id
+    if reservation_id is not None and tx.reservation_id is None:
+        tx.reservation_id = reservation_id
+        Reservation.objects.filter(
+            pk=reservation_id, charge_point_id=charge_point_id, status=ReservationStatus.ACCEPTED
+        ).update(status=ReservationStatus.USED, transaction=tx)
+    if tx.last_seq_no is None or seq_no > tx.last_seq_no:
+        tx.last_seq_no = seq_no
+
+    rows = _store_samples(charge_point_id=charge_point_id, connector_id=tx.evse_id or 0, tx=tx, samples=samples)
+    readings = sorted((r.timestamp, wh) for r in rows if (wh := r.value_wh) is not None and not r.phase)
+    if readings and tx.meter_start_wh is None:
+        tx.meter_start_wh = readings[0][1]
+
+    if event_type == "Ended":
+        tx.stop_timestamp = timestamp
+        tx.stop_reason = stopped_reason or "Local"
+        if id_token:
+            tx.stop_id_tag = id_token
+        if readings:
+            tx.meter_stop_wh = readings[-1][1]
+        elif tx.last_meter_wh is not None:
+            tx.meter_stop_wh = tx.last_meter_wh
+        if tx.meter_start_wh is None and tx.meter_stop_wh is not None:
+            tx.meter_start_wh = tx.meter_stop_wh
+    tx.save()
+    return TransactionEventResult(tx, False, info)
+
+
+def reservation_status_update(*, charge_point_id: str, reservation_id: int, status: str) -> int:
+    """OCPP 2.0.1 ReservationStatusUpdate (H05): "Expired" or "Removed" ends the reservation; returns rows changed."""
+    new_status = ReservationStatus.EXPIRED if status == "Expired" else ReservationStatus.CANCELLED
+    return Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(status=new_status)

@@ -150,12 +150,45 @@ class SendCommandView(APIView):
         return value
 
 
+# JSON-schema keywords an OpenAPI 3.0 schema object accepts; the official
+# schemas also carry $schema, $id, javaType, comment … which it does not.
+_OPENAPI_KEYWORDS = {
+    "type", "properties", "required", "items", "enum", "additionalProperties", "maxLength", "minLength",
+    "minimum", "maximum", "format", "description", "multipleOf", "minItems", "maxItems", "default",
+}
+
+
+def _to_openapi(node, definitions: dict):
+    """Inline `#/definitions/…` references and drop keywords OpenAPI 3.0 does not know."""
+    if isinstance(node, list):
+        return [_to_openapi(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _to_openapi(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+    out = {}
+    for key, value in node.items():
+        if key == "properties":
+            out[key] = {name: _to_openapi(sub, definitions) for name, sub in value.items()}
+        elif key in _OPENAPI_KEYWORDS:
+            out[key] = _to_openapi(value, definitions)
+    return out
+
+
 def _openapi_schema(action: str) -> dict:
-    """The official JSON schema of `action`'s request, as an OpenAPI 3 schema object."""
-    schema = copy.deepcopy(rpc.schema_json("1.6", action))
-    for key in ("$schema", "id", "title"):
-        schema.pop(key, None)
-    return schema
+    """The official JSON schema(s) of `action`'s request as an OpenAPI 3 schema object.
+
+    An action both versions define (Reset, ChangeAvailability …) has a
+    payload per version: oneOf the two, the charge point's version decides.
+    """
+    schemas = []
+    for version in ("1.6", "2.0.1"):
+        if action in commands.actions_for(version):
+            raw = copy.deepcopy(rpc.schema_json(version, action + rpc.REQUEST_SUFFIX[version]))
+            schema = _to_openapi(raw, raw.get("definitions", {}))
+            schema["description"] = f"OCPP {version} {action} request"
+            schemas.append(schema)
+    return schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
 
 
 def _view_for(action: str):
@@ -167,8 +200,8 @@ def _view_for(action: str):
         operation_id=f"chargepoints_command_{action}",
         summary=f"Send {action}",
         description=(
-            f"Send the OCPP 1.6 {action} CALL to the charge point and return its answer. "
-            "The body follows the official schema (camelCase shown); snake_case keys are accepted too."
+            f"Send the {action} CALL to the charge point and return its answer. The body follows the "
+            "official schema of the charge point's OCPP version (camelCase shown); snake_case keys are accepted too."
         ),
         request={"application/json": _openapi_schema(action)},
         parameters=[
@@ -193,16 +226,16 @@ class UnknownCommandView(APIView):
     """Any other action name: 404 listing the operations there are."""
 
     def post(self, request, charge_point_id: str, action: str):
-        raise NotFound(f"{action!r} is not an OCPP 1.6 central system operation; use one of: " + ", ".join(commands.actions_for("1.6")))
+        raise NotFound(f"{action!r} is not a central system operation; use one of: " + ", ".join(commands.all_actions()))
 
 
 def command_urlpatterns(identity_re: str) -> list:
-    """One route per OCPP 1.6 central-system operation, so each gets its own request schema."""
+    """One route per central-system operation (1.6 and 2.0.1), so each gets its own request schema."""
     prefix = rf"^chargepoints/(?P<charge_point_id>{identity_re})/commands/"
     return [
         *(
             re_path(rf"{prefix}{action}/$", _view_for(action), name=f"chargepoint-command-{action}")
-            for action in commands.actions_for("1.6")
+            for action in commands.all_actions()
         ),
         re_path(rf"{prefix}(?P<action>[^/]+)/?$", UnknownCommandView.as_view()),
     ]

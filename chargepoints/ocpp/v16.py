@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from channels.db import database_sync_to_async
@@ -26,20 +25,11 @@ from transactions.selectors import id_tag_info_for
 
 from . import data_transfer
 from .datetimes import now_string, parse_timestamp
+from .session import Session
 
 logger = logging.getLogger("csms.ocpp")
 
 VERSION = "1.6"
-
-
-@dataclass
-class Session:
-    """What a handler knows about the connection it serves."""
-
-    charge_point_id: str
-    session_id: str
-    version: str = VERSION
-    extra: dict = field(default_factory=dict)
 
 
 Handler = Callable[[Session, dict], Awaitable[object]]
@@ -86,13 +76,11 @@ def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
 
 @on(Action.boot_notification)
 async def boot_notification(session: Session, p: dict) -> call_result.BootNotification:
-    """§4.2: store the boot, update the charge point, accept it with our heartbeat interval."""
-    status = RegistrationStatus.accepted
-    await database_sync_to_async(services.boot_notification_create)(
+    """§4.2: store the boot, update the charge point; answer its registration status and our heartbeat interval."""
+    boot = await database_sync_to_async(services.boot_notification_create)(
         charge_point_id=session.charge_point_id,
         vendor=p["chargePointVendor"],
         model=p["chargePointModel"],
-        status=status.value,
         serial_number=p.get("chargePointSerialNumber", ""),
         charge_box_serial_number=p.get("chargeBoxSerialNumber", ""),
         firmware_version=p.get("firmwareVersion", ""),
@@ -101,8 +89,9 @@ async def boot_notification(session: Session, p: dict) -> call_result.BootNotifi
         meter_type=p.get("meterType", ""),
         meter_serial_number=p.get("meterSerialNumber", ""),
     )
+    session.accepted = boot.status == RegistrationStatus.accepted
     return call_result.BootNotification(
-        current_time=now_string(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=status
+        current_time=now_string(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=RegistrationStatus(boot.status)
     )
 
 

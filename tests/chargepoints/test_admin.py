@@ -39,7 +39,6 @@ def report(charge_point_id, vendor="Acme", serial_number="SN-42", connectors=(("
         charge_point_id=charge_point_id,
         vendor=vendor,
         model="Fast-1",
-        status="Accepted",
         serial_number=serial_number,
         firmware_version="1.2.3",
     )

@@ -164,7 +164,12 @@ def test_the_command_log_lists_and_filters_commands(api, staff):
 def test_the_openapi_schema_documents_each_operation_payload(api):
     schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     body = schema["paths"]["/api/v1/chargepoints/{charge_point_id}/commands/Reset/"]["post"]["requestBody"]
-    assert body["content"]["application/json"]["schema"]["properties"]["type"]["enum"] == ["Hard", "Soft"]
+    v16, v201 = body["content"]["application/json"]["schema"]["oneOf"]  # Reset exists in both versions
+    assert v16["properties"]["type"]["enum"] == ["Hard", "Soft"]
+    assert v201["properties"]["type"]["enum"] == ["Immediate", "OnIdle"]
+    only_201 = schema["paths"]["/api/v1/chargepoints/{charge_point_id}/commands/RequestStartTransaction/"]["post"]
+    request = only_201["requestBody"]["content"]["application/json"]["schema"]
+    assert request["properties"]["idToken"]["required"] == ["idToken", "type"]  # definitions inlined
 
 
 # --- manage.py ocpp_call ---------------------------------------------------

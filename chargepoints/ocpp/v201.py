@@ -1,0 +1,260 @@
+"""OCPP 2.0.1 handlers: one short coroutine per station-initiated message.
+
+Same shape as `v16`: each takes the connection's `Session` and the request
+payload (camelCase, already valid against the official 2.0.1 schema) and
+returns the response payload as a dict (camelCase, optional fields left out,
+never null). Each makes one database call. Use-case ids (B01, E02 …) refer to
+OCPP 2.0.1 Part 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction as db_transaction
+
+from chargepoints import services
+from transactions import services as tx_services
+from transactions.selectors import id_token_info_for
+
+from . import data_transfer
+from .datetimes import now_string, parse_timestamp
+from .session import Session
+
+logger = logging.getLogger("csms.ocpp")
+
+VERSION = "2.0.1"
+
+HANDLERS: dict = {}
+
+# Messages a station may send before its BootNotification was Accepted (B02/B03):
+# only the boot itself; others are allowed once the CSMS triggered them.
+ALLOWED_BEFORE_ACCEPTED = {"BootNotification"}
+
+
+def on(action: str):
+    def register(fn):
+        HANDLERS[action] = fn
+        return fn
+
+    return register
+
+
+def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
+    """OCPP 2.0.1 MeterValueType list → MeterSample list.
+
+    2.0.1 sends numbers with a unitOfMeasure {unit, multiplier}; the value is
+    stored as text with the multiplier applied (value × 10^multiplier), so
+    later readers need not know about multipliers.
+    """
+    samples = []
+    for mv in meter_values:
+        values = []
+        for sv in mv["sampledValue"]:
+            unit_of_measure = sv.get("unitOfMeasure", {})
+            number = Decimal(str(sv["value"])).scaleb(unit_of_measure.get("multiplier", 0))
+            fields = {"unit": unit_of_measure.get("unit", "Wh")}
+            for name in ("measurand", "phase", "context", "location"):
+                if name in sv:
+                    fields[name] = sv[name]
+            if "signedMeterValue" in sv:
+                fields["format"] = "SignedData"
+            values.append(tx_services.SampledValue(value=_number_text(number), **fields))
+        samples.append(tx_services.MeterSample(timestamp=parse_timestamp(mv["timestamp"]), sampled_values=values))
+    return samples
+
+
+def _number_text(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return text
+
+
+@on("BootNotification")
+async def boot_notification(session: Session, p: dict) -> dict:
+    """B01–B03: store the boot; answer the station's registration status (Accepted, Pending, Rejected)."""
+    station = p["chargingStation"]
+    modem = station.get("modem", {})
+    boot = await database_sync_to_async(services.boot_notification_create)(
+        charge_point_id=session.charge_point_id,
+        vendor=station["vendorName"],
+        model=station["model"],
+        serial_number=station.get("serialNumber", ""),
+        firmware_version=station.get("firmwareVersion", ""),
+        iccid=modem.get("iccid", ""),
+        imsi=modem.get("imsi", ""),
+        reason=p["reason"],
+    )
+    session.accepted = boot.status == "Accepted"
+    return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
+
+
+@on("Heartbeat")
+async def heartbeat(session: Session, p: dict) -> dict:
+    """G02: record the heartbeat, answer the current time."""
+    await database_sync_to_async(services.charge_point_touch)(charge_point_id=session.charge_point_id, heartbeat=True)
+    return {"currentTime": now_string()}
+
+
+@on("StatusNotification")
+async def status_notification(session: Session, p: dict) -> dict:
+    """G01: append to the status history and set the connector's current status."""
+    await database_sync_to_async(services.status_notification_create)(
+        charge_point_id=session.charge_point_id,
+        evse_id=p["evseId"],
+        connector_id=p["connectorId"],
+        status=p["connectorStatus"],
+        timestamp=parse_timestamp(p["timestamp"]),
+    )
+    return {}
+
+
+@on("Authorize")
+async def authorize(session: Session, p: dict) -> dict:
+    """C01: the idToken's IdTokenInfo; unknown tokens are Unknown."""
+    info = await database_sync_to_async(id_token_info_for)(p["idToken"]["idToken"])
+    return {"idTokenInfo": info}
+
+
+@on("TransactionEvent")
+async def transaction_event(session: Session, p: dict) -> dict:
+    """E01–E15: record the event (deduplicated on transactionId + seqNo) and its meter values.
+
+    The response carries idTokenInfo when the event carried an idToken.
+    """
+    evse = p.get("evse", {})
+    info = p["transactionInfo"]
+    result = await database_sync_to_async(tx_services.transaction_event_record)(
+        charge_point_id=session.charge_point_id,
+        event_type=p["eventType"],
+        timestamp=parse_timestamp(p["timestamp"]),
+        trigger_reason=p["triggerReason"],
+        seq_no=p["seqNo"],
+        offline=p.get("offline", False),
+        transaction_id=info["transactionId"],
+        charging_state=info.get("chargingState", ""),
+        stopped_reason=info.get("stoppedReason", ""),
+        remote_start_id=info.get("remoteStartId"),
+        evse_id=evse.get("id"),
+        connector_id=evse.get("connectorId"),
+        id_token=p.get("idToken", {}).get("idToken", ""),
+        id_token_type=p.get("idToken", {}).get("type", ""),
+        reservation_id=p.get("reservationId"),
+        samples=_samples(p.get("meterValue", [])),
+    )
+    return {"idTokenInfo": result.id_token_info} if result.id_token_info else {}
+
+
+@on("MeterValues")
+async def meter_values(session: Session, p: dict) -> dict:
+    """J01: store every sampled value of the EVSE (0: the main meter)."""
+    await database_sync_to_async(tx_services.meter_values_create)(
+        charge_point_id=session.charge_point_id,
+        connector_id=p["evseId"],
+        transaction_id=None,
+        samples=_samples(p["meterValue"]),
+    )
+    return {}
+
+
+@on("NotifyReport")
+async def notify_report(session: Session, p: dict) -> dict:
+    """B07/B08: store the reported device model variables."""
+    await database_sync_to_async(services.device_model_report)(
+        charge_point_id=session.charge_point_id, report_data=p.get("reportData", [])
+    )
+    return {}
+
+
+@on("FirmwareStatusNotification")
+async def firmware_status_notification(session: Session, p: dict) -> dict:
+    """L01: keep the status on the station, with its history, linked to the UpdateFirmware request."""
+    await database_sync_to_async(services.firmware_status_create)(
+        charge_point_id=session.charge_point_id, status=p["status"], request_action="UpdateFirmware"
+    )
+    return {}
+
+
+@on("LogStatusNotification")
+async def log_status_notification(session: Session, p: dict) -> dict:
+    """N01: the GetLog upload status, kept like 1.6 diagnostics status."""
+    await database_sync_to_async(services.diagnostics_status_create)(
+        charge_point_id=session.charge_point_id, status=p["status"], request_action="GetLog"
+    )
+    return {}
+
+
+@on("ReservationStatusUpdate")
+async def reservation_status_update(session: Session, p: dict) -> dict:
+    """H05: a reservation expired or was removed at the station."""
+    await database_sync_to_async(tx_services.reservation_status_update)(
+        charge_point_id=session.charge_point_id, reservation_id=p["reservationId"], status=p["reservationUpdateStatus"]
+    )
+    return {}
+
+
+@on("DataTransfer")
+async def data_transfer_(session: Session, p: dict) -> dict:
+    """P02: store it; UnknownVendorId unless a handler for the vendor is registered."""
+    status, data = await database_sync_to_async(_data_transfer)(session.charge_point_id, p)
+    return {"status": status, **({"data": data} if data is not None else {})}
+
+
+def _data_transfer(charge_point_id: str, p: dict):
+    import json
+
+    vendor_id, message_id = p["vendorId"], p.get("messageId", "")
+    raw = p.get("data")
+    data = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
+    handler = data_transfer.handler_for(vendor_id)
+    with db_transaction.atomic():
+        status, response = ("UnknownVendorId", None) if handler is None else handler(charge_point_id, message_id, data or "")
+        services.data_transfer_create(
+            charge_point_id=charge_point_id,
+            vendor_id=vendor_id,
+            message_id=message_id,
+            data=data or "",
+            status=status,
+            response_data=response or "",
+        )
+    return status, response
+
+
+# Messages whose data is kept as sent (StationMessage) and answered with a
+# fixed response: what this CSMS does not act on (yet) is still never lost.
+_STORED = {
+    "NotifyEvent": {},  # N07: monitoring events
+    "SecurityEventNotification": {},  # A04
+    "NotifyChargingLimit": {},  # K09
+    "ClearedChargingLimit": {},  # K13
+    "ReportChargingProfiles": {},  # K09 GetChargingProfiles answers
+    "NotifyEVChargingSchedule": {"status": "Accepted"},  # K17
+    "NotifyDisplayMessages": {},  # O04
+    "NotifyCustomerInformation": {},  # N09
+    "NotifyMonitoringReport": {},  # N02
+    "PublishFirmwareStatusNotification": {},  # L03
+    # No ISO 15118 schedule negotiation here: the station charges on its own limits.
+    "NotifyEVChargingNeeds": {"status": "Rejected", "statusInfo": {"reasonCode": "NotSupported"}},  # K15
+    # No certificate authority is configured: refuse rather than leave the station waiting.
+    "SignCertificate": {"status": "Rejected", "statusInfo": {"reasonCode": "NoCAConfigured"}},  # A02
+    "Get15118EVCertificate": {"status": "Failed", "exiResponse": "", "statusInfo": {"reasonCode": "NotSupported"}},
+    "GetCertificateStatus": {"status": "Failed", "statusInfo": {"reasonCode": "NotSupported"}},  # M06
+}
+
+
+def _stored(action: str, response: dict):
+    async def handler(session: Session, p: dict) -> dict:
+        await database_sync_to_async(services.station_message_create)(
+            charge_point_id=session.charge_point_id, action=action, payload=p
+        )
+        return dict(response)
+
+    handler.__name__ = handler.__qualname__ = action
+    handler.__doc__ = f"Store the {action} request as sent; answer {response or 'an empty response'}."
+    return handler
+
+
+for _action, _response in _STORED.items():
+    HANDLERS[_action] = _stored(_action, _response)
