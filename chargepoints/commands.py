@@ -313,6 +313,11 @@ def _result_or_raise(command_id: int, charge_point_id: str, action: str, timeout
             command_id=command_id,
             response=outcome.get("response"),
         )
+    if outcome.get("reason") == "internal_error":
+        raise CommandError(
+            f"{action} to {charge_point_id} failed on the server holding its connection; see its log",
+            command_id=command_id,
+        )
     if status == CommandStatus.OFFLINE:
         raise ChargePointOffline(
             f"Charge point {charge_point_id!r} disconnected before answering {action}", command_id=command_id

@@ -287,6 +287,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
             except Exception:
                 logger.exception("%s: command %s failed", self.session.charge_point_id, event["action"])
                 outcome = {"status": CommandStatus.FAILED, "reason": "internal_error"}
+                try:
+                    await database_sync_to_async(services.command_complete)(
+                        command_id=event["command_id"], status=CommandStatus.FAILED, error_description="internal error"
+                    )
+                except Exception:
+                    logger.exception("%s: could not record command %s as failed", self.session.charge_point_id, event["command_id"])
             await self._reply(event, outcome)
 
     async def _send_command(self, event) -> dict:
