@@ -1,5 +1,6 @@
 # make run   — install (first time), migrate, and serve HTTP + OCPP WebSockets with daphne on $(PORT)
 # make test  — install (first time) and run the test suite on the configured database and channel layer
+# make bench — command round trip (p50, p99) across two processes sharing Redis; BENCH_ARGS="--rate 40" passes options
 # Set DATABASE_URL / REDIS_URL to use PostgreSQL / Redis; see README.md for every setting.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run test install install-dev migrate clean
+.PHONY: run test bench install install-dev migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +39,9 @@ run: migrate
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(PY) -m tests.bench.command_roundtrip $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache

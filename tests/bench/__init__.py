@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that start real servers and print figures; run by `make bench`, never by pytest."""
