@@ -346,12 +346,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
             )
             return {"status": CommandStatus.FAILED, "reason": "invalid_response", "error": error.description,
                     "response": reply.payload}
+        if action == "TriggerMessage" and reply.payload.get("status") == "Accepted":
+            # Before any await: the triggered message may be the very next frame.
+            requested = payload["requestedMessage"]
+            self.session.triggered.add(TRIGGERED_ACTIONS.get(requested, requested))
         await database_sync_to_async(services.command_complete)(
             command_id=command_id, status=CommandStatus.ANSWERED, response=reply.payload, round_trip_ms=round_trip_ms
         )
-        if action == "TriggerMessage" and reply.payload.get("status") == "Accepted":
-            requested = payload["requestedMessage"]
-            self.session.triggered.add(TRIGGERED_ACTIONS.get(requested, requested))
         return {"status": CommandStatus.ANSWERED, "response": reply.payload, "round_trip_ms": round_trip_ms}
 
     async def _reply(self, event, outcome: dict) -> None:

@@ -56,7 +56,7 @@ class ChargePoint(models.Model):
     )
     last_boot_status = models.CharField(max_length=10, blank=True, editable=False)
 
-    vendor = models.CharField(max_length=20, blank=True)
+    vendor = models.CharField(max_length=50, blank=True)  # 2.0.1 vendorName: up to 50
     model = models.CharField(max_length=20, blank=True)
     serial_number = models.CharField("charge point serial number", max_length=25, blank=True)
     charge_box_serial_number = models.CharField(max_length=25, blank=True)
@@ -160,7 +160,7 @@ class BootNotification(models.Model):
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="boots")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    vendor = models.CharField(max_length=20)
+    vendor = models.CharField(max_length=50)  # 2.0.1 vendorName: up to 50
     model = models.CharField(max_length=20)
     serial_number = models.CharField("charge point serial number", max_length=25, blank=True)
     charge_box_serial_number = models.CharField(max_length=25, blank=True)

@@ -21,7 +21,6 @@ from .models import (
     ReservationStatus,
     Transaction,
     TransactionEvent,
-    energy_register_wh,
 )
 from .selectors import id_tag_info_for, id_token_info_for
 
@@ -309,7 +308,8 @@ def transaction_event_record(
     whichever event arrives first (a Started may be lost or arrive after an
     Updated sent offline). An event whose `seq_no` was already stored for the
     transaction is a retry: nothing is stored again. Energy: the first
-    Energy.Active.Import.Register reading is the meter start, the reading of
+    Energy.Active.Import.Register reading of the earliest event (the Started
+    one, even when it arrives late) is the meter start, the reading of
     the Ended event the meter stop (both in Wh). Raises nothing for odd
     orders; the transaction ends when an Ended event arrives.
     """
@@ -340,7 +340,9 @@ def transaction_event_record(
     except IntegrityError:
         return TransactionEventResult(tx, True, info)
 
-    if event_type == "Started" or (tx.start_timestamp and timestamp < tx.start_timestamp):
+    # A Started queued offline may arrive after Updated events: the earliest event starts the transaction.
+    starts = event_type == "Started" or (tx.start_timestamp is not None and timestamp < tx.start_timestamp)
+    if starts:
         tx.start_timestamp = timestamp
     if evse_id is not None:
         tx.evse_id = evse_id
@@ -363,7 +365,7 @@ def transaction_event_record(
 
     rows = _store_samples(charge_point_id=charge_point_id, connector_id=tx.evse_id or 0, tx=tx, samples=samples)
     readings = sorted((r.timestamp, wh) for r in rows if (wh := r.value_wh) is not None and not r.phase)
-    if readings and tx.meter_start_wh is None:
+    if readings and (tx.meter_start_wh is None or starts):
         tx.meter_start_wh = readings[0][1]
 
     if event_type == "Ended":

@@ -9,15 +9,13 @@ OCPP 1.6 specification, edition 2.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction as db_transaction
 from ocpp.v16 import call_result
-from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
+from ocpp.v16.enums import Action, RegistrationStatus
 
 from chargepoints import services
 from transactions import services as tx_services
@@ -169,29 +167,8 @@ async def status_notification(session: Session, p: dict) -> call_result.StatusNo
 @on(Action.data_transfer)
 async def data_transfer_(session: Session, p: dict) -> call_result.DataTransfer:
     """§4.3: store it; UnknownVendorId unless a handler for the vendor is registered."""
-    status, data = await database_sync_to_async(_data_transfer)(session.charge_point_id, p)
+    status, data = await database_sync_to_async(data_transfer.receive)(session.charge_point_id, p)
     return call_result.DataTransfer(status=status, data=data)
-
-
-def _data_transfer(charge_point_id: str, p: dict) -> tuple[str, str | None]:
-    vendor_id, message_id = p["vendorId"], p.get("messageId", "")
-    raw = p.get("data")
-    data = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
-    handler = data_transfer.handler_for(vendor_id)
-    with db_transaction.atomic():
-        if handler is None:
-            status, response = DataTransferStatus.unknown_vendor_id.value, None
-        else:
-            status, response = handler(charge_point_id, message_id, data or "")
-        services.data_transfer_create(
-            charge_point_id=charge_point_id,
-            vendor_id=vendor_id,
-            message_id=message_id,
-            data=data or "",
-            status=status,
-            response_data=response or "",
-        )
-    return status, response
 
 
 @on(Action.diagnostics_status_notification)

@@ -14,7 +14,6 @@ from decimal import Decimal
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction as db_transaction
 
 from chargepoints import services
 from transactions import services as tx_services
@@ -60,8 +59,9 @@ def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
             for name in ("measurand", "phase", "context", "location"):
                 if name in sv:
                     fields[name] = sv[name]
-            if "signedMeterValue" in sv:
-                fields["format"] = "SignedData"
+            # `format` says what `value` holds. Unlike 1.6 SignedData, a 2.0.1 value
+            # is always the plain number (signedMeterValue comes beside it), so it
+            # stays Raw and still counts towards the transaction's energy.
             values.append(tx_services.SampledValue(value=_number_text(number), **fields))
         samples.append(tx_services.MeterSample(timestamp=parse_timestamp(mv["timestamp"]), sampled_values=values))
     return samples
@@ -144,7 +144,11 @@ async def transaction_event(session: Session, p: dict) -> dict:
         reservation_id=p.get("reservationId"),
         samples=_samples(p.get("meterValue", [])),
     )
-    return {"idTokenInfo": result.id_token_info} if result.id_token_info else {}
+    info = result.id_token_info
+    if info is None and "idToken" in p:
+        # A NoAuthorization idToken is empty: nothing to look up, nothing to refuse.
+        info = {"status": "Accepted"}
+    return {"idTokenInfo": info} if info else {}
 
 
 @on("MeterValues")
@@ -198,28 +202,8 @@ async def reservation_status_update(session: Session, p: dict) -> dict:
 @on("DataTransfer")
 async def data_transfer_(session: Session, p: dict) -> dict:
     """P02: store it; UnknownVendorId unless a handler for the vendor is registered."""
-    status, data = await database_sync_to_async(_data_transfer)(session.charge_point_id, p)
+    status, data = await database_sync_to_async(data_transfer.receive)(session.charge_point_id, p)
     return {"status": status, **({"data": data} if data is not None else {})}
-
-
-def _data_transfer(charge_point_id: str, p: dict):
-    import json
-
-    vendor_id, message_id = p["vendorId"], p.get("messageId", "")
-    raw = p.get("data")
-    data = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
-    handler = data_transfer.handler_for(vendor_id)
-    with db_transaction.atomic():
-        status, response = ("UnknownVendorId", None) if handler is None else handler(charge_point_id, message_id, data or "")
-        services.data_transfer_create(
-            charge_point_id=charge_point_id,
-            vendor_id=vendor_id,
-            message_id=message_id,
-            data=data or "",
-            status=status,
-            response_data=response or "",
-        )
-    return status, response
 
 
 # Messages whose data is kept as sent (StationMessage) and answered with a
