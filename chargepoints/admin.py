@@ -2,24 +2,30 @@
 
 Everything a charge point reported is read-only here: it is the charge
 point's word, and the next frame would overwrite an edit anyway. Operators
-register charge points (identity and description) and read their history.
-Those with the change permission also send them OCPP commands: a page per
-operation (`admin_commands`) and bulk list actions; the command log shows
-every command, from whichever door it came.
+register charge points (identity and description), decide how their boots
+are answered (registration status) and read their history. Those with the
+change permission also send them OCPP commands: a page per operation
+(`admin_commands`), bulk list actions, and for OCPP 2.0.1 stations a device
+model variable's page, which sends SetVariables (B05) rather than editing the
+row; the command log shows every command, from whichever door it came.
 """
 
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from django.utils.timezone import localtime
+from ocpp.v201.enums import MutabilityEnumType
 
 from transactions.models import MeterValue, Reservation, Transaction
 
 from . import commands, operations
-from .admin_commands.outcomes import attempt, command_answer, pretty_json, summarise
+from .admin_commands.outcomes import Outcome, attempt, command_answer, pretty_json, summarise
 from .admin_commands.views import command_links, command_view
 from .models import (
     BootNotification,
@@ -33,8 +39,12 @@ from .models import (
     DataTransfer,
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
+    OcppVersion,
+    StationMessage,
     StatusNotification,
+    Variable,
 )
+from .ocpp import v201
 from .selectors import charge_point_list
 
 # The charge point page lists this many of its latest commands; the command log has the rest.
@@ -92,6 +102,48 @@ def pretty_json_block(value):
     return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', pretty_json(value))
 
 
+class FixedChoicesFilter(admin.SimpleListFilter):
+    """Filter on a field by a fixed list of values (an OCPP enum, or any values).
+
+    Unlike Django's AllValuesFieldListFilter it runs no SELECT DISTINCT, which
+    would read a whole large table (meter values, station messages) on every
+    page view.
+    """
+
+    values: tuple = ()
+
+    @classmethod
+    def of(cls, field_name: str, values, title: str):
+        """A filter class for `field_name` offering `values`: an Enum class or an iterable of strings."""
+        attrs = {
+            "parameter_name": field_name,
+            "title": title,
+            "values": tuple(getattr(v, "value", v) for v in values),
+        }
+        name = getattr(values, "__name__", field_name.title().replace("_", ""))
+        return type(f"{name}Filter", (cls,), attrs)
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+def charging_rate_unit(schedule) -> str | None:
+    """The chargingRateUnit of a stored schedule: a 1.6 ChargingSchedule (a dict) or 2.0.1's list of them.
+
+    A 2.0.1 profile holds up to three schedules (K01), normally in one unit;
+    differing units are listed joined by "/".
+    """
+    if isinstance(schedule, dict):
+        return schedule.get("chargingRateUnit")
+    if isinstance(schedule, list):
+        units = list(dict.fromkeys(s.get("chargingRateUnit") for s in schedule if isinstance(s, dict)))
+        return "/".join(u for u in units if u) or None
+    return None
+
+
 class ReadOnlyInlineFormSet(BaseInlineFormSet):
     """An inline formset that never reads POSTed data: its rows cannot change from the page.
 
@@ -130,10 +182,14 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 class ConnectorInline(admin.TabularInline):
-    """Current status of each connector, as last reported by StatusNotification."""
+    """Current status of each connector, as last reported by StatusNotification.
+
+    EVSE and connector ids are the station's (2.0.1); a 1.6 connector N shows as EVSE N, connector N.
+    """
 
     model = Connector
     fields = readonly_fields = (
+        "evse_id",
         "connector_id",
         "status",
         "error_code",
@@ -194,7 +250,7 @@ class ActiveChargingProfileInline(ReadOnlyInline):
 
     @admin.display(description="rate unit")
     def charging_rate_unit(self, obj):
-        return (obj.profile.schedule or {}).get("chargingRateUnit")
+        return charging_rate_unit(obj.profile.schedule)
 
 
 @admin.register(ChargePoint)
@@ -204,6 +260,8 @@ class ChargePointAdmin(admin.ModelAdmin):
     Operators with the change permission also command them: a page per OCPP
     1.6 operation (`command/<Action>/`, linked from the charge point page) and
     bulk list actions; every command is logged with the operator as its user.
+    They also set the registration status its next BootNotification is
+    answered (1.6 §4.2, 2.0.1 B01–B03).
     """
 
     list_display = (
@@ -215,9 +273,10 @@ class ChargePointAdmin(admin.ModelAdmin):
         "model",
         "firmware_version",
         "ocpp_version",
+        "registration_status",
         "connector_statuses",
     )
-    list_filter = ("connected", "vendor", "ocpp_version")
+    list_filter = ("connected", "vendor", "ocpp_version", "registration_status")
     search_fields = ("id", "vendor", "model", "serial_number", "charge_box_serial_number")
     inlines = (ConnectorInline, ConfigurationKeyInline, ActiveChargingProfileInline)
     actions = (
@@ -230,8 +289,18 @@ class ChargePointAdmin(admin.ModelAdmin):
         "send_full_local_list",
     )
     add_fieldsets = ((None, {"fields": ("id", "description")}),)
+    # What operators may change on an existing charge point; every other column is the consumer's.
+    editable_fields = ("description", "registration_status")
     fieldsets = (
         (None, {"fields": ("id", "description", "online", "history")}),
+        (
+            "Registration",
+            {
+                "fields": ("registration_status", "last_boot_status"),
+                "description": "The registration status is answered to the next BootNotification; "
+                "the last boot shows what was answered then.",
+            },
+        ),
         (
             "Connection",
             {
@@ -282,10 +351,24 @@ class ChargePointAdmin(admin.ModelAdmin):
         # The identity is the primary key: "editing" it would save a second
         # charge point rather than rename this one.
         fields = [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
-        return [f for f in fields if f != "description"]
+        return [f for f in fields if f not in self.editable_fields]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "registration_status" in form.base_fields:
+            # A POST without it (a page rendered before the field was added, a
+            # script saving the description) keeps the status rather than failing:
+            # the ModelForm leaves an omitted field with a default as it is.
+            form.base_fields["registration_status"].required = False
+        return form
 
     def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else ()
+        if obj is None:
+            return ()
+        if obj.ocpp_version == OcppVersion.V201:
+            # A 2.0.1 station has no configuration keys: its device model (Variable) replaces them.
+            return tuple(inline for inline in self.inlines if inline is not ConfigurationKeyInline)
+        return self.inlines
 
     def get_urls(self):
         # Before the admin's own patterns: its "<path:object_id>/" catch-all would take these.
@@ -381,7 +464,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         if change:
             # Every other column belongs to the consumer, which may be writing
             # it right now: a full save would undo a disconnect or a boot.
-            obj.save(update_fields=["description"])
+            obj.save(update_fields=list(self.editable_fields))
         else:
             # A plain save() of a set primary key UPDATEs a row that exists, so
             # a charge point the consumer registered meanwhile would be wiped.
@@ -393,8 +476,17 @@ class ChargePointAdmin(admin.ModelAdmin):
 
     @admin.display(description="connectors")
     def connector_statuses(self, obj):
-        # Reads the prefetched connectors: one query for the whole page.
-        return ", ".join(f"{c.connector_id}: {c.status}" for c in obj.connectors.all()) or None
+        """Statuses as "1: Charging, 2: Available"; a 2.0.1 connector numbered unlike its EVSE as "EVSE/connector"."""
+        # Reads the prefetched connectors (one query for the whole page), sorted
+        # here because the prefetch orders by connector id alone.
+        connectors = sorted(obj.connectors.all(), key=lambda c: (c.evse_id, c.connector_id))
+        return ", ".join(f"{self._connector_label(c)}: {c.status}" for c in connectors) or None
+
+    @staticmethod
+    def _connector_label(connector: Connector) -> str:
+        if connector.evse_id == connector.connector_id:
+            return str(connector.connector_id)
+        return f"{connector.evse_id}/{connector.connector_id}"
 
     @admin.display(description="history")
     def history(self, obj):
@@ -409,6 +501,8 @@ class ChargePointAdmin(admin.ModelAdmin):
             (Command, "commands"),
             (Reservation, "reservations"),
         ]
+        if obj.ocpp_version == OcppVersion.V201:
+            links += [(Variable, "device model"), (StationMessage, "station messages")]
         return format_html_join(
             " · ",
             '<a href="{}">{}</a>',
@@ -440,6 +534,7 @@ class StatusNotificationAdmin(ChargePointHistoryAdmin):
     list_display = (
         "received_at",
         "charge_point",
+        "evse_id",
         "connector_id",
         "status",
         "error_code",
@@ -492,7 +587,7 @@ class CommandActionFilter(admin.SimpleListFilter):
     parameter_name = "action"
 
     def lookups(self, request, model_admin):
-        return [(action, action) for action in commands.actions_for("1.6")]
+        return [(action, action) for action in commands.all_actions()]
 
     def queryset(self, request, queryset):
         return queryset.filter(action=self.value()) if self.value() else queryset
@@ -519,7 +614,7 @@ class CommandAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("charge_point", "action", "source", "user", "status", "unique_id")}),
+        (None, {"fields": ("charge_point", "action", "ocpp_version", "source", "user", "status", "unique_id")}),
         ("Timing", {"fields": ("created_at", "sent_at", "completed_at", "round_trip_ms")}),
         ("Request", {"fields": ("payload_json",)}),
         ("Answer", {"fields": ("response_status", "response_json")}),
@@ -559,7 +654,11 @@ class ChargingProfileInstallationInline(ReadOnlyInline):
 
 @admin.register(ChargingProfile)
 class ChargingProfileAdmin(ReadOnlyAdmin):
-    """Charging profiles as sent with SetChargingProfile (OCPP 1.6 §7.8), with where they are installed."""
+    """Charging profiles as sent with SetChargingProfile (OCPP 1.6 §7.8, 2.0.1 K01), with where they are installed.
+
+    An installation's connector is a 1.6 connector id or a 2.0.1 EVSE id; a
+    2.0.1 schedule is the profile's list of ChargingScheduleType.
+    """
 
     list_display = (
         "charging_profile_id",
@@ -593,8 +692,236 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
 
     @admin.display(description="rate unit")
     def charging_rate_unit(self, obj):
-        return (obj.schedule or {}).get("chargingRateUnit")
+        return charging_rate_unit(obj.schedule)
 
     @admin.display(description="charging schedule")
     def schedule_json(self, obj):
         return pretty_json_block(obj.schedule)
+
+
+# --- OCPP 2.0.1 --------------------------------------------------------------
+
+
+@admin.register(StationMessage)
+class StationMessageAdmin(ChargePointHistoryAdmin):
+    """Station-initiated 2.0.1 messages kept as sent (NotifyEvent, SecurityEventNotification …), newest first."""
+
+    list_display = (to_the_second("received_at"), "charge_point", "action")
+    # The actions the 2.0.1 handlers store as StationMessage, so the filter
+    # needs no SELECT DISTINCT over a table NotifyEvent keeps growing.
+    list_filter = (FixedChoicesFilter.of("action", sorted(v201._STORED), "action"),)
+    search_fields = ("charge_point__id", "action")
+    search_help_text = "Charge point identity or action"
+    show_full_result_count = False
+    fields = ("charge_point", "action", "received_at", "payload_json")
+    readonly_fields = ("payload_json",)
+
+    @admin.display(description="payload")
+    def payload_json(self, obj):
+        return pretty_json_block(obj.payload)
+
+
+class VariableValueForm(forms.ModelForm):
+    """A device model variable's change page: the value to ask the station to set (2.0.1 B05).
+
+    No model field is edited: saving sends SetVariables, and the stored value
+    follows the station's answer (`chargepoints.results`). The value is
+    checked against the variable's reported characteristics (Part 2 §2.53
+    VariableCharacteristicsType) where they are plain to check, so an
+    operator sees a typo at once rather than as the station's Rejected.
+    """
+
+    new_value = forms.CharField(
+        label="new value",
+        max_length=1000,  # SetVariableDataType.attributeValue
+        help_text="Sent with SetVariables. The value shown above changes only when the station accepts it.",
+    )
+
+    class Meta:
+        model = Variable
+        fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.mutability == MutabilityEnumType.write_only:
+            # WriteOnly variables are secrets the station never reports (passwords, keys).
+            self.fields["new_value"].widget = forms.PasswordInput(render_value=False)
+        if self.instance.values_list:
+            self.fields["new_value"].help_text += f" Allowed: {self.instance.values_list}."
+
+    def clean_new_value(self) -> str:
+        value = self.cleaned_data["new_value"]
+        v = self.instance
+        allowed = [item.strip() for item in v.values_list.split(",")] if v.values_list else []
+        if v.data_type in ("integer", "decimal"):
+            try:
+                number = int(value) if v.data_type == "integer" else float(value)
+            except ValueError:
+                raise forms.ValidationError(f"Enter a{'n' if v.data_type == 'integer' else ''} {v.data_type}.")
+            if v.min_limit is not None and number < v.min_limit:
+                raise forms.ValidationError(f"At least {v.min_limit:g}.")
+            if v.max_limit is not None and number > v.max_limit:
+                raise forms.ValidationError(f"At most {v.max_limit:g}.")
+        elif v.data_type == "boolean" and value not in ("true", "false"):
+            raise forms.ValidationError('Enter "true" or "false".')
+        elif v.data_type == "OptionList" and allowed and value not in allowed:
+            raise forms.ValidationError(f"Enter one of: {', '.join(allowed)}.")
+        elif v.data_type in ("MemberList", "SequenceList") and allowed:
+            unknown = [item for item in value.split(",") if item.strip() not in allowed]
+            if unknown:
+                raise forms.ValidationError(f"Not allowed: {', '.join(unknown)}. Allowed: {', '.join(allowed)}.")
+        if v.data_type in ("string", "OptionList", "MemberList", "SequenceList") and v.max_limit is not None:
+            # For these types maxLimit is the longest string the station takes.
+            if len(value) > v.max_limit:
+                raise forms.ValidationError(f"At most {v.max_limit:g} characters.")
+        return value
+
+
+def set_variable_answer(variable: Variable, value: str, outcome: Outcome) -> tuple[str, int]:
+    """The message and messages level for a SetVariables of `variable` to `value`, from its `outcome`.
+
+    One variable is sent, so the answer holds one setVariableResult; its
+    attributeStatus is the answer (Accepted, RebootRequired, Rejected,
+    UnknownComponent, UnknownVariable, NotSupportedAttributeType), with the
+    station's reasonCode and additionalInfo when it gave them.
+    """
+    shown = "••••" if variable.mutability == MutabilityEnumType.write_only else repr(value)
+    if not outcome.answered:
+        return f"SetVariables {variable} = {shown} was not set: {outcome.message}", messages.ERROR
+    results = (outcome.response or {}).get("setVariableResult") or [{}]
+    result = results[0]
+    status = result.get("attributeStatus", "no status")
+    info = result.get("attributeStatusInfo") or {}
+    reason = ": ".join(str(part) for part in (info.get("reasonCode"), info.get("additionalInfo")) if part)
+    text = f"{variable.charge_point_id} answered SetVariables {variable} = {shown}: {status}"
+    text += f" ({reason})." if reason else "."
+    if status == "Accepted":
+        return text, messages.SUCCESS
+    if status == "RebootRequired":
+        return f"{text} The value takes effect when the station reboots.", messages.WARNING
+    return text, messages.WARNING
+
+
+@admin.register(Variable)
+class VariableAdmin(admin.ModelAdmin):
+    """The OCPP 2.0.1 device model (Part 1 §4): each station's variables as reported (B07) or read (B06).
+
+    Rows are never edited here. The page of a ReadWrite or WriteOnly
+    variable asks for a new value and sends SetVariables (B05) as the
+    operator; the station's answer is shown, and the stored value changes only
+    when it is Accepted (or RebootRequired), through `chargepoints.results`.
+    ReadOnly variables are view-only.
+    """
+
+    form = VariableValueForm
+    list_display = (
+        "charge_point",
+        "component_path",
+        "variable_path",
+        "attribute_type",
+        "short_value",
+        "mutability",
+        "unit",
+        to_the_second("updated_at"),
+    )
+    list_filter = ("component", FixedChoicesFilter.of("mutability", MutabilityEnumType, "mutability"))
+    list_select_related = ("charge_point",)
+    search_fields = ("charge_point__id", "component", "variable")
+    search_help_text = "Charge point identity, component or variable name"
+    show_full_result_count = False
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "charge_point",
+                    "component_path",
+                    "variable_path",
+                    "attribute_type",
+                    "value",
+                    "mutability",
+                    "updated_at",
+                )
+            },
+        ),
+        (
+            "Characteristics",
+            {"fields": ("data_type", "unit", "min_limit", "max_limit", "values_list", "persistent", "constant")},
+        ),
+    )
+    set_fieldset = (
+        "Set a new value",
+        {
+            "fields": ("new_value",),
+            "description": "Saving sends SetVariables to the station; nothing is stored until it answers.",
+        },
+    )
+    readonly_fields = [f for fieldset in fieldsets for f in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request):
+        # Variables are the station's: they come from its reports.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or obj.writable)
+
+    def has_delete_permission(self, request, obj=None):
+        # As for the history: only so that deleting a charge point can cascade.
+        return request.user.is_superuser
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and self.has_change_permission(request, obj):
+            return (*self.fieldsets, self.set_fieldset)
+        return self.fieldsets
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(show_save_and_continue=False, show_save_and_add_another=False, show_delete=False)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def save_model(self, request, obj, form, change):
+        """Send SetVariables with the new value instead of saving; keep the answer for the message."""
+        value = form.cleaned_data["new_value"]
+        payload = {
+            "setVariableData": [
+                {
+                    "attributeType": obj.attribute_type,
+                    "attributeValue": value,
+                    "component": obj.component_json(),
+                    "variable": obj.variable_json(),
+                }
+            ]
+        }
+        outcome = attempt(
+            obj.charge_point_id,
+            "SetVariables",
+            lambda: commands.call(
+                obj.charge_point_id, "SetVariables", payload, source=CommandSource.ADMIN, user=request.user
+            ),
+        )
+        request._set_variable_answer = set_variable_answer(obj, value, outcome)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # nothing is saved from this form
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The admin's history of the variable records what was asked and answered, not a field edit.
+        text, _ = request._set_variable_answer
+        return text
+
+    def response_change(self, request, obj):
+        """Back to the same page with the station's answer: the operator sees it beside the value stored now."""
+        text, level = request._set_variable_answer
+        self.message_user(request, text, level)
+        return HttpResponseRedirect(request.path)
+
+    @admin.display(description="component", ordering="component")
+    def component_path(self, obj):
+        return obj.component_path
+
+    @admin.display(description="variable", ordering="variable")
+    def variable_path(self, obj):
+        return obj.variable_path
+
+    @admin.display(description="value", ordering="value")
+    def short_value(self, obj):
+        return None if obj.value is None else Truncator(obj.value).chars(80)

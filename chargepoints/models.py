@@ -346,7 +346,7 @@ class ChargingProfile(models.Model):
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="+")
     charging_profile_id = models.PositiveIntegerField("charging profile id")
-    purpose = models.CharField(max_length=24)
+    purpose = models.CharField(max_length=40)  # 2.0.1 ChargingStationExternalConstraints: 34
     stack_level = models.PositiveIntegerField()
     kind = models.CharField(max_length=10)
     recurrency_kind = models.CharField(max_length=8, blank=True)

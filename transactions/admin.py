@@ -3,35 +3,81 @@
 Id tags are the operators' to manage. Transactions and meter values are what
 charge points reported, so they are read-only. Meter values grow by the
 hundred thousand: their pages read one page of rows through indexes and never
-a row per displayed row.
+a row per displayed row. An OCPP 2.0.1 transaction also shows the station's
+own transaction id and its TransactionEvents (E01–E15).
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from ocpp.v16.enums import Measurand, Phase, ReadingContext
+from ocpp.v201.enums import IdTokenEnumType
 
-from chargepoints.admin import ReadOnlyAdmin, changelist_url, to_the_second
+from chargepoints.admin import (
+    FixedChoicesFilter,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReadOnlyInlineFormSet,
+    changelist_url,
+    to_the_second,
+)
 
-from .models import AuthorizationStatus, IdTag, MeterValue, Reservation, Transaction, TransactionStatus
+from .models import (
+    AuthorizationStatus,
+    IdTag,
+    MeterValue,
+    Reservation,
+    Transaction,
+    TransactionEvent,
+    TransactionStatus,
+)
 
 # The transaction page shows only the latest meter values: a long session
 # sampled every few seconds has tens of thousands.
 INLINE_METER_VALUES = 200
+# Likewise its latest TransactionEvents: a 2.0.1 station sends an Updated one
+# per meter sample period.
+INLINE_TRANSACTION_EVENTS = 200
+
+
+class IdTagForm(forms.ModelForm):
+    """An id tag; `type` offers OCPP 2.0.1 IdTokenEnumType, blank for 1.6 id tags."""
+
+    type = forms.ChoiceField(
+        choices=[("", "— (OCPP 1.6 id tag)")] + [(t.value, t.value) for t in IdTokenEnumType],
+        required=False,
+        help_text=IdTag._meta.get_field("type").help_text,
+    )
+
+    class Meta:
+        model = IdTag
+        fields = "__all__"
 
 
 @admin.register(IdTag)
 class IdTagAdmin(admin.ModelAdmin):
     """Id tags drivers present; blocking or expiring one takes effect at its next Authorize."""
 
-    list_display = ("id_tag", "status", "effective_status", "expiry_date", "parent", "note")
-    list_filter = ("status",)
+    form = IdTagForm
+    list_display = ("id_tag", "type", "status", "effective_status", "expiry_date", "parent", "note")
+    list_filter = ("status", FixedChoicesFilter.of("type", IdTokenEnumType, "type"))
     list_select_related = ("parent",)
     search_fields = ("id_tag", "note")
     autocomplete_fields = ("parent",)
-    fields = ("id_tag", "status", "expiry_date", "effective_status", "parent", "note", "created_at", "updated_at")
+    fields = (
+        "id_tag",
+        "type",
+        "status",
+        "expiry_date",
+        "effective_status",
+        "parent",
+        "note",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = ("effective_status", "created_at", "updated_at")
     actions = ("block", "expire_now", "accept")
 
@@ -74,27 +120,6 @@ class TransactionStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class FixedChoicesFilter(admin.SimpleListFilter):
-    """Filter on a field by a fixed list of values (an OCPP enum).
-
-    Unlike Django's AllValuesFieldListFilter it runs no SELECT DISTINCT, which
-    would read the whole meter value table on every page view.
-    """
-
-    values: tuple = ()
-
-    @classmethod
-    def of(cls, field_name: str, enum, title: str):
-        attrs = {"parameter_name": field_name, "title": title, "values": tuple(m.value for m in enum)}
-        return type(f"{enum.__name__}Filter", (cls,), attrs)
-
-    def lookups(self, request, model_admin):
-        return [(value, value) for value in self.values]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
-
-
 class LatestMeterValuesFormSet(BaseInlineFormSet):
     """The latest INLINE_METER_VALUES meter values of the transaction.
 
@@ -135,6 +160,32 @@ class MeterValueInline(admin.TabularInline):
         return False
 
 
+class LatestTransactionEventsFormSet(ReadOnlyInlineFormSet):
+    """The latest INLINE_TRANSACTION_EVENTS events of the transaction, newest first (as LatestMeterValuesFormSet)."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset().order_by("-seq_no")[:INLINE_TRANSACTION_EVENTS]
+        return self._latest
+
+
+class TransactionEventInline(ReadOnlyInline):
+    """An OCPP 2.0.1 transaction's TransactionEvents (E01–E15) as received, once per seqNo."""
+
+    model = TransactionEvent
+    formset = LatestTransactionEventsFormSet
+    verbose_name_plural = f"latest transaction events (at most {INLINE_TRANSACTION_EVENTS})"
+    fields = readonly_fields = (
+        "seq_no",
+        "event_type",
+        "trigger_reason",
+        to_the_second("timestamp"),
+        "offline",
+        "charging_state",
+        "stopped_reason",
+    )
+
+
 def _duration(td) -> str | None:
     """A timedelta as H:MM:SS, hours unbounded (26:03:04 rather than 1 day, 2:03:04)."""
     if td is None:
@@ -149,7 +200,9 @@ class TransactionAdmin(ReadOnlyAdmin):
 
     list_display = (
         "id",
+        "transaction_id",
         "charge_point",
+        "evse_id",
         "connector_id",
         "id_tag",
         "start_timestamp",
@@ -163,13 +216,30 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_select_related = ("charge_point",)
     # Sessions pile up for years: one COUNT per page view is enough.
     show_full_result_count = False
-    search_fields = ("id_tag", "charge_point__id")
-    search_help_text = "Id tag or charge point identity"
-    inlines = (MeterValueInline,)
+    search_fields = ("id_tag", "charge_point__id", "=transaction_id")
+    search_help_text = "Id tag, charge point identity or exact station transaction id"
+    inlines = (MeterValueInline, TransactionEventInline)
     fieldsets = (
         (
             None,
-            {"fields": ("id", "status", "charge_point", "connector_id", "id_tag", "id_tag_status", "reservation_id")},
+            {
+                "fields": (
+                    "id",
+                    "transaction_id",
+                    "status",
+                    "charge_point",
+                    "evse_id",
+                    "connector_id",
+                    "id_tag",
+                    "id_tag_type",
+                    "id_tag_status",
+                    "reservation_id",
+                )
+            },
+        ),
+        (
+            "OCPP 2.0.1",
+            {"fields": ("charging_state", "remote_start_id", "last_seq_no")},
         ),
         ("Start", {"fields": ("start_timestamp", "meter_start_wh")}),
         (
@@ -181,6 +251,17 @@ class TransactionAdmin(ReadOnlyAdmin):
         (None, {"fields": ("created_at",)}),
     )
     readonly_fields = ("id", "status", "duration", "energy_kwh", "meter_values", "created_at")
+
+    def get_inlines(self, request, obj):
+        # Only a 2.0.1 transaction (which carries the station's id) has TransactionEvents.
+        if obj is not None and not obj.transaction_id:
+            return tuple(inline for inline in self.inlines if inline is not TransactionEventInline)
+        return self.inlines
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not obj.transaction_id:
+            return tuple(fieldset for fieldset in self.fieldsets if fieldset[0] != "OCPP 2.0.1")
+        return self.fieldsets
 
     @admin.display(description="duration")
     def duration(self, obj):

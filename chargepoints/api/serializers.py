@@ -5,17 +5,22 @@ Timestamps are ISO 8601 in UTC; empty strings mean "not reported".
 
 from rest_framework import serializers
 
-from chargepoints.models import identity_validator
+from chargepoints.models import RegistrationStatus, identity_validator
 
 
 class ConnectorOutputSerializer(serializers.Serializer):
-    """Current status of one connector as last reported by StatusNotification (OCPP 1.6 §4.9).
+    """Current status of one connector as last reported by StatusNotification (OCPP 1.6 §4.9, 2.0.1 G01).
 
-    Connector 0 is the charge point as a whole.
+    A 2.0.1 station numbers connectors within each EVSE; a 1.6 connector N is
+    EVSE N with one connector N. EVSE and connector 0 is the charge point as a whole.
     """
 
+    evse_id = serializers.IntegerField(help_text="OCPP 2.0.1 evseId; for OCPP 1.6 equal to connector_id.")
     connector_id = serializers.IntegerField()
-    status = serializers.CharField(help_text="ChargePointStatus, e.g. Available, Charging, Faulted.")
+    status = serializers.CharField(
+        help_text="1.6 ChargePointStatus (Available, Charging, Faulted …) or 2.0.1 ConnectorStatusEnumType "
+        "(Available, Occupied, Reserved, Unavailable, Faulted)."
+    )
     error_code = serializers.CharField(help_text="ChargePointErrorCode, e.g. NoError.")
     info = serializers.CharField()
     vendor_id = serializers.CharField()
@@ -34,7 +39,12 @@ class ChargePointListOutputSerializer(serializers.Serializer):
     )
     connected = serializers.BooleanField(help_text="A socket is open, as last recorded.")
     last_seen = serializers.DateTimeField(allow_null=True, help_text="Last frame received.")
-    ocpp_version = serializers.CharField(help_text='OCPP version of the last connection, e.g. "1.6".')
+    ocpp_version = serializers.CharField(help_text='OCPP version of the last connection: "1.6" or "2.0.1".')
+    registration_status = serializers.ChoiceField(
+        choices=RegistrationStatus.choices,
+        help_text="What its next BootNotification is answered (1.6 §4.2, 2.0.1 B01–B03); a 2.0.1 station "
+        "not Accepted may send nothing but BootNotification.",
+    )
     vendor = serializers.CharField()
     model = serializers.CharField()
     firmware_version = serializers.CharField()
@@ -75,6 +85,44 @@ class ChargePointCreateInputSerializer(serializers.Serializer):
 
 
 class ChargePointUpdateInputSerializer(serializers.Serializer):
-    """What an operator may change on a charge point: its description."""
+    """What an operator may change on a charge point: its description and registration status; both optional."""
 
-    description = serializers.CharField(max_length=200, allow_blank=True)
+    description = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    registration_status = serializers.ChoiceField(
+        choices=RegistrationStatus.choices,
+        required=False,
+        help_text="Answered to its next BootNotification; takes effect when it boots again.",
+    )
+
+
+class VariableFilterInputSerializer(serializers.Serializer):
+    """Query parameters of a station's device model listing; each an exact name."""
+
+    component = serializers.CharField(required=False, max_length=50, help_text="Component name, e.g. EVSE.")
+    variable = serializers.CharField(required=False, max_length=50, help_text="Variable name, e.g. Power.")
+
+
+class VariableOutputSerializer(serializers.Serializer):
+    """One attribute of one variable of a station's OCPP 2.0.1 device model (Part 1 §4).
+
+    Identified by component (name, instance, EVSE, connector), variable (name,
+    instance) and attribute type; 0 and "" mean "none". As last reported by
+    NotifyReport (B07) or GetVariables (B06), or accepted with SetVariables (B05).
+    """
+
+    component = serializers.CharField(help_text="Component name, e.g. OCPPCommCtrlr, EVSE, Connector.")
+    component_instance = serializers.CharField()
+    evse_id = serializers.IntegerField(help_text="EVSE of the component; 0: none (the station).")
+    connector_id = serializers.IntegerField(help_text="Connector of that EVSE; 0: none.")
+    variable = serializers.CharField(help_text="Variable name, e.g. HeartbeatInterval.")
+    variable_instance = serializers.CharField()
+    attribute_type = serializers.CharField(help_text="AttributeEnumType: Actual, Target, MinSet or MaxSet.")
+    value = serializers.CharField(
+        allow_null=True, help_text="As the station reported it (at most 2500 characters); null when never reported."
+    )
+    mutability = serializers.CharField(help_text='ReadOnly, WriteOnly or ReadWrite; "" when not reported.')
+    unit = serializers.CharField(help_text="Unit of the value, e.g. W, A, s.")
+    data_type = serializers.CharField(
+        help_text="DataEnumType: string, decimal, integer, dateTime, boolean, OptionList, SequenceList, MemberList."
+    )
+    updated_at = serializers.DateTimeField(help_text="When this system last stored it.")

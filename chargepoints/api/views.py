@@ -1,4 +1,4 @@
-"""Charge point endpoints: /api/v1/chargepoints/ and /api/v1/chargepoints/<identity>/.
+"""Charge point endpoints: /api/v1/chargepoints/, /api/v1/chargepoints/<identity>/ and its variables/.
 
 Thin views: input serializers validate, `chargepoints.services` writes,
 `chargepoints.selectors` reads, output serializers shape the JSON.
@@ -6,21 +6,26 @@ Authentication and permissions are the project defaults (staff only).
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.fields import get_error_detail
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from chargepoints import selectors, services
-from chargepoints.models import ChargePoint
+from chargepoints.models import ChargePoint, Variable
 
 from .serializers import (
     ChargePointCreateInputSerializer,
     ChargePointDetailOutputSerializer,
     ChargePointListOutputSerializer,
     ChargePointUpdateInputSerializer,
+    VariableFilterInputSerializer,
+    VariableOutputSerializer,
 )
 
 # OCPP identifierString (chargepoints.models.IDENTITY_RE) without the anchors.
@@ -79,16 +84,44 @@ class ChargePointViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=ChargePointUpdateInputSerializer, responses=ChargePointDetailOutputSerializer)
     def partial_update(self, request, id=None):
-        """Change the description; the other fields are what the charge point reports about itself."""
+        """Change the description and/or the registration status; other fields are the charge point's own word.
+
+        The registration status is answered to the charge point's next
+        BootNotification (1.6 §4.2, 2.0.1 B01–B03): Accepted, Pending or Rejected.
+        """
         cp = self.get_object()
         serializer = ChargePointUpdateInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        if "description" in serializer.validated_data:
-            try:
-                services.charge_point_update(charge_point=cp, description=serializer.validated_data["description"])
-            except DjangoValidationError as exc:
-                raise ValidationError(get_error_detail(exc))
+        data = serializer.validated_data
+        with transaction.atomic():
+            if "description" in data:
+                try:
+                    services.charge_point_update(charge_point=cp, description=data["description"])
+                except DjangoValidationError as exc:
+                    raise ValidationError(get_error_detail(exc))
+            if "registration_status" in data:
+                _registration_status_set(cp, data["registration_status"])
         return Response(ChargePointDetailOutputSerializer(self._reload(cp)).data)
+
+    @extend_schema(
+        parameters=[VariableFilterInputSerializer],
+        responses={200: VariableOutputSerializer(many=True), 404: OpenApiResponse(description="Unknown charge point.")},
+    )
+    @action(detail=True, methods=["get"], url_path="variables")
+    def variables(self, request, id=None):
+        """The station's OCPP 2.0.1 device model, one entry per variable attribute, paginated (limit/offset).
+
+        Ordered by component (name, instance, EVSE, connector), variable (name,
+        instance) and attribute type. Query parameters `component` and
+        `variable` keep only exact names. Empty for a 1.6 charge point: its
+        configuration keys are not part of a device model.
+        """
+        if not ChargePoint.objects.filter(pk=id).exists():
+            raise NotFound(f"No charge point {id!r}.")
+        filters = VariableFilterInputSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        page = self.paginate_queryset(_device_model(id, **filters.validated_data))
+        return self.get_paginated_response(VariableOutputSerializer(page, many=True).data)
 
     @extend_schema(
         responses={
@@ -116,3 +149,24 @@ class ChargePointViewSet(viewsets.GenericViewSet):
     def _reload(self, cp: ChargePoint) -> ChargePoint:
         # Read back through the selector so the answer has its connectors.
         return self.get_queryset().get(pk=cp.pk)
+
+
+def _registration_status_set(cp: ChargePoint, registration_status: str) -> None:
+    """Write only the registration status: the other columns belong to the consumer (as in charge_point_update)."""
+    # services.charge_point_update sets the description alone; this belongs
+    # beside it there, and is here until services take it.
+    cp.registration_status = registration_status
+    cp.save(update_fields=["registration_status"])
+
+
+def _device_model(charge_point_id: str, *, component: str | None = None, variable: str | None = None) -> QuerySet:
+    """The station's Variable rows in a total order (the unique key), so limit/offset pages never overlap."""
+    # A read for chargepoints.selectors, kept here until it has one.
+    qs = Variable.objects.filter(charge_point_id=charge_point_id)
+    if component:
+        qs = qs.filter(component=component)
+    if variable:
+        qs = qs.filter(variable=variable)
+    return qs.order_by(
+        "component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance", "attribute_type"
+    )

@@ -58,7 +58,7 @@ def installed(charge_point_id: str = "CP-1") -> dict[int, int]:
     """Active installations: {charging profile id: connector id}."""
     return dict(
         ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True).values_list(
-            "profile_id", "connector_id"
+            "profile__charging_profile_id", "connector_id"
         )
     )
 

@@ -67,10 +67,14 @@ def test_it_shows_live_energy_of_an_active_transaction(api, cps):
 
     assert item == {
         "id": tx.pk,
+        "transaction_id": str(tx.pk),
         "charge_point": "CP-1",
+        "evse_id": None,
         "connector_id": 1,
         "id_tag": "T",
+        "id_tag_type": "",
         "id_tag_status": "Accepted",
+        "charging_state": "",
         "reservation_id": 7,
         "start_timestamp": "2025-03-01T08:00:00Z",
         "stop_timestamp": None,
@@ -291,7 +295,7 @@ def test_it_rejects_a_duplicate_id_tag(api):
 @pytest.mark.parametrize(
     "payload, field",
     [
-        ({"id_tag": "X" * 21}, "id_tag"),
+        ({"id_tag": "X" * 37}, "id_tag"),
         ({"id_tag": ""}, "id_tag"),
         ({"id_tag": "a/b"}, "id_tag"),
         ({}, "id_tag"),

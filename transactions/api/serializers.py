@@ -7,9 +7,15 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from ocpp.v201.enums import IdTokenEnumType
 from rest_framework import serializers
 
 from transactions.models import AuthorizationStatus, IdTag, Transaction, TransactionStatus
+
+# OCPP 2.0.1 IdTokenEnumType (C01): what kind of identifier an id token is. Its
+# schema component, IdTagTypeEnum, also allows "" (a 1.6 id tag), which is why it
+# is not named after the spec's type.
+ID_TOKEN_TYPES = [t.value for t in IdTokenEnumType]
 
 
 class NamedChoiceField(serializers.ChoiceField):
@@ -36,7 +42,10 @@ class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
         return self.target.enum_name
 
     def map_serializer_field(self, auto_schema, direction):
-        return {**build_basic_type(OpenApiTypes.STR), "enum": list(self.target.choices)}
+        # A blank-allowing field says so in its enum: the one component then
+        # fits every field sharing the name.
+        blank = [""] if self.target.allow_blank else []
+        return {**build_basic_type(OpenApiTypes.STR), "enum": list(self.target.choices) + blank}
 
 
 class TransactionFilterInputSerializer(serializers.Serializer):
@@ -65,13 +74,27 @@ class MeterValueOutputSerializer(serializers.Serializer):
 
 
 class TransactionOutputSerializer(serializers.Serializer):
-    """A transaction as listed."""
+    """A transaction as listed, of an OCPP 1.6 charge point or a 2.0.1 station."""
 
-    id = serializers.IntegerField(help_text="The OCPP transactionId this system issued.")
+    id = serializers.IntegerField(
+        help_text="This system's id of the transaction (the URL's); for OCPP 1.6 also the transactionId it issued."
+    )
+    transaction_id = serializers.CharField(
+        source="ocpp_transaction_id",
+        help_text="The transactionId the charge point knows: a 2.0.1 station's own id, or for 1.6 `id` as a string.",
+    )
     charge_point = serializers.CharField(source="charge_point_id", help_text="Identity of the charge point.")
-    connector_id = serializers.IntegerField(allow_null=True)
-    id_tag = serializers.CharField(help_text="Id tag that started the transaction.")
+    evse_id = serializers.IntegerField(allow_null=True, help_text="OCPP 2.0.1 EVSE; null for 1.6.")
+    connector_id = serializers.IntegerField(
+        allow_null=True, help_text="1.6 connectorId, or the connector of the 2.0.1 EVSE (null if not reported)."
+    )
+    id_tag = serializers.CharField(help_text="Id tag (2.0.1: idToken) that started the transaction.")
+    id_tag_type = serializers.CharField(help_text='OCPP 2.0.1 IdTokenEnumType of the id token; "" for 1.6.')
     id_tag_status = serializers.CharField(help_text="AuthorizationStatus answered at start.")
+    charging_state = serializers.CharField(
+        help_text='OCPP 2.0.1 ChargingStateEnumType last reported (Charging, EVConnected, SuspendedEV, SuspendedEVSE, '
+        'Idle); "" for 1.6.'
+    )
     reservation_id = serializers.IntegerField(allow_null=True)
     start_timestamp = serializers.DateTimeField(allow_null=True)
     stop_timestamp = serializers.DateTimeField(allow_null=True)
@@ -105,6 +128,12 @@ class IdTagOutputSerializer(serializers.Serializer):
     """An id tag as operators see it."""
 
     id_tag = serializers.CharField()
+    type = NamedChoiceField(
+        choices=ID_TOKEN_TYPES,
+        allow_blank=True,
+        enum_name="IdTagTypeEnum",
+        help_text='OCPP 2.0.1 IdTokenEnumType; "" for an OCPP 1.6 id tag.',
+    )
     status = NamedChoiceField(choices=AuthorizationStatus.choices, enum_name="AuthorizationStatusEnum")
     effective_status = NamedChoiceField(
         choices=AuthorizationStatus.choices,
@@ -132,10 +161,18 @@ class IdTagInputSerializer(serializers.Serializer):
 
     # Kept exactly as given: the charge point's tag is matched character for character.
     id_tag = serializers.CharField(
-        max_length=20,
+        max_length=36,
         trim_whitespace=False,
         validators=[validate_id_tag_chars],
-        help_text="As the charge point sends it (OCPP 1.6 CiString20), matched exactly.",
+        help_text="As the charge point sends it, matched exactly: an OCPP 1.6 idTag (CiString20) "
+        "or a 2.0.1 idToken (up to 36 characters).",
+    )
+    type = NamedChoiceField(
+        choices=ID_TOKEN_TYPES,
+        allow_blank=True,
+        default="",
+        enum_name="IdTagTypeEnum",
+        help_text='OCPP 2.0.1 IdTokenEnumType (ISO14443, eMAID, Central …); "" (the default) for an OCPP 1.6 id tag.',
     )
     status = NamedChoiceField(
         choices=AuthorizationStatus.choices, enum_name="AuthorizationStatusEnum", default=AuthorizationStatus.ACCEPTED
