@@ -127,15 +127,17 @@ def connector_field(
     )
 
 
-def id_tag_field(label: str = "id tag", *, required: bool = True, help_text: str = "") -> forms.CharField:
-    """An id tag (CiString20), suggesting the id tags table's rows with their status."""
+def id_tag_field(
+    label: str = "id tag", *, required: bool = True, help_text: str = "", max_length: int = 20
+) -> forms.CharField:
+    """An id tag (1.6 CiString20; 2.0.1 idToken: `max_length` 36), suggesting the id tags table's rows with their status."""
     tags = IdTag.objects.order_by("id_tag").values_list("id_tag", "status")[:MAX_SUGGESTIONS]
     return forms.CharField(
         label=label,
-        max_length=20,
+        max_length=max_length,
         required=required,
         widget=DatalistInput(options=tags),
-        help_text=help_text or "Pick a known id tag or type any (at most 20 characters).",
+        help_text=help_text or f"Pick a known id tag or type any (at most {max_length} characters).",
     )
 
 
@@ -220,6 +222,20 @@ class CommandForm(forms.Form):
     def get_fieldsets(self) -> list:
         """Admin fieldsets for the page: the declared ones, or every field in one box."""
         return self.fieldsets or [(None, {"fields": list(self.fields)})]
+
+    @property
+    def title(self) -> str:
+        """What the page is called: the OCPP action here, the operation's name on neutral forms."""
+        return self.action
+
+    @property
+    def reference(self) -> str:
+        """Where the spec defines what the form sends."""
+        return f"OCPP 1.6 {self.section}"
+
+    @property
+    def submit_label(self) -> str:
+        return f"Send {self.action} to {self.charge_point}"
 
     def payload(self) -> dict:
         """The CALL payload in the spec's camelCase, optional fields left out. Call after is_valid()."""

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 
 from django.contrib import messages
 
-from .. import commands
+from .. import commands, operations
 from ..models import Command, CommandStatus
 
 # Answers that mean "done as asked"; any other status (Rejected, Occupied,
@@ -18,10 +18,19 @@ SUCCESS_STATUSES = {"Accepted", "Unlocked"}
 
 
 def answer_summary(action: str, response: dict | None) -> str:
-    """A CALLRESULT in a few words: its status, or the gist of answers that carry none (OCPP 1.6 §6)."""
+    """A CALLRESULT in a few words: its status, or the gist of answers that carry none (1.6 §6, 2.0.1 B05/B06)."""
     response = response if isinstance(response, dict) else {}
     if "status" in response:
         return str(response["status"])
+    if action in ("GetVariables", "SetVariables"):
+        results = response.get("getVariableResult" if action == "GetVariables" else "setVariableResult") or []
+        statuses = [str(r.get("attributeStatus")) for r in results]
+        if action == "SetVariables" and len(statuses) == 1:
+            return statuses[0]
+        accepted = statuses.count("Accepted")
+        noun = "value" if action == "GetVariables" else "change"
+        others = len(statuses) - accepted
+        return f"{accepted} {noun}{'' if accepted == 1 else 's'} accepted" + (f", {others} not" if others else "")
     if action == "GetConfiguration":
         known, unknown = len(response.get("configurationKey", [])), len(response.get("unknownKey", []))
         return f"{known} key{'' if known == 1 else 's'}" + (f", {unknown} unknown" if unknown else "")
@@ -92,6 +101,8 @@ class Outcome:
         if not self.answered:
             return messages.ERROR
         status = (self.response or {}).get("status")
+        if self.action == "SetVariables":
+            status = operations.answer_status(self.action, self.response)
         return messages.SUCCESS if status is None or status in SUCCESS_STATUSES else messages.WARNING
 
     @property
@@ -125,14 +136,18 @@ class Outcome:
 
 
 def attempt(charge_point_id: str, action: str, send: Callable[[], commands.CommandResult]) -> Outcome:
-    """Run `send` (a `commands.call` or an `operations` function) and capture its answer or CommandError."""
+    """Run `send` (a `commands.call` or an `operations` function) and capture its answer or CommandError.
+
+    `action` names what was attempted; an answered outcome names the OCPP message sent instead.
+    """
     try:
         result = send()
     except commands.CommandError as error:
         return Outcome(charge_point_id, action, error=error, command_id=error.command_id)
     return Outcome(
         charge_point_id,
-        action,
+        # The message actually sent: a neutral operation names it only once it knows the version.
+        result.action or action,
         response=result.response,
         command_id=result.command_id,
         round_trip_ms=result.round_trip_ms,

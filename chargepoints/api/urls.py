@@ -3,6 +3,7 @@
 from rest_framework.routers import SimpleRouter
 
 from .commands import CommandViewSet, command_urlpatterns
+from .operations import operation_urlpatterns
 from .views import IDENTITY_URL_RE, ChargePointViewSet
 
 # SimpleRouter, not DefaultRouter: its ".json" format-suffix routes would
@@ -11,4 +12,4 @@ router = SimpleRouter()
 router.register("chargepoints", ChargePointViewSet, basename="chargepoint")
 router.register("commands", CommandViewSet, basename="command")
 
-urlpatterns = [*command_urlpatterns(IDENTITY_URL_RE), *router.urls]
+urlpatterns = [*command_urlpatterns(IDENTITY_URL_RE), *operation_urlpatterns(IDENTITY_URL_RE), *router.urls]

@@ -1,13 +1,15 @@
 """Operators command charge points from the admin: command pages, bulk actions and the command log.
 
 No socket is opened: `commands.call` is replaced by a fake charge point that
-checks the payload against the official schema as the real path does, logs
-the Command row, records the answer through `services.command_complete` (so
-what follows from it is applied) and answers as told.
+checks the payload against the official schema of the charge point's version
+as the real path does, logs the Command row, records the answer through
+`services.command_complete` (so what follows from it is applied) and answers
+as told.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -17,6 +19,7 @@ from django.utils.html import escape
 
 from chargepoints import commands, services
 from chargepoints.admin_commands.forms import FORMS, PROFILES
+from chargepoints.admin_commands.operation_forms import OPERATION_FORMS
 from chargepoints.admin_commands.outcomes import pretty_json
 from chargepoints.models import (
     ChargePoint,
@@ -46,6 +49,28 @@ ANSWERS = {
     "UpdateFirmware": {},
     "GetCompositeSchedule": {"status": "Accepted", "connectorId": 0, "scheduleStart": "2025-03-01T10:00:00.000Z"},
 }
+# What a 2.0.1 station answers where the default {"status": "Accepted"} does not fit (2.0.1 Part 2 responses).
+ANSWERS_201 = {
+    "UnlockConnector": {"status": "Unlocked"},
+    "GetVariables": {
+        "getVariableResult": [
+            {
+                "attributeStatus": "Accepted",
+                "attributeValue": "300",
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "HeartbeatInterval"},
+            }
+        ]
+    },
+    "SetVariables": {
+        "setVariableResult": [
+            {"attributeStatus": "Accepted", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+        ]
+    },
+    "GetLog": {"status": "Accepted", "filename": "log.zip"},
+    "GetCompositeSchedule": {"status": "Accepted"},
+    "UpdateFirmware": {"status": "Accepted"},
+}
 ERROR_STATUSES = {
     commands.ChargePointOffline: CommandStatus.OFFLINE,
     commands.CommandTimeout: CommandStatus.TIMEOUT,
@@ -74,12 +99,14 @@ class FakeChargePoints:
 
     def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None):
         payload = commands.normalise_payload(payload)
-        commands.validate("1.6", action, payload)  # raises InvalidPayload before anything is logged, like the real path
+        version = ChargePoint.objects.filter(pk=charge_point_id).values_list("ocpp_version", flat=True).first() or "1.6"
+        commands.validate(version, action, payload)  # raises InvalidPayload before anything is logged, like the real path
         self.sent.append(Sent(charge_point_id, action, payload, source, user))
         command = Command.objects.create(
-            charge_point_id=charge_point_id, action=action, payload=payload, source=source, user=user
+            charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source, user=user
         )
-        answer = self.answers.get(charge_point_id, ANSWERS.get(action, ACCEPTED))
+        default = ANSWERS_201.get(action) if version == "2.0.1" else None
+        answer = self.answers.get(charge_point_id, default or ANSWERS.get(action, ACCEPTED))
         if isinstance(answer, commands.CommandError):
             answer.command_id = command.pk
             services.command_complete(
@@ -379,8 +406,9 @@ def test_sending_a_command_form_sends_the_spec_payload_and_shows_the_answer(
     answer = ANSWERS.get(action, ACCEPTED)
     html = response.content.decode()
     command = Command.objects.get()
-    # The full response and the request as logged (key order as the database keeps it).
-    assert escape(pretty_json(command.response)) in html
+    # The full response as the charge point sent it, and the request as logged (key order as the database keeps it:
+    # PostgreSQL's jsonb reorders keys).
+    assert escape(pretty_json(answer)) in html
     assert escape(pretty_json(command.payload)) in html
     assert escape(f"CP-1 answered {action}: {response.context['outcome'].summary}.") in html
     assert (command.action, command.payload, command.source, command.user) == (action, payload, "admin", admin_user)
@@ -921,6 +949,7 @@ def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client
 
     assert listing.status_code == 200 and "TxDefaultProfile" in listing.content.decode()
     assert page.status_code == 200
+    profile.refresh_from_db()  # the schedule as the database keeps it (PostgreSQL's jsonb reorders keys)
     assert escape(pretty_json(profile.schedule)) in page.content.decode()
     assert [f.original.charge_point_id for f in page.context["inline_admin_formsets"][0]] == ["CP-1"]
 
@@ -961,3 +990,377 @@ def test_firmware_and_diagnostics_statuses_link_to_their_command(admin_client, c
 
     assert f'<a href="{url(Command, "change", update.pk)}">#{update.pk}</a>' in firmware
     assert diagnostics.status_code == 200
+
+
+# --- Version-neutral operations and "Send any message" --------------------------------------------------------
+
+@pytest.fixture
+def stations(charge_points):
+    return charge_points
+
+
+@pytest.fixture
+def cs(db):
+    """CS-1, a connected OCPP 2.0.1 station: EVSE 1 with connectors 1 and 2, EVSE 2 with connector 1."""
+    station = ChargePoint.objects.create(id="CS-1")
+    services.charge_point_connect(charge_point_id="CS-1", session_id="s2", ocpp_version="2.0.1", allow_unknown=False)
+    for evse_id, connector_id, status in ((1, 1, "Available"), (1, 2, "Faulted"), (2, 1, "Occupied")):
+        services.status_notification_create(
+            charge_point_id="CS-1", evse_id=evse_id, connector_id=connector_id, status=status, error_code=""
+        )
+    station.refresh_from_db()
+    return station
+
+
+NEUTRAL_FIELDS = {
+    # operation: (OCPP 1.6 fields, OCPP 2.0.1 fields)
+    "start-charging": (["id_tag", "evse"], ["id_tag", "evse"]),
+    "stop-charging": (["transaction"], ["transaction"]),
+    "reset": (["type"], ["type", "evse"]),
+    "unlock": (["evse"], ["evse", "connector"]),
+    "change-availability": (["evse", "availability"], ["evse", "connector", "availability"]),
+    "trigger-message": (["message", "evse"], ["message", "evse"]),
+    "reserve": (["evse", "id_tag", "expiry", "parent_id_tag"],) * 2,
+    "cancel-reservation": (["reservation"],) * 2,
+    "set-charging-profile": (
+        [
+            "evse", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency", "valid_from", "valid_to",
+            "transaction", "charging_rate_unit", "periods", "duration", "start_schedule", "min_charging_rate",
+        ],
+    ) * 2,
+    "clear-charging-profile": (["profile_id", "evse", "purpose", "stack_level"],) * 2,
+    "composite-schedule": (["evse", "duration", "charging_rate_unit"],) * 2,
+    "send-local-list": (["update_type"],) * 2,
+    "update-firmware": (["location", "retrieve_date", "retries", "retry_interval"],) * 2,
+    "fetch-logs": (["location", "retries", "retry_interval", "oldest", "latest"],) * 2,
+    "get-configuration": (["keys"],) * 2,
+    "change-configuration": (["key", "value"],) * 2,
+}
+
+
+def test_every_neutral_operation_has_a_form():
+    assert set(OPERATION_FORMS) == set(NEUTRAL_FIELDS)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("name", sorted(NEUTRAL_FIELDS))
+def test_each_operation_page_shows_the_neutral_fields_of_the_charge_points_version(admin_client, cp, cs, name, version):
+    station = "CP-1" if version == "1.6" else "CS-1"
+
+    response = admin_client.get(command_url(name, station))
+
+    assert response.status_code == 200
+    form = response.context["command_form"]
+    assert set(form.fields) == set(NEUTRAL_FIELDS[name][0 if version == "1.6" else 1])
+    html = response.content.decode()
+    assert f"OCPP {version}" in html
+    assert escape(form.submit_label) in html
+    assert f"send {form.action} to {station}" in form.submit_label
+
+
+def test_a_201_station_page_offers_the_neutral_operations_and_any_message(admin_client, cs):
+    html = admin_client.get(url(ChargePoint, "change", "CS-1")).content.decode()
+
+    for name in OPERATION_FORMS:
+        assert f'href="{command_url(name, "CS-1")}"' in html
+    assert f'href="{command_url("send-message", "CS-1")}"' in html
+    assert ">Start charging</a>" in html
+    for action in FORMS:
+        assert f'href="{command_url(action, "CS-1")}"' not in html
+
+
+def test_a_16_charge_point_page_keeps_its_per_action_forms_and_offers_any_message(admin_client, cp):
+    html = admin_client.get(url(ChargePoint, "change", "CP-1")).content.decode()
+
+    assert f'href="{command_url("send-message")}"' in html
+    assert f'href="{command_url("RemoteStartTransaction")}"' in html
+
+
+def test_16_forms_are_not_offered_to_a_201_station(admin_client, cs):
+    assert admin_client.get(command_url("RemoteStartTransaction", "CS-1")).status_code == 404
+    assert admin_client.get(command_url("Reset", "CS-1")).status_code == 404
+    assert admin_client.get(command_url("reset", "CS-1")).status_code == 200
+
+
+def test_the_evse_picker_of_a_201_station_shows_each_evse_with_its_connectors(admin_client, cs):
+    form = admin_client.get(command_url("change-availability", "CS-1")).context["command_form"]
+
+    assert form.fields["evse"].label == "EVSE"
+    assert form.fields["evse"].choices == [
+        ("0", "0 — whole charge point"),
+        ("1", "1 — connector 1: Available, connector 2: Faulted"),
+        ("2", "2 — connector 1: Occupied"),
+    ]
+
+
+EXPIRY_FORM, EXPIRY_SENT = "2030-01-01T10:00", "2030-01-01T10:00:00.000Z"
+
+NEUTRAL_CASES_201 = [
+    (
+        "start-charging",
+        {"id_tag": "TAG-1", "evse": "1"},
+        "RequestStartTransaction",
+        {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": ANY, "evseId": 1},
+    ),
+    ("reset", {"type": "hard", "evse": "2"}, "Reset", {"type": "Immediate", "evseId": 2}),
+    ("reset", {"type": "soft", "evse": ""}, "Reset", {"type": "OnIdle"}),
+    ("unlock", {"evse": "1", "connector": "2"}, "UnlockConnector", {"evseId": 1, "connectorId": 2}),
+    (
+        "change-availability",
+        {"evse": "0", "connector": "", "availability": "Inoperative"},
+        "ChangeAvailability",
+        {"operationalStatus": "Inoperative"},
+    ),
+    (
+        "change-availability",
+        {"evse": "1", "connector": "2", "availability": "Operative"},
+        "ChangeAvailability",
+        {"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}},
+    ),
+    (
+        "trigger-message",
+        {"message": "DiagnosticsStatusNotification", "evse": ""},
+        "TriggerMessage",
+        {"requestedMessage": "LogStatusNotification"},
+    ),
+    (
+        "reserve",
+        {"evse": "", "id_tag": "TAG-1", "expiry": EXPIRY_FORM, "parent_id_tag": ""},
+        "ReserveNow",
+        {"id": ANY, "expiryDateTime": EXPIRY_SENT, "idToken": {"idToken": "TAG-1", "type": "Central"}},
+    ),
+    ("cancel-reservation", {"reservation": "5"}, "CancelReservation", {"reservationId": 5}),
+    (
+        "set-charging-profile",
+        {
+            "evse": "0", "charging_profile_id": "3", "stack_level": "0", "purpose": "TxDefaultProfile",
+            "kind": "Absolute", "recurrency": "", "charging_rate_unit": "W", "periods": "0:11000\n3600:7400:1",
+            "start_schedule": EXPIRY_FORM,
+        },
+        "SetChargingProfile",
+        {
+            "evseId": 0,
+            "chargingProfile": {
+                "id": 3,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 3,
+                        "startSchedule": EXPIRY_SENT,
+                        "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [
+                            {"startPeriod": 0, "limit": 11000.0},
+                            {"startPeriod": 3600, "limit": 7400.0, "numberPhases": 1},
+                        ],
+                    }
+                ],
+            },
+        },
+    ),
+    (
+        "clear-charging-profile",
+        {"purpose": "ChargingStationMaxProfile"},
+        "ClearChargingProfile",
+        {"chargingProfileCriteria": {"chargingProfilePurpose": "ChargingStationMaxProfile"}},
+    ),
+    (
+        "composite-schedule",
+        {"evse": "1", "duration": "600", "charging_rate_unit": ""},
+        "GetCompositeSchedule",
+        {"evseId": 1, "duration": 600},
+    ),
+    (
+        "send-local-list",
+        {"update_type": "Full"},
+        "SendLocalList",
+        {
+            "versionNumber": 1,
+            "updateType": "Full",
+            "localAuthorizationList": [
+                {"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": {"status": "Accepted"}}
+            ],
+        },
+    ),
+    (
+        "update-firmware",
+        {"location": "https://fw.example.com/fw.bin", "retrieve_date": EXPIRY_FORM},
+        "UpdateFirmware",
+        {"requestId": ANY, "firmware": {"location": "https://fw.example.com/fw.bin", "retrieveDateTime": EXPIRY_SENT}},
+    ),
+    (
+        "fetch-logs",
+        {"location": "ftp://logs.example.com/", "retries": "2"},
+        "GetLog",
+        {"logType": "DiagnosticsLog", "requestId": ANY, "log": {"remoteLocation": "ftp://logs.example.com/"}, "retries": 2},
+    ),
+    ("get-configuration", {"keys": ""}, "GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
+    (
+        "get-configuration",
+        {"keys": "OCPPCommCtrlr.HeartbeatInterval"},
+        "GetVariables",
+        {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]},
+    ),
+    (
+        "change-configuration",
+        {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"},
+        "SetVariables",
+        {
+            "setVariableData": [
+                {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+            ]
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, data, action, payload", NEUTRAL_CASES_201, ids=[f"{c[0]}-{i}" for i, c in enumerate(NEUTRAL_CASES_201)]
+)
+def test_a_neutral_form_sends_the_201_message_and_shows_the_answer(
+    admin_client, admin_user, cs, tag, stations, name, data, action, payload
+):
+    response = admin_client.post(command_url(name, "CS-1"), data)
+
+    assert response.status_code == 200
+    assert response.context["command_form"].errors == {}
+    [sent] = stations.sent
+    assert (sent.charge_point_id, sent.action, sent.payload) == ("CS-1", action, payload)
+    assert (sent.source, sent.user) == ("admin", admin_user)
+    html = response.content.decode()
+    assert escape(f"CS-1 answered {action}: {response.context['outcome'].summary}.") in html
+    assert escape(pretty_json(Command.objects.get().payload)) in html
+
+
+NEUTRAL_CASES_16 = [
+    ("start-charging", {"id_tag": "TAG-1", "evse": "2"}, "RemoteStartTransaction", {"idTag": "TAG-1", "connectorId": 2}),
+    ("reset", {"type": "soft"}, "Reset", {"type": "Soft"}),
+    ("unlock", {"evse": "1"}, "UnlockConnector", {"connectorId": 1}),
+    ("change-availability", {"evse": "2", "availability": "Operative"}, "ChangeAvailability", {"connectorId": 2, "type": "Operative"}),
+    ("trigger-message", {"message": "DiagnosticsStatusNotification", "evse": ""}, "TriggerMessage",
+     {"requestedMessage": "DiagnosticsStatusNotification"}),
+    ("fetch-logs", {"location": "ftp://logs.example.com/"}, "GetDiagnostics", {"location": "ftp://logs.example.com/"}),
+    ("get-configuration", {"keys": "HeartbeatInterval"}, "GetConfiguration", {"key": ["HeartbeatInterval"]}),
+    ("change-configuration", {"key": "HeartbeatInterval", "value": "60"}, "ChangeConfiguration",
+     {"key": "HeartbeatInterval", "value": "60"}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, data, action, payload", NEUTRAL_CASES_16, ids=[f"{c[0]}-{i}" for i, c in enumerate(NEUTRAL_CASES_16)]
+)
+def test_a_neutral_form_sends_the_16_message_to_a_16_charge_point(admin_client, cp, tag, charge_points, name, data, action, payload):
+    response = admin_client.post(command_url(name), data)
+
+    assert response.context["command_form"].errors == {}
+    assert sent_payloads(charge_points) == [("CP-1", action, payload)]
+    assert escape(f"CP-1 answered {action}:") in response.content.decode()
+
+
+def test_stop_charging_offers_the_201_transactions_by_their_station_id(admin_client, cs, stations):
+    tx = Transaction.objects.create(charge_point=cs, transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
+
+    form = admin_client.get(command_url("stop-charging", "CS-1")).context["command_form"]
+    admin_client.post(command_url("stop-charging", "CS-1"), {"transaction": str(tx.pk)})
+
+    assert form.fields["transaction"].choices == [(str(tx.pk), f"{tx.pk} (tx-9) — EVSE 1, TAG-1")]
+    assert sent_payloads(stations) == [("CS-1", "RequestStopTransaction", {"transactionId": "tx-9"})]
+
+
+def test_the_reserve_form_shows_the_reservation_it_made(admin_client, cs, tag, stations):
+    response = admin_client.post(
+        command_url("reserve", "CS-1"), {"evse": "2", "id_tag": "TAG-1", "expiry": EXPIRY_FORM, "parent_id_tag": ""}
+    )
+
+    reservation = Reservation.objects.get()
+    assert (reservation.charge_point_id, reservation.connector_id, reservation.status) == ("CS-1", 2, "Accepted")
+    assert response.context["reservation"] == reservation
+    assert stations.sent[0].payload["id"] == reservation.pk
+
+
+def test_a_201_configuration_key_must_name_component_and_variable(admin_client, cs, stations):
+    response = admin_client.post(command_url("change-configuration", "CS-1"), {"key": "HeartbeatInterval", "value": "1"})
+
+    assert "key" in response.context["command_form"].errors
+    assert stations.sent == []
+
+
+def test_a_201_id_token_may_be_36_characters(admin_client, cs, stations):
+    admin_client.post(command_url("start-charging", "CS-1"), {"id_tag": "T" * 36, "evse": ""})
+
+    assert stations.sent[0].payload["idToken"]["idToken"] == "T" * 36
+
+
+@pytest.mark.parametrize("station, version", [("CP-1", "1.6"), ("CS-1", "2.0.1")])
+def test_send_any_message_offers_every_message_of_the_version(admin_client, cp, cs, station, version):
+    form = admin_client.get(command_url("send-message", station)).context["command_form"]
+
+    assert [value for value, _ in form.fields["message"].choices] == list(commands.actions_for(version))
+
+
+@pytest.mark.parametrize(
+    "station, data, sent",
+    [
+        ("CS-1", {"message": "ClearCache", "payload_json": ""}, ("CS-1", "ClearCache", {})),
+        (
+            "CS-1",
+            {"message": "GetReport", "payload_json": '{"requestId": 9, "componentCriteria": ["Problem"]}'},
+            ("CS-1", "GetReport", {"requestId": 9, "componentCriteria": ["Problem"]}),
+        ),
+        ("CP-1", {"message": "DataTransfer", "payload_json": '{"vendorId": "com.acme"}'}, ("CP-1", "DataTransfer", {"vendorId": "com.acme"})),
+    ],
+)
+def test_send_any_message_sends_the_payload_as_typed(admin_client, admin_user, cp, cs, stations, station, data, sent):
+    response = admin_client.post(command_url("send-message", station), data)
+
+    assert response.context["command_form"].errors == {}
+    assert sent_payloads(stations) == [sent]
+    assert stations.sent[0].user == admin_user
+    assert escape(f"{station} answered {sent[1]}:") in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ({"message": "ClearCache", "payload_json": "{nope"}, "Not valid JSON"),
+        ({"message": "ClearCache", "payload_json": "[1]"}, "The payload is a JSON object"),
+        ({"message": "BootNotification", "payload_json": "{}"}, "Select a valid choice"),
+    ],
+)
+def test_send_any_message_refuses_what_is_not_a_message_of_the_version(admin_client, cs, stations, data, error):
+    response = admin_client.post(command_url("send-message", "CS-1"), data)
+
+    assert error in str(response.context["command_form"].errors)
+    assert stations.sent == []
+
+
+def test_send_any_message_shows_a_schema_violation_and_sends_nothing(admin_client, cs, stations):
+    response = admin_client.post(command_url("send-message", "CS-1"), {"message": "Reset", "payload_json": '{"type": "Hard"}'})
+
+    assert response.status_code == 200
+    assert "type" in str(response.context["command_form"].non_field_errors())
+    assert stations.sent == []
+    assert not Command.objects.exists()
+
+
+def test_send_any_message_can_be_prefilled_from_the_query_string(admin_client, cs):
+    page = admin_client.get(command_url("send-message", "CS-1") + "?message=GetReport")
+
+    assert page.context["command_form"]["message"].value() == "GetReport"
+
+
+def test_staff_without_the_change_permission_may_not_send_operations(client, staff, cs, stations):
+    client.force_login(staff)
+
+    assert client.get(command_url("reset", "CS-1")).status_code == 403
+    assert client.post(command_url("send-message", "CS-1"), {"message": "ClearCache"}).status_code == 403
+    assert stations.sent == []
+
+
+def test_profile_purposes_are_labelled_in_the_versions_words(admin_client, cp, cs):
+    v16 = admin_client.get(command_url("set-charging-profile")).context["command_form"]
+    v201 = admin_client.get(command_url("set-charging-profile", "CS-1")).context["command_form"]
+
+    assert v16.fields["purpose"].choices[0] == ("ChargingStationMaxProfile", "ChargePointMaxProfile")
+    assert v201.fields["purpose"].choices[0] == ("ChargingStationMaxProfile", "ChargingStationMaxProfile")
