@@ -13,7 +13,7 @@ import os
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
@@ -72,6 +72,9 @@ def _fresh_channel_layer():
     layer = get_channel_layer()
     if hasattr(layer, "flush"):
         async_to_sync(layer.flush)()
+    # A fresh layer object too: each async test runs on an event loop of its
+    # own, and channels-redis keeps locks bound to the loop that first used them.
+    channel_layers.backends.clear()
     yield
 
 
