@@ -1,0 +1,124 @@
+"""manage.py demo_setup — demo data in the configured database, created once however often it runs.
+
+- a superuser "admin" (a random password, printed when the user is created;
+  --password sets it, also on an existing user) and its API token;
+- id tags DEMO-TAG-1 … DEMO-TAG-5 (Accepted);
+- charge points DEMO-CP-1 (OCPP 1.6), DEMO-CP-2 (2.0.1), DEMO-CP-3 (1.6).
+
+Then, with the server running:
+
+    manage.py simulate --ids DEMO-CP-1,DEMO-CP-2,DEMO-CP-3 --ocpp 1.6,2.0.1,1.6
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from chargepoints import services
+from chargepoints.models import ChargePoint
+from transactions import services as tx_services
+from transactions.models import IdTag
+
+CHARGE_POINTS = (
+    ("DEMO-CP-1", "1.6", "Demo charge point, OCPP 1.6"),
+    ("DEMO-CP-2", "2.0.1", "Demo charging station, OCPP 2.0.1"),
+    ("DEMO-CP-3", "1.6", "Demo charge point, OCPP 1.6"),
+)
+ID_TAGS = tuple(f"DEMO-TAG-{n}" for n in range(1, 6))
+
+
+class Command(BaseCommand):
+    help = "Create demo data (admin user, id tags DEMO-TAG-1..5, charge points DEMO-CP-1..3); safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin", help="the admin's username (default admin)")
+        parser.add_argument("--password", default=None, help="set this password (default: a random one for a new user)")
+        parser.add_argument("--base-url", default="http://localhost:8000", help="where the server answers, for the links printed")
+
+    def handle(self, *args, username, password, base_url, **options):
+        base_url = base_url.rstrip("/")
+        with transaction.atomic():
+            user, password_shown = self._admin(username, password)
+            token = self._token(user)
+            tags = [tag for tag in ID_TAGS if self._id_tag(tag)]
+            charge_points = [cp for cp, version, description in CHARGE_POINTS if self._charge_point(cp, version, description)]
+
+        ws_url = base_url.replace("https://", "wss://").replace("http://", "ws://")
+        write = self.stdout.write
+        write(self.style.SUCCESS("Demo data ready."))
+        write(f"  Admin:        {base_url}/admin/")
+        write(f"  Username:     {user.get_username()}")
+        if password_shown:
+            write(f"  Password:     {password_shown}   (shown once; --password sets another)")
+        else:
+            write("  Password:     unchanged (the user existed; --password sets one)")
+        if token:
+            write(f"  API token:    {token}   (Authorization: Token …, {base_url}/api/v1/)")
+        write(f"  Id tags:      {', '.join(ID_TAGS)}" + (f" ({len(tags)} created)" if tags else " (existed)"))
+        write(
+            "  Charge points: "
+            + ", ".join(f"{cp} ({version})" for cp, version, _ in CHARGE_POINTS)
+            + (f" ({len(charge_points)} registered)" if charge_points else " (existed)")
+        )
+        write(f"  OCPP:         {ws_url}/ocpp/<charge point id>")
+        write(
+            "  Simulate:     manage.py simulate --ids "
+            + ",".join(cp for cp, _, _ in CHARGE_POINTS)
+            + " --ocpp "
+            + ",".join(version for _, version, _ in CHARGE_POINTS)
+            + f" --url {ws_url}/ocpp/"
+        )
+
+    def _admin(self, username: str, password: str | None):
+        """The superuser, created if missing; returns it and the password to show (None when unchanged)."""
+        User = get_user_model()
+        user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
+        if user is None:
+            password = password or secrets.token_urlsafe(12)
+            user = User.objects.create_superuser(**{User.USERNAME_FIELD: username}, email="", password=password)
+            return user, password
+        changed = []
+        if not (user.is_staff and user.is_superuser and user.is_active):
+            user.is_staff = user.is_superuser = user.is_active = True
+            changed += ["is_staff", "is_superuser", "is_active"]
+        if password:
+            user.set_password(password)
+            changed.append("password")
+        if changed:
+            user.save(update_fields=changed)
+        return user, password
+
+    @staticmethod
+    def _token(user) -> str:
+        try:
+            from rest_framework.authtoken.models import Token
+        except ImportError:  # pragma: no cover - the project installs it
+            return ""
+        return Token.objects.get_or_create(user=user)[0].key
+
+    @staticmethod
+    def _id_tag(id_tag: str) -> bool:
+        if IdTag.objects.filter(id_tag=id_tag).exists():
+            return False
+        try:
+            tx_services.id_tag_create(id_tag=id_tag, note="demo")
+        except tx_services.IdTagAlreadyExists:
+            return False
+        return True
+
+    @staticmethod
+    def _charge_point(charge_point_id: str, version: str, description: str) -> bool:
+        created = False
+        if not ChargePoint.objects.filter(pk=charge_point_id).exists():
+            try:
+                services.charge_point_create(charge_point_id=charge_point_id, description=description)
+                created = True
+            except services.ChargePointAlreadyExists:
+                pass
+        # The version it will speak; its first connection records the one it really speaks.
+        ChargePoint.objects.filter(pk=charge_point_id, ocpp_version="").update(ocpp_version=version)
+        return created

@@ -1,0 +1,201 @@
+"""One WebSocket connection of a simulated charge point, and the backoff between connections.
+
+`Link` opens the socket with the version's subprotocol, runs the `ocpp`
+ChargePoint adapter's reader as a task, and makes CALLs that fail fast with
+`Disconnected` when the socket goes away (the library itself would wait for
+its response timeout). `AdapterMixin` sits in front of the library's frame
+I/O to count frames and inject faults (`faults.FaultInjector`).
+
+`Backoff` spaces reconnection attempts: exponential, capped, jittered by a
+seeded random generator so a fleet does not reconnect in lockstep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import websockets
+
+from .offline import CallFailed, Disconnected
+
+logger = logging.getLogger("chargepoints.simulator")
+frame_logger = logging.getLogger("chargepoints.simulator.frames")
+
+
+class Backoff:
+    """Delays before reconnection attempts, in seconds.
+
+    Attempt n (from 0) waits between half and all of min(cap_s, base_s × 2ⁿ)
+    ("equal jitter"), drawn from `rng`. `reset()` after a good connection.
+    """
+
+    def __init__(self, *, base_s: float = 1.0, cap_s: float = 60.0, rng: random.Random | None = None):
+        if base_s <= 0 or cap_s < base_s:
+            raise ValueError("backoff needs 0 < base_s <= cap_s")
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.rng = rng or random.Random()
+        self.attempt = 0
+
+    def ceiling_s(self, attempt: int) -> float:
+        return min(self.cap_s, self.base_s * 2 ** min(attempt, 62))
+
+    def next_delay(self) -> float:
+        ceiling = self.ceiling_s(self.attempt)
+        self.attempt += 1
+        return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class HandshakeRefused(Exception):
+    """The server accepted the socket but not our subprotocol."""
+
+
+class AdapterMixin:
+    """Put before `ocpp.v16.ChargePoint` / `ocpp.v201.ChargePoint`: counts frames and injects faults on the way out.
+
+    Needs `self.station` (for `faults` and `stats`).
+    """
+
+    station = None
+    calls_sent = 0
+
+    async def route_message(self, raw_msg):
+        self.station.stats["frames_in"] += 1
+        await super().route_message(raw_msg)
+
+    async def _send(self, message):
+        station = self.station
+        faults = station.faults
+        if faults is not None:
+            delay = faults.delay_s()
+            if delay:
+                await asyncio.sleep(delay)
+            if faults.drop():
+                station.note("fault", f"dropped frame {message[:60]}")
+                if message.startswith("[2,"):
+                    self.calls_sent += 1  # it was "sent": the CALL now waits for its timeout
+                return
+            broken = faults.malformed(message)
+            if broken is not None:
+                station.note("fault", "sent a malformed frame")
+                station.stats["frames_out"] += 1
+                await self._connection.send(broken)
+        station.stats["frames_out"] += 1
+        if message.startswith("[2,"):
+            self.calls_sent += 1
+        await super()._send(message)
+
+
+class Link:
+    """An open connection: `adapter` (the `ocpp` ChargePoint) reading frames in a task, `call` to send CALLs."""
+
+    def __init__(self, ws, adapter, *, faults=None):
+        self.ws = ws
+        self.adapter = adapter
+        self.faults = faults
+        self.closed = asyncio.Event()
+        self.reader = asyncio.create_task(self._read(), name=f"read-{adapter.id}")
+
+    @classmethod
+    async def open(cls, url: str, *, subprotocol: str, adapter_factory, open_timeout: float = 10.0,
+                   ping_interval: float | None = None, faults=None) -> "Link":
+        """Connect to `url` offering `subprotocol`.
+
+        Raises OSError, TimeoutError, websockets' InvalidHandshake (e.g. HTTP 403) or HandshakeRefused.
+        """
+        ws = await websockets.connect(
+            url,
+            subprotocols=[subprotocol],
+            open_timeout=open_timeout,
+            ping_interval=ping_interval or None,
+            ping_timeout=ping_interval or None,
+            close_timeout=2,
+            compression=None,
+            max_queue=64,
+        )
+        if ws.subprotocol != subprotocol:
+            await ws.close()
+            raise HandshakeRefused(f"server answered subprotocol {ws.subprotocol!r}, not {subprotocol!r}")
+        return cls(ws, adapter_factory(ws), faults=faults)
+
+    async def _read(self) -> None:
+        try:
+            await self.adapter.start()
+        except websockets.ConnectionClosed:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s: reader failed", self.adapter.id)
+        finally:
+            self.closed.set()
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed.is_set()
+
+    async def _call_once(self, payload):
+        if self.closed.is_set():
+            raise Disconnected()
+        sent_before = self.adapter.calls_sent
+        task = asyncio.ensure_future(self.adapter.call(payload, suppress=False))
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            closed.cancel()
+            raise
+        closed.cancel()
+        if not task.done():
+            task.cancel()
+            raise Disconnected()
+        try:
+            return task.result()
+        except (websockets.ConnectionClosed, ConnectionError):
+            raise Disconnected() from None
+        except asyncio.TimeoutError:
+            raise
+        except Exception as error:
+            code = getattr(error, "code", None) or error.__class__.__name__
+            description = getattr(error, "description", None) or str(error)
+            if self.adapter.calls_sent == sent_before:
+                # Nothing went out: our own request failed the schema. A bug of the simulator's.
+                logger.error("%s: %s not sent, it fails the schema: %s %s", self.adapter.id,
+                             type(payload).__name__, code, getattr(error, "details", ""))
+                raise CallFailed("InvalidRequest", description) from None
+            raise CallFailed(code, description) from None
+
+    async def call(self, payload):
+        """Send one CALL and return the answer (the `ocpp` call_result dataclass).
+
+        Raises Disconnected, asyncio.TimeoutError (no answer within the
+        response timeout) or CallFailed (a CALLERROR). With the duplicate
+        fault, the same request goes out once more after the answer.
+        """
+        result = await self._call_once(payload)
+        if self.faults is not None and self.faults.duplicate():
+            try:
+                await self._call_once(payload)
+            except (asyncio.TimeoutError, CallFailed):
+                pass
+        return result
+
+    def abort(self) -> None:
+        """Cut the TCP connection without a closing handshake (a lost network)."""
+        transport = getattr(self.ws, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        try:
+            await asyncio.wait_for(self.ws.close(), 3)
+        except Exception:
+            self.abort()
+        self.closed.set()

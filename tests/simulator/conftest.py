@@ -1,0 +1,122 @@
+"""Fixtures for the simulator's tests against real daphne processes (see tests/e2e/conftest.py).
+
+`deployment` and `server` are the end-to-end fixtures (a database of the
+test's own, then a daphne process); `csms` is the same once per module, so
+the tests sharing it pay for one migration. `run_simulation` hosts a
+simulation in a thread while the test calls the REST API.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+
+import pytest
+
+from chargepoints.simulator import BackgroundSimulation, SimulationOptions
+from tests.e2e.conftest import Deployment, _database_url, deployment, server  # noqa: F401
+
+TAG = "SIMT-TAG"
+
+
+@pytest.fixture(scope="module")
+def csms(tmp_path_factory):
+    """A migrated database, an admin API token and one running daphne process, shared by a module's tests."""
+    tmp = tmp_path_factory.mktemp("simulator")
+    url, drop = _database_url(tmp)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "sim-" + uuid.uuid4().hex,
+        "OCPP_ALLOW_UNKNOWN_CHARGE_POINTS": "false",
+        "OCPP_LAST_SEEN_WRITE_INTERVAL": "0",
+        "OCPP_COMMAND_TIMEOUT": "10",
+        "OCPP_LOG_LEVEL": "INFO",
+        # Not "csms…": tests/conftest.py flushes the test process's own prefix before each test.
+        "REDIS_PREFIX": "sim-" + uuid.uuid4().hex[:8],
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    dep = Deployment(env=env, tmp=tmp)
+    try:
+        dep.manage("migrate", "--noinput", "-v0")
+        dep.manage(
+            "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
+            extra_env={"DJANGO_SUPERUSER_PASSWORD": "sim-admin-pw"},
+        )
+        dep.token = dep.manage("drf_create_token", "admin").split()[2]
+        dep.start_server()
+        assert dep.api("POST", "/api/v1/id-tags/", {"id_tag": TAG})[0] == 201
+        yield dep
+    finally:
+        dep.stop()
+        drop()
+
+
+class Database:
+    """Read-only SQL on a deployment's database, for what the REST API does not show (arrival order, events)."""
+
+    def __init__(self, dep: Deployment):
+        self.url = dep.env["DATABASE_URL"]
+
+    def rows(self, sql: str, *params) -> list[tuple]:
+        if self.url.startswith("sqlite:"):
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=10)
+            try:
+                return conn.execute(sql.replace("%s", "?"), params).fetchall()
+            finally:
+                conn.close()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+def register(dep: Deployment, *charge_point_ids: str) -> None:
+    for charge_point_id in charge_point_ids:
+        status, body = dep.api("POST", "/api/v1/chargepoints/", {"id": charge_point_id})
+        assert status == 201, body
+
+
+def eventually(check, timeout: float = 15.0, interval: float = 0.1):
+    """Call `check` until it returns something truthy (returned) or stops raising AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {getattr(check, '__name__', check)}")
+        time.sleep(interval)
+
+
+@contextmanager
+def run_simulation(url: str, ids: list[str], versions: str, **options):
+    """A simulation of `ids` against `url` (…/ocpp/) in a background thread; stopped gracefully on exit."""
+    defaults = dict(
+        seed=7,
+        connectors=2,
+        id_tags=(TAG,),
+        sample_interval_s=0.3,
+        session_s=(1.5, 2.5),
+        pause_s=(0.2, 0.5),
+        step_s=0.1,
+        response_timeout_s=5.0,
+        backoff_base_s=0.2,
+        backoff_cap_s=1.0,
+        grace_s=5.0,
+    )
+    defaults.update(options)
+    sim = BackgroundSimulation(SimulationOptions.build(ids=ids, ocpp=versions, url=url, **defaults))
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()

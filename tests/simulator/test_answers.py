@@ -1,0 +1,440 @@
+"""Every central-system operation gets a schema-valid answer from the simulator, in both versions.
+
+No server here: a CALL frame goes into the station's `ocpp` ChargePoint
+adapter and the frame it sends back is checked with the CSMS's own
+validator (chargepoints.ocpp.rpc, the official schemas plus date-time
+formats). Follow-up messages the station sends are recorded by a stand-in
+link and validated the same way.
+"""
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.v16 import call_result as result16
+
+from chargepoints.commands import ACTIONS
+from chargepoints.ocpp import rpc
+from chargepoints.simulator.model import Session, Vehicle, VEHICLE_MODELS, utc_now
+from chargepoints.simulator.station import Station, StationSettings
+
+FUTURE = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+NOW = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+HASH = {"hashAlgorithm": "SHA256", "issuerNameHash": "a1", "issuerKeyHash": "b2", "serialNumber": "01"}
+
+REQUESTS = {
+    "1.6": {
+        "ChangeAvailability": {"connectorId": 1, "type": "Inoperative"},
+        "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "42"},
+        "ClearCache": {},
+        "DataTransfer": {"vendorId": "com.example", "messageId": "m", "data": "d"},
+        "GetConfiguration": {"key": ["HeartbeatInterval", "NoSuchKey"]},
+        "RemoteStartTransaction": {"idTag": "TAG-1", "connectorId": 1},
+        "RemoteStopTransaction": {"transactionId": 12345},
+        "Reset": {"type": "Soft"},
+        "UnlockConnector": {"connectorId": 1},
+        "GetDiagnostics": {"location": "ftp://example.com/diagnostics"},
+        "UpdateFirmware": {"location": "https://example.com/fw-2.bin", "retrieveDate": NOW},
+        "GetLocalListVersion": {},
+        "SendLocalList": {
+            "listVersion": 3,
+            "updateType": "Full",
+            "localAuthorizationList": [{"idTag": "LOCAL-1", "idTagInfo": {"status": "Accepted"}}],
+        },
+        "CancelReservation": {"reservationId": 999},
+        "ReserveNow": {"connectorId": 2, "expiryDate": FUTURE, "idTag": "TAG-1", "reservationId": 5},
+        "ClearChargingProfile": {},
+        "GetCompositeSchedule": {"connectorId": 1, "duration": 3600, "chargingRateUnit": "W"},
+        "SetChargingProfile": {
+            "connectorId": 0,
+            "csChargingProfiles": {
+                "chargingProfileId": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "ChargePointMaxProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "startSchedule": NOW,
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+                },
+            },
+        },
+        "TriggerMessage": {"requestedMessage": "StatusNotification"},
+    },
+    "2.0.1": {
+        "CancelReservation": {"reservationId": 999},
+        "CertificateSigned": {"certificateChain": CERT},
+        "ChangeAvailability": {"operationalStatus": "Inoperative", "evse": {"id": 1}},
+        "ClearCache": {},
+        "ClearChargingProfile": {"chargingProfileId": 77},
+        "ClearDisplayMessage": {"id": 1},
+        "ClearVariableMonitoring": {"id": [1, 2]},
+        "CostUpdated": {"totalCost": 1.5, "transactionId": "tx-1"},
+        "CustomerInformation": {"requestId": 1, "report": True, "clear": False, "customerIdentifier": "c-1"},
+        "DataTransfer": {"vendorId": "com.example"},
+        "DeleteCertificate": {"certificateHashData": HASH},
+        "GetBaseReport": {"requestId": 2, "reportBase": "FullInventory"},
+        "GetChargingProfiles": {"requestId": 3, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
+        "GetCompositeSchedule": {"duration": 600, "evseId": 1, "chargingRateUnit": "W"},
+        "GetDisplayMessages": {"requestId": 4},
+        "GetInstalledCertificateIds": {},
+        "GetLocalListVersion": {},
+        "GetLog": {"log": {"remoteLocation": "https://example.com/logs"}, "logType": "DiagnosticsLog", "requestId": 5},
+        "GetMonitoringReport": {"requestId": 6},
+        "GetReport": {"requestId": 7, "componentVariable": [{"component": {"name": "OCPPCommCtrlr"}}]},
+        "GetTransactionStatus": {},
+        "GetVariables": {
+            "getVariableData": [
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                {"component": {"name": "NoSuchCtrlr"}, "variable": {"name": "X"}},
+            ]
+        },
+        "InstallCertificate": {"certificateType": "CSMSRootCertificate", "certificate": CERT},
+        "PublishFirmware": {"location": "https://example.com/fw", "checksum": "0" * 32, "requestId": 8},
+        "RequestStartTransaction": {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": 9, "evseId": 1},
+        "RequestStopTransaction": {"transactionId": "not-running"},
+        "ReserveNow": {"id": 10, "expiryDateTime": FUTURE, "idToken": {"idToken": "TAG-1", "type": "ISO14443"}, "evseId": 2},
+        "Reset": {"type": "Immediate"},
+        "SendLocalList": {
+            "versionNumber": 4,
+            "updateType": "Full",
+            "localAuthorizationList": [
+                {"idToken": {"idToken": "LOCAL-1", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}
+            ],
+        },
+        "SetChargingProfile": {
+            "evseId": 0,
+            "chargingProfile": {
+                "id": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "ChargingStationMaxProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        "startSchedule": NOW,
+                        "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+                    }
+                ],
+            },
+        },
+        "SetDisplayMessage": {"message": {"id": 1, "priority": "NormalCycle", "message": {"format": "UTF8", "content": "Hi"}}},
+        "SetMonitoringBase": {"monitoringBase": "All"},
+        "SetMonitoringLevel": {"severity": 5},
+        "SetNetworkProfile": {
+            "configurationSlot": 1,
+            "connectionData": {
+                "ocppVersion": "OCPP20",
+                "ocppTransport": "JSON",
+                "ocppCsmsUrl": "wss://example.com/ocpp",
+                "messageTimeout": 30,
+                "securityProfile": 1,
+                "ocppInterface": "Wired0",
+            },
+        },
+        "SetVariableMonitoring": {
+            "setMonitoringData": [
+                {"value": 1.0, "type": "UpperThreshold", "severity": 5, "component": {"name": "EVSE"}, "variable": {"name": "Power"}}
+            ]
+        },
+        "SetVariables": {
+            "setVariableData": [
+                {"attributeValue": "45", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+            ]
+        },
+        "TriggerMessage": {"requestedMessage": "Heartbeat"},
+        "UnlockConnector": {"evseId": 1, "connectorId": 1},
+        "UnpublishFirmware": {"checksum": "0" * 32},
+        "UpdateFirmware": {"requestId": 11, "firmware": {"location": "https://example.com/fw-2", "retrieveDateTime": NOW}},
+    },
+}
+
+
+def camel(payload) -> dict:
+    return remove_nones(snake_to_camel_case(serialize_as_dict(payload)))
+
+
+class FakeConnection:
+    def __init__(self):
+        self.sent: list[str] = []
+
+    async def send(self, message):
+        self.sent.append(message)
+
+    async def recv(self):
+        await asyncio.Event().wait()
+
+
+class RecordingLink:
+    """Stands in for the station's connection: records and validates every CALL the station sends."""
+
+    def __init__(self, version: str):
+        self.version = version
+        self.calls: list[tuple[str, dict]] = []
+        self.closed = asyncio.Event()
+        self.is_closed = False
+
+    async def call(self, payload):
+        action = type(payload).__name__
+        body = camel(payload)
+        rpc.validate_payload(self.version, action, body)
+        self.calls.append((action, body))
+        if action == "BootNotification":
+            return result16.BootNotification(current_time=NOW, interval=300, status="Accepted")
+        return None
+
+    async def close(self):
+        self.closed.set()
+
+    def actions(self) -> list[str]:
+        return [action for action, _ in self.calls]
+
+
+@pytest.fixture
+def make_station():
+    made = []
+
+    def make(version: str) -> Station:
+        station = Station(
+            StationSettings(station_id=f"UNIT-{version}", version=version, connectors=2, step_s=0.0, shutdown_s=0.0),
+            url=lambda: "ws://127.0.0.1:9/ocpp/",
+            seed=1,
+        )
+        station.link = RecordingLink(version)
+        station.registered.set()
+        station.boots = 1
+        station.state = "online"
+        made.append(station)
+        return station
+
+    yield make
+    for station in made:
+        for task in list(station._tasks):
+            task.cancel()
+
+
+async def answer(station: Station, action: str, payload: dict) -> list:
+    """Route one CALL into a fresh adapter; return the frame it answered with, after follow-ups ran."""
+    connection = FakeConnection()
+    adapter = station.protocol.adapter(connection)
+    await adapter.route_message(json.dumps([2, "u-1", action, payload]))
+    await asyncio.sleep(0)
+    for _ in range(100):  # let follow-ups finish
+        if not station._tasks:
+            break
+        await asyncio.sleep(0.01)
+    assert connection.sent, f"no answer to {action}"
+    return json.loads(connection.sent[0])
+
+
+def running_session(station: Station, connector_id: int = 1) -> Session:
+    session = Session(
+        local_id=1, connector_id=connector_id, id_tag="TAG-1", vehicle=Vehicle(VEHICLE_MODELS[3], 30),
+        meter_start_wh=1000, started_at=utc_now(), transaction_id="tx-abc", server_transaction_id=4242,
+    )
+    station.connectors[connector_id].session = session
+    station.connectors[connector_id].plugged = True
+    return session
+
+
+@pytest.mark.parametrize(("version", "action"), [(v, a) for v in ("1.6", "2.0.1") for a in ACTIONS[v]])
+async def test_every_central_system_operation_is_answered_with_a_valid_callresult(make_station, version, action):
+    payload = REQUESTS[version][action]
+    rpc.validate_payload(version, action, payload)  # the sample itself is a valid request
+    station = make_station(version)
+    frame = await answer(station, action, payload)
+    assert frame[0] == 3, f"{action} answered {frame}"
+    assert frame[1] == "u-1"
+    rpc.validate_payload(version, action, frame[2], response=True)
+
+
+def test_every_operation_has_a_sample_request():
+    for version, actions in ACTIONS.items():
+        assert set(actions) == set(REQUESTS[version])
+
+
+async def test_change_configuration_and_set_variables_change_the_heartbeat_rate(make_station):
+    v16 = make_station("1.6")
+    assert (await answer(v16, "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "7"}))[2] == {"status": "Accepted"}
+    assert v16.config.get_int("HeartbeatInterval") == 7 and v16._heartbeat_changed.is_set()
+    frame = await answer(v16, "GetConfiguration", {"key": ["HeartbeatInterval", "NumberOfConnectors", "Nope"]})
+    assert frame[2]["configurationKey"] == [
+        {"key": "HeartbeatInterval", "readonly": False, "value": "7"},
+        {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+    ]
+    assert frame[2]["unknownKey"] == ["Nope"]
+
+    v201 = make_station("2.0.1")
+    frame = await answer(v201, "SetVariables", {"setVariableData": [
+        {"attributeValue": "9", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"attributeValue": "2", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
+        {"attributeValue": "x", "component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"}},
+    ]})
+    assert [r["attributeStatus"] for r in frame[2]["setVariableResult"]] == ["Accepted", "Accepted", "Rejected"]
+    assert v201.config.get_int("HeartbeatInterval") == 9
+    assert v201.config.get_float("MeterValueSampleInterval") == 2
+    frame = await answer(v201, "GetVariables", {"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "EVSE", "evse": {"id": 2}}, "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Nope"}},
+    ]})
+    results = frame[2]["getVariableResult"]
+    assert (results[0]["attributeStatus"], results[0]["attributeValue"]) == ("Accepted", "9")
+    assert results[1]["attributeValue"] == "Available"
+    assert results[2]["attributeStatus"] == "UnknownVariable"
+
+
+async def test_get_base_report_sends_the_whole_device_model_in_notify_reports(make_station):
+    station = make_station("2.0.1")
+    assert (await answer(station, "GetBaseReport", {"requestId": 3, "reportBase": "FullInventory"}))[2] == {"status": "Accepted"}
+    reports = [body for action, body in station.link.calls if action == "NotifyReport"]
+    assert len(reports) >= 2 and [r["seqNo"] for r in reports] == list(range(len(reports)))
+    assert [r["tbc"] for r in reports] == [True] * (len(reports) - 1) + [False]
+    reported = {(d["component"]["name"], d["variable"]["name"]) for r in reports for d in r["reportData"]}
+    assert ("OCPPCommCtrlr", "HeartbeatInterval") in reported and ("SampledDataCtrlr", "TxUpdatedInterval") in reported
+    assert len(reported) == len({(v.component, v.variable) for v in station.protocol.variables})
+
+
+async def test_reservations_make_the_connector_reserved_until_cancelled(make_station):
+    for version, reserve, cancel in (
+        ("1.6", REQUESTS["1.6"]["ReserveNow"], {"reservationId": 5}),
+        ("2.0.1", REQUESTS["2.0.1"]["ReserveNow"], {"reservationId": 10}),
+    ):
+        station = make_station(version)
+        assert (await answer(station, "ReserveNow", reserve))[2]["status"] == "Accepted"
+        assert station.connectors[2].status == "Reserved"
+        assert (await answer(station, "ReserveNow", {**reserve, **({"reservationId": 6} if version == "1.6" else {"id": 11})}))[2][
+            "status"] == "Occupied"
+        assert (await answer(station, "CancelReservation", cancel))[2]["status"] == "Accepted"
+        assert station.connectors[2].status == "Available"
+        statuses = [b.get("status") or b.get("connectorStatus") for a, b in station.link.calls if a == "StatusNotification"]
+        assert statuses == ["Reserved", "Available"]
+
+
+async def test_a_reservation_expires_by_itself(make_station):
+    station = make_station("2.0.1")
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    await answer(station, "ReserveNow", {**REQUESTS["2.0.1"]["ReserveNow"], "expiryDateTime": soon})
+    ticker = asyncio.create_task(station._reservation_ticker())
+    try:
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if station.connectors[2].reservation is None:
+                break
+    finally:
+        ticker.cancel()
+    assert station.connectors[2].status == "Available"
+    assert ("ReservationStatusUpdate", {"reservationId": 10, "reservationUpdateStatus": "Expired"}) in station.link.calls
+
+
+async def test_unlock_ends_a_16_session_but_not_a_201_one(make_station):
+    v16 = make_station("1.6")
+    session = running_session(v16)
+    assert (await answer(v16, "UnlockConnector", {"connectorId": 1}))[2] == {"status": "Unlocked"}
+    assert session.stop_reason == "UnlockCommand"
+    v201 = make_station("2.0.1")
+    session = running_session(v201)
+    assert (await answer(v201, "UnlockConnector", {"evseId": 1, "connectorId": 1}))[2] == {"status": "OngoingAuthorizedTransaction"}
+    assert session.stop_reason is None
+
+
+async def test_remote_stop_finds_the_transaction_by_the_versions_id(make_station):
+    v16 = make_station("1.6")
+    session = running_session(v16)
+    assert (await answer(v16, "RemoteStopTransaction", {"transactionId": 4242}))[2] == {"status": "Accepted"}
+    assert session.stop_reason == "Remote"
+    v201 = make_station("2.0.1")
+    session = running_session(v201)
+    assert (await answer(v201, "RequestStopTransaction", {"transactionId": "tx-abc"}))[2] == {"status": "Accepted"}
+    assert session.stop_reason == "Remote"
+
+
+async def test_a_tx_profile_needs_a_running_transaction_and_then_caps_its_power(make_station):
+    station = make_station("1.6")
+    profile = {
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 8, "stackLevel": 1, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8.0}]},
+        },
+    }
+    assert (await answer(station, "SetChargingProfile", profile))[2] == {"status": "Rejected"}
+    session = running_session(station)
+    station._update_power(station.connectors[1])
+    assert session.current_a == 32
+    assert (await answer(station, "SetChargingProfile", profile))[2] == {"status": "Accepted"}
+    assert session.current_a == 8 and session.power_w == pytest.approx(8 * 3 * 230, rel=0.03)
+    assert (await answer(station, "ClearChargingProfile", {"id": 8}))[2] == {"status": "Accepted"}
+    assert session.current_a == 32
+
+
+async def test_change_availability_of_a_charging_connector_is_scheduled(make_station):
+    station = make_station("1.6")
+    running_session(station, 2)
+    assert (await answer(station, "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}))[2] == {"status": "Scheduled"}
+    assert station.connectors[1].status == "Unavailable"
+    assert station.connectors[2].inoperative_scheduled
+    sent = [(b["connectorId"], b["status"]) for a, b in station.link.calls if a == "StatusNotification"]
+    assert sent == [(1, "Unavailable"), (0, "Unavailable")]
+
+
+async def test_trigger_message_sends_what_was_asked(make_station):
+    v16 = make_station("1.6")
+    await answer(v16, "TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 1})
+    await answer(v16, "TriggerMessage", {"requestedMessage": "BootNotification"})
+    assert v16.link.actions() == ["MeterValues", "BootNotification"]
+    v201 = make_station("2.0.1")
+    # F06.FR.17: already Accepted, so no new boot on request.
+    assert (await answer(v201, "TriggerMessage", {"requestedMessage": "BootNotification"}))[2]["status"] == "Rejected"
+    await answer(v201, "TriggerMessage", {"requestedMessage": "StatusNotification", "evse": {"id": 2}})
+    assert v201.link.actions() == ["StatusNotification"]
+
+
+async def test_diagnostics_and_log_uploads_walk_through_their_statuses(make_station):
+    v16 = make_station("1.6")
+    await answer(v16, "GetDiagnostics", {"location": "ftp://example.com/"})
+    v201 = make_station("2.0.1")
+    await answer(v201, "GetLog", REQUESTS["2.0.1"]["GetLog"])
+    assert [b["status"] for a, b in v16.link.calls] == ["Uploading", "Uploaded"]
+    assert [(b["status"], b["requestId"]) for a, b in v201.link.calls] == [("Uploading", 5), ("Uploaded", 5)]
+
+
+async def test_send_local_list_keeps_the_list_for_offline_authorization(make_station):
+    station = make_station("2.0.1")
+    await answer(station, "SendLocalList", REQUESTS["2.0.1"]["SendLocalList"])
+    assert (await answer(station, "GetLocalListVersion", {}))[2] == {"versionNumber": 4}
+    station.registered.clear()
+    assert await station.authorize("LOCAL-1")
+    assert not await station.authorize("STRANGER")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_every_message_of_a_session_is_schema_valid(make_station, version):
+    station = make_station(version)
+    session = running_session(station)
+    session.server_transaction_id = 77
+    station._update_power(station.connectors[1])
+    protocol = station.protocol
+    messages = [
+        protocol.boot_notification("PowerUp"),
+        protocol.heartbeat(),
+        protocol.authorize("TAG-1"),
+        *[m for m in protocol.status_notifications() if m is not None],
+        protocol.transaction_started(session).build(),
+        protocol.meter_values(session, station.reading(station.connectors[1], "Sample.Periodic")).build(),
+        protocol.transaction_ended(session, "Local", station.reading(station.connectors[1], "Transaction.End")).build(),
+        protocol.firmware_status("Downloading", 3),
+        protocol.log_status("Uploaded", 3),
+    ]
+    for message in messages:
+        rpc.validate_payload(version, type(message).__name__, camel(message))
+    if version == "2.0.1":
+        events = [camel(m) for m in messages if type(m).__name__ == "TransactionEvent"]
+        assert [(e["eventType"], e["seqNo"]) for e in events] == [("Started", 0), ("Updated", 1), ("Ended", 2)]
+        sampled = {(v["measurand"], v.get("phase")) for v in events[1]["meterValue"][0]["sampledValue"]}
+        assert {("Energy.Active.Import.Register", None), ("Power.Active.Import", None), ("Current.Import", "L3"),
+                ("Voltage", "L1-N"), ("SoC", None)} <= sampled
