@@ -30,7 +30,7 @@ run: migrate
 	$(PY) manage.py collectstatic --noinput -v0
 	@echo ""
 	@echo "  CSMS is starting on port $(PORT)"
-	@echo "  OCPP 1.6J endpoint: ws://<this host>:$(PORT)/ocpp/<charge point id>"
+	@echo "  OCPP endpoint:      ws://<this host>:$(PORT)/ocpp/<charge point id>  (ocpp1.6 or ocpp2.0.1)"
 	@echo "  Admin:              http://localhost:$(PORT)/admin/"
 	@echo "  API:                http://localhost:$(PORT)/api/v1/  (docs: /api/docs/)"
 	@echo "  Create an admin user first: $(PY) manage.py createsuperuser"
