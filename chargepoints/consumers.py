@@ -293,7 +293,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
                     )
                 except Exception:
                     logger.exception("%s: could not record command %s as failed", self.session.charge_point_id, event["command_id"])
-            await self._reply(event, outcome)
+            # Shielded: a disconnect right after the answer (Reset, then reboot)
+            # must not cancel telling the caller what the charge point said.
+            await asyncio.shield(self._reply(event, outcome))
 
     async def _send_command(self, event) -> dict:
         """Send one CALL and wait for its answer within what is left of the caller's timeout."""

@@ -260,15 +260,18 @@ class Station:
             self.state = "stopped"
 
     async def shutdown(self, grace_s: float = 5.0) -> None:
-        """Stop taking new sessions, end running ones (reason Other) and deliver the queue within `grace_s`."""
+        """Stop taking new sessions, end running ones (reason Other) and deliver the queue within `grace_s`.
+
+        The connection loop keeps reconnecting meanwhile, so a charge point
+        that is offline at that moment still delivers if it gets back in time.
+        """
         self.stopping = True
         for connector in self.connectors.values():
             if connector.session is not None:
                 self.request_stop(connector.session, "Other")
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            idle = all(event.is_set() for event in self._idle.values())
-            if idle and (len(self.tx_queue) == 0 or not self.registered.is_set()):
+            if all(event.is_set() for event in self._idle.values()) and len(self.tx_queue) == 0:
                 break
             await asyncio.sleep(0.05)
 
@@ -277,7 +280,7 @@ class Station:
         return base + ("" if base.endswith("/") else "/") + quote(self.id, safe="")
 
     async def _connection_loop(self) -> None:
-        while not self.stopping:
+        while True:  # until cancelled
             try:
                 link = await Link.open(
                     self._url(),
@@ -312,13 +315,10 @@ class Station:
             if self.rebooting:
                 await self._come_back_from_reboot()
                 continue
-            if self.stopping:
-                break
             self.state = "offline"
             delay = self.backoff.next_delay()
             self.note("connection", f"disconnected; reconnecting in {delay:.1f} s")
             await asyncio.sleep(delay)
-        self.state = "stopped"
 
     async def _register(self, link: Link) -> bool:
         """Boot when needed (retrying until Accepted), then report statuses; False when the link closed first."""
