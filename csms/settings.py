@@ -140,9 +140,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Keep connections open between requests and OCPP frames. Without it every
+# database_sync_to_async call opens a connection and closes it afterwards: a
+# round trip to PostgreSQL, and on SQLite a WAL checkpoint each time the last
+# connection closes (10-15 ms a frame, the ceiling of a whole process).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
