@@ -25,7 +25,7 @@ from ocpp.v201.enums import MutabilityEnumType
 from transactions.models import MeterValue, Reservation, Transaction
 
 from . import commands, operations
-from .admin_commands.outcomes import Outcome, attempt, command_answer, pretty_json, summarise
+from .admin_commands.outcomes import Outcome, attempt, attempt_each, command_answer, pretty_json, summarise
 from .admin_commands.views import command_links, command_view
 from .models import (
     BootNotification,
@@ -259,7 +259,9 @@ class ChargePointAdmin(admin.ModelAdmin):
 
     Operators with the change permission also command them: a page per OCPP
     1.6 operation (`command/<Action>/`, linked from the charge point page) and
-    bulk list actions; every command is logged with the operator as its user.
+    bulk list actions, which send each selected charge point its own
+    version's message (1.6 or 2.0.1) and all at once; every command is logged
+    with the operator as its user.
     They also set the registration status its next BootNotification is
     answered (1.6 §4.2, 2.0.1 B01–B03).
     """
@@ -402,62 +404,83 @@ class ChargePointAdmin(admin.ModelAdmin):
         }
 
     def send_to_each(self, request, queryset, label: str, action: str, send) -> None:
-        """Send to every selected charge point, one after the other, and report all outcomes in one message.
+        """Send to every selected charge point at once and report all outcomes in one message.
 
         `send(charge_point_id)` returns a CommandResult or raises a
-        CommandError; an offline charge point fails at once, so it costs the
-        others no time.
+        CommandError. The sends run concurrently (`attempt_each`), so one
+        charge point that never answers holds the request for one
+        OCPP_COMMAND_TIMEOUT, not one per charge point; an offline one fails
+        at once. `action` names the message when a send fails before naming it.
         """
         charge_point_ids = queryset.prefetch_related(None).order_by("pk").values_list("pk", flat=True)
-        outcomes = [attempt(cp_id, action, lambda cp_id=cp_id: send(cp_id)) for cp_id in charge_point_ids]
+        outcomes = attempt_each(charge_point_ids, action, send)
         text, level = summarise(label, outcomes)
         self.message_user(request, text, level)
 
-    def _call_each(self, request, queryset, label, action, payload):
+    def _operate_on_each(self, request, queryset, label: str, action: str, operation, **arguments) -> None:
+        """Run the version-neutral `operation` (`chargepoints.operations`) with `arguments` on each selected one.
+
+        The operation builds each station's own message: a selection may mix
+        OCPP 1.6 and 2.0.1 charge points.
+        """
         self.send_to_each(
             request,
             queryset,
             label,
             action,
-            lambda cp_id: commands.call(cp_id, action, payload, source=CommandSource.ADMIN, user=request.user),
+            lambda cp_id: operation(charge_point_id=cp_id, source=CommandSource.ADMIN, user=request.user, **arguments),
         )
 
     @admin.action(description="Reset (soft)", permissions=["change"])
     def reset_soft(self, request, queryset):
-        self._call_each(request, queryset, "Reset (soft)", "Reset", {"type": "Soft"})
+        """Reset gracefully: 1.6 Reset Soft, 2.0.1 Reset OnIdle (1.6 §5.14; 2.0.1 B11/B12)."""
+        self._operate_on_each(request, queryset, "Reset (soft)", "Reset", operations.reset, type="soft")
 
     @admin.action(description="Reset (hard)", permissions=["change"])
     def reset_hard(self, request, queryset):
-        self._call_each(request, queryset, "Reset (hard)", "Reset", {"type": "Hard"})
+        """Reset at once: 1.6 Reset Hard, 2.0.1 Reset Immediate (1.6 §5.14; 2.0.1 B11/B12)."""
+        self._operate_on_each(request, queryset, "Reset (hard)", "Reset", operations.reset, type="hard")
 
     @admin.action(description="Change availability: Operative", permissions=["change"])
     def make_operative(self, request, queryset):
-        payload = {"connectorId": 0, "type": "Operative"}
-        self._call_each(request, queryset, "Change availability: Operative", "ChangeAvailability", payload)
+        """The whole charge point Operative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
+        self._operate_on_each(
+            request, queryset, "Change availability: Operative", "ChangeAvailability",
+            operations.change_availability, operative=True,
+        )
 
     @admin.action(description="Change availability: Inoperative", permissions=["change"])
     def make_inoperative(self, request, queryset):
-        payload = {"connectorId": 0, "type": "Inoperative"}
-        self._call_each(request, queryset, "Change availability: Inoperative", "ChangeAvailability", payload)
+        """The whole charge point Inoperative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
+        self._operate_on_each(
+            request, queryset, "Change availability: Inoperative", "ChangeAvailability",
+            operations.change_availability, operative=False,
+        )
 
     @admin.action(description="Get configuration", permissions=["change"])
     def get_configuration(self, request, queryset):
-        self._call_each(request, queryset, "Get configuration", "GetConfiguration", {})
+        """Read every key: 1.6 GetConfiguration (§5.8); 2.0.1 GetBaseReport FullInventory (B07).
+
+        A 2.0.1 station answers only whether it will report: the values follow as NotifyReport.
+        """
+        self._operate_on_each(request, queryset, "Get configuration", "GetConfiguration", operations.get_configuration)
 
     @admin.action(description="Clear cache", permissions=["change"])
     def clear_cache(self, request, queryset):
-        self._call_each(request, queryset, "Clear cache", "ClearCache", {})
-
-    @admin.action(description="Send local list (full)", permissions=["change"])
-    def send_full_local_list(self, request, queryset):
+        """ClearCache (1.6 §5.4; 2.0.1 C11): the same empty payload in both versions, so no neutral operation."""
         self.send_to_each(
             request,
             queryset,
-            "Send local list (full)",
-            "SendLocalList",
-            lambda cp_id: operations.send_local_list(
-                charge_point_id=cp_id, update_type="Full", source=CommandSource.ADMIN, user=request.user
-            ),
+            "Clear cache",
+            "ClearCache",
+            lambda cp_id: commands.call(cp_id, "ClearCache", {}, source=CommandSource.ADMIN, user=request.user),
+        )
+
+    @admin.action(description="Send local list (full)", permissions=["change"])
+    def send_full_local_list(self, request, queryset):
+        """The id tags table as a Full SendLocalList (1.6 §5.15; 2.0.1 D01)."""
+        self._operate_on_each(
+            request, queryset, "Send local list (full)", "SendLocalList", operations.send_local_list, update_type="Full"
         )
 
     def save_model(self, request, obj, form, change):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Iterable
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
+from django.db import connections, transaction
 
 from .. import commands, operations
 from ..models import Command, CommandStatus
@@ -15,6 +19,11 @@ from ..models import Command, CommandStatus
 # Answers that mean "done as asked"; any other status (Rejected, Occupied,
 # RebootRequired, Scheduled …) deserves the operator's attention.
 SUCCESS_STATUSES = {"Accepted", "Unlocked"}
+
+# At most this many commands of one bulk action wait for their answers at once.
+# Each waits in a thread holding a database connection of its own, so this
+# bounds what one admin request takes from the database's connection limit.
+BULK_CONCURRENCY = 16
 
 
 def answer_summary(action: str, response: dict | None) -> str:
@@ -152,6 +161,61 @@ def attempt(charge_point_id: str, action: str, send: Callable[[], commands.Comma
         command_id=result.command_id,
         round_trip_ms=result.round_trip_ms,
     )
+
+
+def attempt_each(
+    charge_point_ids: Iterable[str],
+    action: str,
+    send: Callable[[str], commands.CommandResult],
+    *,
+    concurrency: int = BULK_CONCURRENCY,
+) -> list[Outcome]:
+    """`attempt` `send(charge_point_id)` for every charge point at the same time; the Outcomes in the ids' order.
+
+    `send` is a `commands.call` or an `operations` function bound to one
+    charge point. The sends run in up to `concurrency` worker threads, so a
+    bulk action over that many charge points takes about as long as its
+    slowest answer — at most one OCPP_COMMAND_TIMEOUT when one never answers —
+    not the sum of them; an offline one still fails at once. Each worker closes
+    its database connections when its send is done.
+
+    One charge point, or a caller inside a transaction (ATOMIC_REQUESTS, an
+    `atomic` block), is served one after the other in the calling thread: a
+    worker's own connection could not see rows the caller has not committed
+    and, on SQLite, could not write while the caller holds the write lock.
+
+    Raises what a `send` raises other than a CommandError (a bug, a database
+    error), once every send has finished.
+    """
+    charge_point_ids = list(charge_point_ids)
+    if len(charge_point_ids) <= 1 or transaction.get_connection().in_atomic_block:
+        return [attempt(cp_id, action, lambda cp_id=cp_id: send(cp_id)) for cp_id in charge_point_ids]
+
+    def in_worker(charge_point_id: str) -> Outcome:
+        try:
+            return attempt(charge_point_id, action, lambda: send(charge_point_id))
+        finally:
+            # The worker's connection is its own (Django's are per thread): left
+            # open, it would outlive the pool's thread until CONN_MAX_AGE.
+            connections.close_all()
+
+    async def all_at_once() -> list:
+        # Through sync_to_async rather than pool.submit: its workers' `commands.call`
+        # then runs on this event loop — under ASGI the server's loop, which holds
+        # the consumers and which the in-memory channel layer needs (its queues
+        # belong to one loop); a bare thread would start a loop of its own.
+        worker = sync_to_async(in_worker, thread_sensitive=False, executor=pool)
+        return await asyncio.gather(*(worker(cp_id) for cp_id in charge_point_ids), return_exceptions=True)
+
+    pool = ThreadPoolExecutor(max_workers=min(len(charge_point_ids), concurrency), thread_name_prefix="csms-bulk")
+    try:
+        results = async_to_sync(all_at_once)()
+    finally:
+        pool.shutdown(wait=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 def summarise(label: str, outcomes: Iterable[Outcome]) -> tuple[str, int]:

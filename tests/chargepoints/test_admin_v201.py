@@ -5,14 +5,19 @@ plays the station: it records the command as the consumer would
 (`services.command_complete`) and answers what the test says.
 """
 
+import asyncio
+import json
 import re
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.contrib.admin import site
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -645,3 +650,133 @@ def test_the_command_log_filters_by_a_2_0_1_action_and_shows_the_version(admin_c
 
     assert list(listing.context["cl"].result_list) == [command]
     assert "2.0.1" in page.content.decode()
+
+
+# --- bulk actions on the charge point list
+
+
+class AnsweringStations:
+    """Stands in for `commands.call` for bulk actions: checks each payload against the station's own version's
+    schema as the real path does, logs the command, completes it Accepted as the consumer would."""
+
+    def __init__(self):
+        self.sent = []
+
+    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None):
+        version = ChargePoint.objects.get(pk=charge_point_id).ocpp_version or "1.6"
+        commands.validate(version, action, payload)  # an invalid payload is refused before anything is logged
+        self.sent.append((charge_point_id, action, payload))
+        command = Command.objects.create(
+            charge_point_id=charge_point_id,
+            action=action,
+            ocpp_version=version,
+            payload=payload,
+            source=source,
+            user=user,
+        )
+        response = {"status": "Accepted"}
+        services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=response)
+        return commands.CommandResult(command.pk, action, response, 12)
+
+
+@pytest.fixture
+def answering_stations(monkeypatch):
+    fake = AnsweringStations()
+    monkeypatch.setattr(commands, "call", fake)
+    return fake
+
+
+LOCAL_LIST_201 = [{"idToken": {"idToken": "TAG-1", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}]
+BULK_201 = [
+    ("reset_soft", "Reset (soft)", "Reset", {"type": "OnIdle"}),
+    ("reset_hard", "Reset (hard)", "Reset", {"type": "Immediate"}),
+    ("make_operative", "Change availability: Operative", "ChangeAvailability", {"operationalStatus": "Operative"}),
+    (
+        "make_inoperative",
+        "Change availability: Inoperative",
+        "ChangeAvailability",
+        {"operationalStatus": "Inoperative"},
+    ),
+    ("get_configuration", "Get configuration", "GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
+    ("clear_cache", "Clear cache", "ClearCache", {}),
+    (
+        "send_full_local_list",
+        "Send local list (full)",
+        "SendLocalList",
+        {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": LOCAL_LIST_201},
+    ),
+]
+
+
+@pytest.mark.parametrize("name, label, action, payload", BULK_201, ids=[b[0] for b in BULK_201])
+def test_every_bulk_action_sends_a_2_0_1_station_its_versions_message_and_reports_success(
+    admin_client, admin_user, station, answering_stations, name, label, action, payload
+):
+    IdTag.objects.create(id_tag="TAG-1", type="ISO14443")
+
+    response = admin_client.post(url(ChargePoint), {"action": name, "_selected_action": ["CS-1"]})
+
+    assert response.status_code == 302
+    assert answering_stations.sent == [("CS-1", action, payload)]
+    assert page_messages(response) == [("success", f"{label}: CS-1: Accepted")]
+    command = Command.objects.get()
+    assert (command.action, command.ocpp_version) == (action, "2.0.1")
+    assert (command.source, command.user) == ("admin", admin_user)
+
+
+def test_a_bulk_send_of_the_local_list_records_the_version_a_2_0_1_station_accepted(
+    admin_client, station, answering_stations
+):
+    IdTag.objects.create(id_tag="TAG-1", type="ISO14443")
+    ChargePoint.objects.filter(pk="CS-1").update(local_list_version=4)
+
+    admin_client.post(url(ChargePoint), {"action": "send_full_local_list", "_selected_action": ["CS-1"]})
+
+    [(_, _, payload)] = answering_stations.sent
+    station.refresh_from_db()
+    assert payload["versionNumber"] == 5 and station.local_list_version == 5
+    assert station.local_list_synced_at is not None
+
+
+def test_a_bulk_action_over_1_6_and_2_0_1_sends_each_its_own_payload_and_names_each_answer(
+    admin_client, station, answering_stations
+):
+    now = timezone.now()
+    ChargePoint.objects.create(id="CP-16", ocpp_version="1.6", connected=True, connected_at=now, last_seen=now)
+
+    response = admin_client.post(url(ChargePoint), {"action": "make_operative", "_selected_action": ["CS-1", "CP-16"]})
+
+    assert answering_stations.sent == [
+        ("CP-16", "ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+        ("CS-1", "ChangeAvailability", {"operationalStatus": "Operative"}),
+    ]
+    assert page_messages(response) == [("success", "Change availability: Operative: CP-16: Accepted; CS-1: Accepted")]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_bulk_reset_reaches_a_connected_2_0_1_station_as_its_reset_and_reports_its_answer(
+    admin_client, ocpp_connect
+):
+    await ChargePoint.objects.acreate(id="CS-1")
+    client, accepted, _ = await ocpp_connect("/ocpp/CS-1", subprotocols=["ocpp2.0.1"])
+    assert accepted
+
+    def post():
+        try:
+            response = admin_client.post(url(ChargePoint), {"action": "reset_soft", "_selected_action": ["CS-1"]})
+            return page_messages(response)
+        finally:
+            connections.close_all()  # as request_finished does after a real request; the test client leaves it out
+
+    async def as_an_asgi_server_runs_the_admin_view():
+        async with ThreadSensitiveContext():
+            return await sync_to_async(post)()
+
+    task = asyncio.create_task(as_an_asgi_server_runs_the_admin_view())
+    call = await client.receive()
+    await client.send_raw(json.dumps([3, call[1], {"status": "Accepted"}]))
+
+    assert call[2:] == ["Reset", {"type": "OnIdle"}]
+    assert await task == [("success", "Reset (soft): CS-1: Accepted")]
+    command = await Command.objects.aget()
+    assert (command.ocpp_version, command.status, command.response) == ("2.0.1", "answered", {"status": "Accepted"})
