@@ -16,15 +16,12 @@ point as they found it: no transaction running, connectors operative.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import time
-import uuid
 
 import pytest
 from ocpp.v16 import call
 
-from tests.e2e.conftest import Deployment, _database_url
+from tests.e2e.deployment import Database, deploy
 from tests.e2e.simulated_cp import VENDOR_ID, ChargePointRunner, CoreOnlyChargePoint, expiry
 
 pytestmark = pytest.mark.e2e
@@ -39,32 +36,10 @@ CARD = "E2E-CARD-1"
 @pytest.fixture(scope="module")
 def csms(tmp_path_factory):
     """A migrated database, an admin API token and one running daphne process."""
-    tmp = tmp_path_factory.mktemp("e2e-commands")
-    url, drop = _database_url(tmp)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "e2e-" + uuid.uuid4().hex,
-        "OCPP_ALLOW_UNKNOWN_CHARGE_POINTS": "false",
-        "OCPP_LAST_SEEN_WRITE_INTERVAL": "0",
-        "OCPP_COMMAND_TIMEOUT": "10",
-        "OCPP_LOG_LEVEL": "INFO",
-        # Not "csms…": tests/conftest.py flushes the test process's layer (prefix "csms") before every
-        # test, and channels-redis flushes by prefix pattern, which would empty this server's groups.
-        "REDIS_PREFIX": "e2e-commands-" + uuid.uuid4().hex[:8],
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    dep = Deployment(env=env, tmp=tmp)
-    try:
-        dep.manage("migrate", "--noinput", "-v0")
-        dep.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com")
-        dep.token = dep.manage("drf_create_token", "admin").split()[2]
-        dep.start_server()
+    with deploy(
+        tmp_path_factory.mktemp("e2e-commands"), name="e2e-commands", env={"OCPP_COMMAND_TIMEOUT": "10"}, servers=1
+    ) as dep:
         yield dep
-    finally:
-        dep.stop()
-        drop()
 
 
 @pytest.fixture(scope="module")
@@ -91,29 +66,6 @@ def cp(runner):
     yield runner.cp
     assert runner.cp.errors == []
     assert runner.listening, "the charge point's connection ended"
-
-
-class Database:
-    """Read-only access to the deployment's database, for state the REST API does not show."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def rows(self, sql: str, *params) -> list[tuple]:
-        if self.url.startswith("sqlite:"):
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=10)
-            try:
-                return conn.execute(sql.replace("%s", "?"), params).fetchall()
-            finally:
-                conn.close()
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            return conn.execute(sql, params).fetchall()
-
-    def value(self, sql: str, *params):
-        rows = self.rows(sql, *params)
-        return rows[0][0] if rows else None
 
 
 # --- helpers ---------------------------------------------------------------------------------

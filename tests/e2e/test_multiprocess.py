@@ -69,36 +69,19 @@ def shared_redis_url() -> str:
     return url
 
 
-def _delete_redis_keys(url: str, prefix: str) -> None:
-    """Remove what the servers left under `prefix` (groups live a day otherwise)."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @pytest.fixture
 def two_servers(deployment):
     """(A, B): two daphne processes on the deployment's database sharing Redis under its REDIS_PREFIX."""
-    url = shared_redis_url()
-    deployment.env["REDIS_URL"] = url
-    try:
-        a = deployment.start_server()
-        b = deployment.start_server()
-        for server in (a, b):
-            status, health = deployment.api("GET", "/health", server=server)
-            assert status == 200, health
-            assert health["channel_layer"]["backend"].endswith("RedisChannelLayer"), health
-        yield a, b
-    finally:
-        # The deployment fixture stops the servers; the keys are ours to clear.
-        deployment.stop()
-        _delete_redis_keys(url, deployment.env["REDIS_PREFIX"])
+    # Before the first server starts: each reads REDIS_URL once; the deployment stops
+    # the servers and clears the keys under its prefix when it ends.
+    deployment.env["REDIS_URL"] = shared_redis_url()
+    a = deployment.start_server()
+    b = deployment.start_server()
+    for server in (a, b):
+        status, health = deployment.api("GET", "/health", server=server)
+        assert status == 200, health
+        assert health["channel_layer"]["backend"].endswith("RedisChannelLayer"), health
+    return a, b
 
 
 class Station(OcppChargePoint):

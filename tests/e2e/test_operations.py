@@ -15,17 +15,15 @@ everything operative.
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.conftest import Deployment, _database_url
+from tests.e2e.deployment import Database, deploy
 from tests.e2e.simulated_cp import ChargePointRunner, expiry
 from tests.e2e.simulated_cs201 import StationRunner
-from tests.e2e.test_commands_v16 import Database, eventually
+from tests.e2e.test_commands_v16 import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -64,31 +62,10 @@ class Station:
 @pytest.fixture(scope="module")
 def csms(tmp_path_factory):
     """A migrated database, an admin API token and one running daphne process."""
-    tmp = tmp_path_factory.mktemp("e2e-operations")
-    url, drop = _database_url(tmp)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "e2e-" + uuid.uuid4().hex,
-        "OCPP_ALLOW_UNKNOWN_CHARGE_POINTS": "false",
-        "OCPP_LAST_SEEN_WRITE_INTERVAL": "0",
-        "OCPP_COMMAND_TIMEOUT": "10",
-        "OCPP_LOG_LEVEL": "INFO",
-        # Not "csms…": tests/conftest.py flushes the test process's layer (prefix "csms") by pattern.
-        "REDIS_PREFIX": "e2e-operations-" + uuid.uuid4().hex[:8],
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    dep = Deployment(env=env, tmp=tmp)
-    try:
-        dep.manage("migrate", "--noinput", "-v0")
-        dep.manage("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com")
-        dep.token = dep.manage("drf_create_token", "admin").split()[2]
-        dep.start_server()
+    with deploy(
+        tmp_path_factory.mktemp("e2e-operations"), name="e2e-operations", env={"OCPP_COMMAND_TIMEOUT": "10"}, servers=1
+    ) as dep:
         yield dep
-    finally:
-        dep.stop()
-        drop()
 
 
 @pytest.fixture(scope="module")

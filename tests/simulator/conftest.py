@@ -1,4 +1,4 @@
-"""Fixtures for the simulator's tests against real daphne processes (see tests/e2e/conftest.py).
+"""Fixtures for the simulator's tests against real daphne processes (see tests/e2e/deployment.py).
 
 `deployment` and `server` are the end-to-end fixtures (a database of the
 test's own, then a daphne process); `csms` is the same once per module, so
@@ -8,16 +8,15 @@ simulation in a thread while the test calls the REST API.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import time
-import uuid
 from contextlib import contextmanager
 
 import pytest
 
 from chargepoints.simulator import BackgroundSimulation, SimulationOptions
-from tests.e2e.conftest import Deployment, _database_url, deployment, server  # noqa: F401
+from tests.e2e.conftest import deployment, server  # noqa: F401  (the fixtures, for this directory's tests)
+from tests.e2e.deployment import Database as _Database
+from tests.e2e.deployment import Deployment, deploy
 
 TAG = "SIMT-TAG"
 
@@ -25,54 +24,22 @@ TAG = "SIMT-TAG"
 @pytest.fixture(scope="module")
 def csms(tmp_path_factory):
     """A migrated database, an admin API token and one running daphne process, shared by a module's tests."""
-    tmp = tmp_path_factory.mktemp("simulator")
-    url, drop = _database_url(tmp)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "sim-" + uuid.uuid4().hex,
-        "OCPP_ALLOW_UNKNOWN_CHARGE_POINTS": "false",
-        "OCPP_LAST_SEEN_WRITE_INTERVAL": "0",
-        "OCPP_COMMAND_TIMEOUT": "10",
-        "OCPP_LOG_LEVEL": "INFO",
-        # Not "csms…": tests/conftest.py flushes the test process's own prefix before each test.
-        "REDIS_PREFIX": "sim-" + uuid.uuid4().hex[:8],
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    dep = Deployment(env=env, tmp=tmp)
-    try:
-        dep.manage("migrate", "--noinput", "-v0")
-        dep.manage(
-            "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com",
-            extra_env={"DJANGO_SUPERUSER_PASSWORD": "sim-admin-pw"},
-        )
-        dep.token = dep.manage("drf_create_token", "admin").split()[2]
-        dep.start_server()
+    with deploy(
+        tmp_path_factory.mktemp("simulator"),
+        name="sim",
+        env={"OCPP_COMMAND_TIMEOUT": "10"},
+        admin_password="sim-admin-pw",
+        servers=1,
+    ) as dep:
         assert dep.api("POST", "/api/v1/id-tags/", {"id_tag": TAG})[0] == 201
         yield dep
-    finally:
-        dep.stop()
-        drop()
 
 
-class Database:
+class Database(_Database):
     """Read-only SQL on a deployment's database, for what the REST API does not show (arrival order, events)."""
 
     def __init__(self, dep: Deployment):
-        self.url = dep.env["DATABASE_URL"]
-
-    def rows(self, sql: str, *params) -> list[tuple]:
-        if self.url.startswith("sqlite:"):
-            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=10)
-            try:
-                return conn.execute(sql.replace("%s", "?"), params).fetchall()
-            finally:
-                conn.close()
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            return conn.execute(sql, params).fetchall()
+        super().__init__(dep.env["DATABASE_URL"])
 
 
 def register(dep: Deployment, *charge_point_ids: str) -> None:
