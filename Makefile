@@ -1,6 +1,7 @@
 # make run   — install (first time), migrate, and serve HTTP + OCPP WebSockets with daphne on $(PORT)
 # make test  — install (first time) and run the test suite on the configured database and channel layer
-# make bench — command round trip (p50, p99) across two processes sharing Redis; BENCH_ARGS="--rate 40" passes options
+# make demo  — install, migrate, demo data, the server and three simulated charge points, one charging
+# make bench — load scenarios throughput, idle, bootstorm, command against a throwaway deployment; BENCH_ARGS="idle --charge-points 2000"
 # Set DATABASE_URL / REDIS_URL to use PostgreSQL / Redis; see README.md for every setting.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run test bench install install-dev migrate clean
+.PHONY: run demo test bench install install-dev migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,13 +36,17 @@ run: migrate
 	@echo "  API:                http://localhost:$(PORT)/api/v1/  (docs: /api/docs/)"
 	@echo "  Create an admin user first: $(PY) manage.py createsuperuser"
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) csms.asgi:application
+	$(PY) -m csms.serve -b $(HOST) -p $(PORT)
+
+demo: migrate
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install-dev
-	$(PY) -m tests.bench.command_roundtrip $(BENCH_ARGS)
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache

@@ -8,11 +8,14 @@
 Then, with the server running:
 
     manage.py simulate --ids DEMO-CP-1,DEMO-CP-2,DEMO-CP-3 --ocpp 1.6,2.0.1,1.6
+
+`manage.py demo` does all of it at once (through `demo_data_create`).
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -31,6 +34,42 @@ CHARGE_POINTS = (
 ID_TAGS = tuple(f"DEMO-TAG-{n}" for n in range(1, 6))
 
 
+@dataclass(frozen=True)
+class DemoData:
+    """What `demo_data_create` left in the database.
+
+    `password` is the admin's password when it was set by this call (a new
+    user, or one given), None when an existing user's password was kept.
+    `token` is the admin's API token key ("" without rest_framework.authtoken).
+    `id_tags_created` / `charge_points_created` list only what did not exist yet.
+    """
+
+    user: object
+    password: str | None
+    token: str
+    id_tags_created: tuple
+    charge_points_created: tuple
+
+    @property
+    def username(self) -> str:
+        return self.user.get_username()
+
+
+def demo_data_create(*, username: str = "admin", password: str | None = None) -> DemoData:
+    """Create the demo admin (superuser, API token), id tags and charge points that are missing; atomic.
+
+    An existing user is made an active superuser again; its password is set
+    only when `password` is given. A new user gets `password` or a random one.
+    Safe to call again and from concurrent processes (existing rows are kept).
+    """
+    with transaction.atomic():
+        user, password_shown = _admin(username, password)
+        token = _token(user)
+        tags = tuple(tag for tag in ID_TAGS if _id_tag(tag))
+        charge_points = tuple(cp for cp, version, description in CHARGE_POINTS if _charge_point(cp, version, description))
+    return DemoData(user, password_shown, token, tags, charge_points)
+
+
 class Command(BaseCommand):
     help = "Create demo data (admin user, id tags DEMO-TAG-1..5, charge points DEMO-CP-1..3); safe to run again."
 
@@ -41,24 +80,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, password, base_url, **options):
         base_url = base_url.rstrip("/")
-        with transaction.atomic():
-            user, password_shown = self._admin(username, password)
-            token = self._token(user)
-            tags = [tag for tag in ID_TAGS if self._id_tag(tag)]
-            charge_points = [cp for cp, version, description in CHARGE_POINTS if self._charge_point(cp, version, description)]
+        data = demo_data_create(username=username, password=password)
 
         ws_url = base_url.replace("https://", "wss://").replace("http://", "ws://")
         write = self.stdout.write
         write(self.style.SUCCESS("Demo data ready."))
         write(f"  Admin:        {base_url}/admin/")
-        write(f"  Username:     {user.get_username()}")
-        if password_shown:
-            write(f"  Password:     {password_shown}   (shown once; --password sets another)")
+        write(f"  Username:     {data.username}")
+        if data.password:
+            write(f"  Password:     {data.password}   (shown once; --password sets another)")
         else:
             write("  Password:     unchanged (the user existed; --password sets one)")
-        if token:
-            write(f"  API token:    {token}   (Authorization: Token …, {base_url}/api/v1/)")
+        if data.token:
+            write(f"  API token:    {data.token}   (Authorization: Token …, {base_url}/api/v1/)")
+        tags = data.id_tags_created
         write(f"  Id tags:      {', '.join(ID_TAGS)}" + (f" ({len(tags)} created)" if tags else " (existed)"))
+        charge_points = data.charge_points_created
         write(
             "  Charge points: "
             + ", ".join(f"{cp} ({version})" for cp, version, _ in CHARGE_POINTS)
@@ -73,52 +110,53 @@ class Command(BaseCommand):
             + f" --url {ws_url}/ocpp/"
         )
 
-    def _admin(self, username: str, password: str | None):
-        """The superuser, created if missing; returns it and the password to show (None when unchanged)."""
-        User = get_user_model()
-        user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
-        if user is None:
-            password = password or secrets.token_urlsafe(12)
-            user = User.objects.create_superuser(**{User.USERNAME_FIELD: username}, email="", password=password)
-            return user, password
-        changed = []
-        if not (user.is_staff and user.is_superuser and user.is_active):
-            user.is_staff = user.is_superuser = user.is_active = True
-            changed += ["is_staff", "is_superuser", "is_active"]
-        if password:
-            user.set_password(password)
-            changed.append("password")
-        if changed:
-            user.save(update_fields=changed)
+
+def _admin(username: str, password: str | None):
+    """The superuser, created if missing; returns it and the password to show (None when unchanged)."""
+    User = get_user_model()
+    user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
+    if user is None:
+        password = password or secrets.token_urlsafe(12)
+        user = User.objects.create_superuser(**{User.USERNAME_FIELD: username}, email="", password=password)
         return user, password
+    changed = []
+    if not (user.is_staff and user.is_superuser and user.is_active):
+        user.is_staff = user.is_superuser = user.is_active = True
+        changed += ["is_staff", "is_superuser", "is_active"]
+    if password:
+        user.set_password(password)
+        changed.append("password")
+    if changed:
+        user.save(update_fields=changed)
+    return user, password
 
-    @staticmethod
-    def _token(user) -> str:
+
+def _token(user) -> str:
+    try:
+        from rest_framework.authtoken.models import Token
+    except ImportError:  # pragma: no cover - the project installs it
+        return ""
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _id_tag(id_tag: str) -> bool:
+    if IdTag.objects.filter(id_tag=id_tag).exists():
+        return False
+    try:
+        tx_services.id_tag_create(id_tag=id_tag, note="demo")
+    except tx_services.IdTagAlreadyExists:
+        return False
+    return True
+
+
+def _charge_point(charge_point_id: str, version: str, description: str) -> bool:
+    created = False
+    if not ChargePoint.objects.filter(pk=charge_point_id).exists():
         try:
-            from rest_framework.authtoken.models import Token
-        except ImportError:  # pragma: no cover - the project installs it
-            return ""
-        return Token.objects.get_or_create(user=user)[0].key
-
-    @staticmethod
-    def _id_tag(id_tag: str) -> bool:
-        if IdTag.objects.filter(id_tag=id_tag).exists():
-            return False
-        try:
-            tx_services.id_tag_create(id_tag=id_tag, note="demo")
-        except tx_services.IdTagAlreadyExists:
-            return False
-        return True
-
-    @staticmethod
-    def _charge_point(charge_point_id: str, version: str, description: str) -> bool:
-        created = False
-        if not ChargePoint.objects.filter(pk=charge_point_id).exists():
-            try:
-                services.charge_point_create(charge_point_id=charge_point_id, description=description)
-                created = True
-            except services.ChargePointAlreadyExists:
-                pass
-        # The version it will speak; its first connection records the one it really speaks.
-        ChargePoint.objects.filter(pk=charge_point_id, ocpp_version="").update(ocpp_version=version)
-        return created
+            services.charge_point_create(charge_point_id=charge_point_id, description=description)
+            created = True
+        except services.ChargePointAlreadyExists:
+            pass
+    # The version it will speak; its first connection records the one it really speaks.
+    ChargePoint.objects.filter(pk=charge_point_id, ocpp_version="").update(ocpp_version=version)
+    return created
