@@ -7,10 +7,12 @@
 
 The database is a SQLite file in a temporary directory, or, when DATABASE_URL
 names PostgreSQL, a fresh database on that server created for the run and
-dropped after it. Every server shares the channel layer in Redis under a
-key prefix of its own, so runs never see each other's groups. `close()` (or
-leaving the `with` block, also on Ctrl-C) stops the servers, drops the
-database, deletes the Redis keys and removes the temporary directory.
+dropped after it. With a Redis URL every server shares the channel layer in
+Redis under a key prefix of its own, so runs never see each other's groups;
+with `redis_url=None` the one server runs the in-memory layer, as `make run`
+does by default. `close()` (or leaving the `with` block, also on Ctrl-C)
+stops the servers, drops the database, deletes the Redis keys and removes
+the temporary directory.
 
 Standalone on purpose: benchmarks run without pytest, so this does not reuse
 tests/e2e/conftest.py (which fails tests rather than raising).
@@ -35,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOOPBACK = "127.0.0.1"
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql"}
@@ -55,6 +56,11 @@ def free_port() -> int:
 def redis_url() -> str:
     """REDIS_URL from the environment, else the local default."""
     return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def configured_redis_url() -> str | None:
+    """REDIS_URL from the environment, None when unset: the deployment then runs the in-memory layer."""
+    return os.environ.get("REDIS_URL") or None
 
 
 def check_redis(url: str) -> str:
@@ -103,6 +109,16 @@ class Server:
         except OSError:
             return ""
 
+    def rss_bytes(self) -> int | None:
+        """Resident set size of the process now, in bytes (Linux /proc), None elsewhere."""
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return None
+
     def cpu_seconds(self) -> float | None:
         """User + system CPU seconds the process has used so far (Linux /proc), None elsewhere."""
         try:
@@ -120,7 +136,7 @@ class Deployment:
     `log` receives one progress line at a time (print by default).
     """
 
-    redis_url: str
+    redis_url: str | None
     log: callable = print
     token: str = ""
     servers: list[Server] = field(default_factory=list)
@@ -140,7 +156,8 @@ class Deployment:
         self.env = {
             **os.environ,
             "DATABASE_URL": url,
-            "REDIS_URL": self.redis_url,
+            # Empty: the in-memory layer, even if a .env file names Redis.
+            "REDIS_URL": self.redis_url or "",
             "REDIS_PREFIX": self.redis_prefix,
             "SECRET_KEY": "bench-" + uuid.uuid4().hex,
             "DEBUG": "false",
@@ -199,12 +216,13 @@ class Deployment:
         self.log(f"  database: PostgreSQL {version} at {parts.hostname}:{parts.port or 5432}, throwaway database {name}")
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
-    def manage(self, *args: str, extra_env: dict | None = None) -> str:
+    def manage(self, *args: str, extra_env: dict | None = None, stdin: str | None = None) -> str:
         """Run `manage.py *args` against this deployment; returns stdout. Raises HarnessError on failure."""
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=REPO,
             env={**self.env, **(extra_env or {})},
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
@@ -218,6 +236,8 @@ class Deployment:
 
         Raises HarnessError when one exits or is not healthy within `timeout_s` seconds.
         """
+        if not self.redis_url and len(self.servers) + count > 1:
+            raise HarnessError("more than one server needs Redis: set REDIS_URL")
         started = time.monotonic()
         new = []
         for index in range(count):
@@ -226,7 +246,8 @@ class Deployment:
             log_path = self.tmp / f"daphne-{name}-{port}.log"
             with log_path.open("w") as log_file:
                 process = subprocess.Popen(
-                    [str(BIN / "daphne"), "-b", LOOPBACK, "-p", str(port), "csms.asgi:application"],
+                    # As `make run` starts it (csms/serve.py execs daphne: same pid, measured as daphne).
+                    [sys.executable, "-m", "csms.serve", "-b", LOOPBACK, "-p", str(port)],
                     cwd=REPO,
                     env=self.env,
                     stdout=log_file,
@@ -262,6 +283,33 @@ class Deployment:
 
     # --- use ----------------------------------------------------------------
 
+    def register_charge_points(self, ids: list[str]) -> None:
+        """Register `ids` as Accepted charge points in one bulk insert (an operator's import, not measured).
+
+        Raises HarnessError when manage.py fails.
+        """
+        script = (
+            "import json, sys\n"
+            "from chargepoints.models import ChargePoint\n"
+            "ids = json.loads(sys.stdin.read())\n"
+            "ChargePoint.objects.bulk_create([ChargePoint(pk=i) for i in ids], batch_size=500)\n"
+        )
+        self.manage("shell", "-c", script, stdin=json.dumps(ids))
+
+    def query(self, expression: str):
+        """Evaluate a Python `expression` in `manage.py shell` against the deployment's database; returns its JSON value.
+
+        The expression may use the models of both apps under their names
+        (ChargePoint, Command, MeterValue, Transaction, …). Raises HarnessError.
+        """
+        script = (
+            "import json\n"
+            "from chargepoints.models import *\n"
+            "from transactions.models import *\n"
+            f"print(json.dumps({expression}))\n"
+        )
+        return json.loads(self.manage("shell", "-c", script).strip().splitlines()[-1])
+
     def api(self, method: str, path: str, body=None, *, server: Server, timeout: float = 30) -> tuple[int, object]:
         """One REST call with the admin token on a new connection: (HTTP status, decoded JSON or text).
 
@@ -294,10 +342,11 @@ class Deployment:
                 self._drop_database()
             except Exception as exc:  # noqa: BLE001 - report and carry on cleaning
                 self.log(f"  warning: could not drop the benchmark database: {exc}")
-        try:
-            delete_redis_keys(self.redis_url, self.redis_prefix)
-        except Exception as exc:  # noqa: BLE001
-            self.log(f"  warning: could not delete Redis keys {self.redis_prefix}*: {exc}")
+        if self.redis_url:
+            try:
+                delete_redis_keys(self.redis_url, self.redis_prefix)
+            except Exception as exc:  # noqa: BLE001
+                self.log(f"  warning: could not delete Redis keys {self.redis_prefix}*: {exc}")
         if os.environ.get("BENCH_KEEP_LOGS"):
             self.log(f"  logs kept in {self.tmp}")
         else:

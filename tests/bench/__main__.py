@@ -1,0 +1,116 @@
+"""`make bench`: run the load scenarios against a throwaway deployment and print their figures.
+
+    python -m tests.bench                         # every scenario with its default size
+    python -m tests.bench throughput bootstorm    # some of them
+    python -m tests.bench idle --charge-points 2000 --duration 60 --ocpp mixed
+
+Scenarios (tests/bench/scenarios.py, tests/bench/command_roundtrip.py), with
+their default charge points and seconds:
+
+    throughput  100 charge points, meter values back-to-back for 30 s
+    idle        1,000 charge points connected and booted, held 30 s
+    bootstorm   1,000 charge points connect, boot and report status at once
+    command     API commands at 10/s for 20 s while 100 charge points send meter values
+
+The servers run as `make run` deploys them: one daphne on SQLite and the
+in-memory layer, or PostgreSQL and Redis when DATABASE_URL and REDIS_URL name
+them (then `command` sends through a second daphne). Loopback only. Each
+scenario prints a table; all of them go to var/bench/<scenario>.json and
+var/bench/results.json. Figures are reported, never asserted.
+
+Exit status: 0 after a run, 1 when a deployment could not be set up, 130 on
+Ctrl-C; everything started is stopped and removed on every path out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tests.bench import command_roundtrip, scenarios
+from tests.bench.harness import REPO, HarnessError
+from tests.bench.measure import machine_info
+
+SCENARIOS = {
+    # name: (run, print, default charge points, default duration s)
+    "throughput": (scenarios.throughput, scenarios.print_throughput, 100, 30.0),
+    "idle": (scenarios.idle, scenarios.print_idle, 1000, 30.0),
+    "bootstorm": (scenarios.bootstorm, scenarios.print_bootstorm, 1000, None),
+    "command": (command_roundtrip.run, command_roundtrip.print_lines, 100, 20.0),
+}
+DEFAULT_OUTPUT_DIR = REPO / "var" / "bench"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], metavar="SCENARIO",
+                        help=f"any of {', '.join(SCENARIOS)} (default: all, in that order)")
+    parser.add_argument("--charge-points", type=int, default=None, help="charge points (default: the scenario's)")
+    parser.add_argument("--duration", type=float, default=None, help="seconds of measured load or hold (default: the scenario's)")
+    parser.add_argument("--ocpp", choices=("1.6", "2.0.1", "mixed"), default="1.6", help="charge points' OCPP version (default 1.6)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="bootstorm: seconds each charge point may take (default 120)")
+    parser.add_argument("--rate", type=float, default=10.0, help="command: API commands per second (default 10)")
+    parser.add_argument("--load-interval", type=float, default=2.0,
+                        help="command: seconds between meter values of each charge point (default 2)")
+    parser.add_argument("--command-timeout", type=float, default=10.0, help="command: seconds each command may wait (default 10)")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the JSON goes (default var/bench)")
+    args = parser.parse_args(argv)
+    if args.charge_points is not None and not 1 <= args.charge_points <= 10000:
+        parser.error("--charge-points: 1 to 10000")
+    if args.duration is not None and not 0 < args.duration <= 600:
+        parser.error("--duration: above 0 and at most 600 seconds")
+    if not 0 < args.rate <= 500:
+        parser.error("--rate: above 0 and at most 500 per second")
+    return args
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = args.scenarios or list(SCENARIOS)
+    # SIGTERM and SIGHUP take the Ctrl-C path, so the deployments are always removed;
+    # SIGINT too when started ignoring it (a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    results = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), "scenarios": {}}
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        run, print_lines, default_count, default_duration = SCENARIOS[name]
+        scenario_args = argparse.Namespace(**vars(args))
+        scenario_args.charge_points = args.charge_points or default_count
+        scenario_args.duration = args.duration or default_duration
+        log(f"\n=== {name}: setting up")
+        try:
+            data = run(scenario_args, log)
+        except HarnessError as exc:
+            print(f"{name} not run: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted: servers stopped, databases and Redis keys removed", file=sys.stderr)
+            return 130
+        data["machine"] = machine_info()
+        data["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        results["scenarios"][name] = data
+        (args.output_dir / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+        print("\n" + "\n".join(print_lines(data)), flush=True)
+    (args.output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    m = results["machine"]
+    print(f"\nmachine: {m['nproc']} CPU ({m['cpu_model']}), {m['memory_gib']} GiB, load {m['loadavg_1_5_15m']}")
+    print(f"written to {args.output_dir}/ ({', '.join(f'{n}.json' for n in names)}, results.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
