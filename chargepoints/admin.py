@@ -382,7 +382,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         return [command, *super().get_urls()]
 
     def command_view(self, request, object_id, action):
-        """The page that sends OCPP 1.6 `action` to the charge point (see `admin_commands.views`)."""
+        """The command page `action`: a neutral operation, an OCPP 1.6 action or the raw message form (`admin_commands.views`)."""
         return command_view(self, request, object_id, action)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
