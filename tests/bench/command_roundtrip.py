@@ -43,7 +43,7 @@ from datetime import datetime
 from tests.bench.harness import Deployment, HarnessError, Server, request_json
 from tests.bench.lean import LeanChargePoint
 from tests.bench.measure import CpuWindow, error_name, server_log_exceptions, summary
-from tests.bench.scenarios import bring_up, charge_point_ids, deployment, describe, versions
+from tests.bench.scenarios import bring_up, deployment, describe, fleet
 
 # Commands sent in turn; {"status": "Accepted"} is a schema-valid answer to each.
 COMMANDS = [
@@ -137,13 +137,11 @@ def run(args, log) -> dict:
     if args.ocpp != "1.6":
         # The commands sent are OCPP 1.6 actions by name (the /commands/ route).
         raise HarnessError("the command scenario runs OCPP 1.6 charge points only (--ocpp 1.6)")
-    ids = charge_point_ids(args.charge_points)
     with deployment(log, id_tag=True) as dep:
         if dep.redis_url:
             dep.start_servers(1)
         sockets, api = dep.servers[0], dep.servers[-1]
-        dep.register_charge_points(ids)
-        raw = asyncio.run(_run(args, dep, sockets, api, ids, log))
+        raw = asyncio.run(_run(args, dep, sockets, api, fleet(dep, sockets, args), log))
         # Read before the logs go with the temporary directory.
         raw["server_log_exceptions"] = {s.name: server_log_exceptions(s) for s in dep.servers}
         raw["command_log_phases_ms"] = command_phases(dep, api, raw.pop("samples_ok_ids"))
@@ -159,8 +157,7 @@ def run(args, log) -> dict:
         }
 
 
-async def _run(args, dep: Deployment, sockets: Server, api: Server, ids: list[str], log) -> dict:
-    stations = [LeanChargePoint(cp, sockets.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions("1.6", len(ids)))]
+async def _run(args, dep: Deployment, sockets: Server, api: Server, stations: list[LeanChargePoint], log) -> dict:
     loop = asyncio.get_running_loop()
     # Enough threads that slow answers (up to the timeout) never hold back the schedule.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(16, min(256, math.ceil(args.rate * 3))), thread_name_prefix="bench-http")

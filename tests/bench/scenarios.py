@@ -69,6 +69,13 @@ def describe(dep: Deployment) -> dict:
     }
 
 
+def fleet(dep: Deployment, server, args) -> list[LeanChargePoint]:
+    """`args.charge_points` lean charge points of `args.ocpp`, registered and pointed at `server` (not connected)."""
+    ids = charge_point_ids(args.charge_points)
+    dep.register_charge_points(ids)
+    return [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)))]
+
+
 async def bring_up(stations: list[LeanChargePoint], *, concurrency: int, transaction: bool = False) -> Counter:
     """Connect, boot and report status (and start a transaction) for `stations`, `concurrency` at a time.
 
@@ -99,11 +106,9 @@ async def bring_up(stations: list[LeanChargePoint], *, concurrency: int, transac
 
 def throughput(args, log) -> dict:
     """N charge points send meter values back-to-back for T seconds; see the module docstring."""
-    ids = charge_point_ids(args.charge_points)
     with deployment(log, id_tag=True) as dep:
-        dep.register_charge_points(ids)
         server = dep.servers[0]
-        stations = [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)))]
+        stations = fleet(dep, server, args)
         result = asyncio.run(_throughput(args, dep, stations, log))
         result["server_log_exceptions"] = server_log_exceptions(server)
         return {
@@ -182,11 +187,9 @@ def print_throughput(data: dict) -> list[str]:
 
 def idle(args, log) -> dict:
     """N charge points connect, boot and hold; see the module docstring."""
-    ids = charge_point_ids(args.charge_points)
     with deployment(log) as dep:
-        dep.register_charge_points(ids)
         server = dep.servers[0]
-        stations = [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)))]
+        stations = fleet(dep, server, args)
         result = asyncio.run(_idle(args, dep, stations, log))
         result["server_log_exceptions"] = server_log_exceptions(server)
         return {
@@ -274,11 +277,9 @@ def print_idle(data: dict) -> list[str]:
 
 def bootstorm(args, log) -> dict:
     """N charge points connect, boot and report status at once; see the module docstring."""
-    ids = charge_point_ids(args.charge_points)
     with deployment(log) as dep:
-        dep.register_charge_points(ids)
         server = dep.servers[0]
-        stations = [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)))]
+        stations = fleet(dep, server, args)
         result = asyncio.run(_bootstorm(args, dep, stations, log))
         result["server_log_exceptions"] = server_log_exceptions(server)
         result["boots_stored"] = dep.query(
