@@ -11,12 +11,22 @@ real sockets in tests/e2e/test_operations.py.
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from unittest.mock import ANY
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework.test import APIClient
 
 from chargepoints import commands, operations
@@ -491,8 +501,101 @@ def test_request_ids_of_201_are_drawn_from_the_command_log_ids(cps, stations):
     assert ids == [stations.sent[0].payload["remoteStartId"], stations.sent[1].payload["requestId"],
                    stations.sent[2].payload["requestId"]]
     assert ids == sorted(set(ids)), "distinct and increasing"
-    # SQLite: the id of the command carrying it; PostgreSQL: a sequence value drawn just before that command's.
-    assert first.command_id - ids[0] in (0, 1)
+    # Drawn from the Command id series just before the command carrying it, on SQLite as on PostgreSQL.
+    assert [first.command_id, second.command_id, third.command_id] == [i + 1 for i in ids]
+
+
+def _draw_request_ids_in_threads(threads: int, per_thread: int) -> list[int]:
+    """Request ids drawn by `threads` threads at once, each with its own database connection."""
+    barrier = threading.Barrier(threads)
+
+    def draw():
+        try:
+            barrier.wait(timeout=10)
+            return [operations._next_request_id() for _ in range(per_thread)]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(draw) for _ in range(threads)]
+        return [request_id for future in futures for request_id in future.result()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_request_ids_drawn_concurrently_are_all_distinct_and_never_reused_by_commands():
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database fails concurrent writers at once (table locked) instead "
+                    "of making them wait: processes on a database file are drawn from in the next test")
+    ChargePoint.objects.create(id=CS201, ocpp_version="2.0.1")
+
+    ids = _draw_request_ids_in_threads(threads=6, per_thread=20)
+
+    assert len(ids) == 120
+    assert len(set(ids)) == 120
+    command = Command.objects.create(charge_point_id=CS201, action="GetBaseReport")
+    command.refresh_from_db()
+    assert command.pk > max(ids)
+    assert operations._next_request_id() > command.pk
+
+
+DRAW_REQUEST_IDS = """
+import json, sys, time
+import django
+django.setup()
+from chargepoints import operations
+time.sleep(max(0, float(sys.argv[1]) - time.time()))
+print(json.dumps([operations._next_request_id() for _ in range(int(sys.argv[2]))]))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_request_ids_drawn_by_processes_sharing_one_database_are_all_distinct(tmp_path):
+    Command.objects.create(charge_point=ChargePoint.objects.create(id=CS201), action="GetBaseReport")
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        # The test database lives in memory: copy it to a file that processes can share.
+        path = tmp_path / "shared.sqlite3"
+        connection.ensure_connection()
+        copy = sqlite3.connect(path)
+        connection.connection.backup(copy)
+        # As a deployed database already is: processes switching it to WAL all at once fail "locked".
+        copy.execute("PRAGMA journal_mode=WAL")
+        copy.close()
+        url = f"sqlite:///{path}"
+    else:
+        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "csms.settings"}
+    start_at = str(time.time() + 4)  # past every process's Django start-up, so their draws overlap
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", DRAW_REQUEST_IDS, start_at, "25"],
+            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(4)
+    ]
+    ids = []
+    for process in processes:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        ids += json.loads(out.strip().splitlines()[-1])
+
+    assert len(ids) == 100
+    assert len(set(ids)) == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_request_id_of_a_fresh_database_is_above_every_command_id():
+    ChargePoint.objects.create(id=CS201, ocpp_version="2.0.1")
+    existing = Command.objects.create(charge_point_id=CS201, action="GetBaseReport")
+    if connection.vendor == "sqlite":
+        # As on a database whose counter row is missing (it appears with the table's first insert).
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [Command._meta.db_table])
+
+    request_id = operations._next_request_id()
+
+    assert request_id > existing.pk
+    assert Command.objects.create(charge_point_id=CS201, action="GetBaseReport").pk > request_id
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
