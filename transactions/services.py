@@ -114,11 +114,21 @@ def transaction_stop(
     The IdTagInfo is None when no id tag was sent. A transaction id this
     system never issued to this charge point is stored as an orphan row, with
     its meter data, rather than dropped. A StopTransaction repeated for an
-    already stopped transaction stores nothing twice.
+    already stopped transaction (or a repeated orphan stop, same id and
+    timestamp) stores nothing twice. Sampled values of `transaction_data`
+    already stored by a MeterValues of the same transaction (StopTxnSampledData
+    often repeats the periodic samples) are not stored again: see
+    `_store_samples`.
     """
     info = id_tag_info_for(id_tag) if id_tag else None
     tx = Transaction.objects.select_for_update().filter(pk=transaction_id, charge_point_id=charge_point_id).first()
     if tx is None:
+        orphan = Transaction.objects.filter(
+            charge_point_id=charge_point_id, is_orphan=True, orphan_transaction_id=transaction_id, stop_timestamp=timestamp
+        ).first()
+        if orphan is not None:
+            # The same stop retried after a lost reply: its orphan row and meter data are already stored.
+            return orphan, info
         logger.warning("%s: StopTransaction for unknown transaction %s; stored as orphan", charge_point_id, transaction_id)
         tx = Transaction.objects.create(
             charge_point_id=charge_point_id,
@@ -157,11 +167,14 @@ def transaction_stop(
 def meter_values_create(
     *, charge_point_id: str, connector_id: int, transaction_id: int | None, samples: list[MeterSample]
 ) -> list[MeterValue]:
-    """Store every sampled value of a MeterValues request (OCPP 1.6 §4.7).
+    """Store the sampled values of a MeterValues request (OCPP 1.6 §4.7, 2.0.1 J01); returns them as rows.
 
     Values are linked to the transaction when `transaction_id` names one of
     this charge point's transactions; values naming an unknown transaction are
-    still stored, unlinked, and logged. Rows are written with one bulk insert.
+    still stored, unlinked, and logged. Idempotent: a request resent after a
+    lost CALLRESULT stores nothing again, as a reading already stored is
+    skipped (one row per reading: MeterValue's `meter_value_reading_unique`).
+    Rows are written with one bulk insert; the returned rows have no pk.
     """
     tx = None
     if transaction_id is not None:
@@ -172,6 +185,14 @@ def meter_values_create(
 
 
 def _store_samples(*, charge_point_id, connector_id, tx, samples) -> list[MeterValue]:
+    """Insert the sampled values of `samples` (MeterSample list); returns them all as unsaved-pk rows.
+
+    A reading already stored (the key of MeterValue's `meter_value_reading_unique`)
+    is skipped by the database itself (INSERT OR IGNORE / ON CONFLICT DO
+    NOTHING): no lookup before the insert, and no race between two
+    connections. The returned rows are all the request's values, stored now
+    or before; their pk is not set.
+    """
     rows = [
         MeterValue(
             charge_point_id=charge_point_id,
@@ -189,8 +210,10 @@ def _store_samples(*, charge_point_id, connector_id, tx, samples) -> list[MeterV
         for sample in samples
         for sv in sample.sampled_values
     ]
-    MeterValue.objects.bulk_create(rows, batch_size=500)
+    MeterValue.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     if tx is not None:
+        # Already-stored readings included: moving last_meter to a reading it
+        # already holds changes nothing.
         _advance_last_meter(tx, rows)
     return rows
 

@@ -193,6 +193,112 @@ async def test_a_late_meter_value_does_not_move_energy_backwards(client, card):
     assert (await Transaction.objects.aget(pk=tx_id)).last_meter_wh == 5000
 
 
+def readings(tx_id, ts: str, *sampled_values) -> dict:
+    """A MeterValues request of connector 1: one MeterValue at `ts` with `sampled_values`."""
+    payload = {"connectorId": 1, "meterValue": [{"timestamp": ts, "sampledValue": list(sampled_values)}]}
+    if tx_id is not None:
+        payload["transactionId"] = tx_id
+    return payload
+
+
+PERIODIC = [
+    {"value": "1500"},
+    {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
+    {"value": "16.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+    {"value": "230.2", "measurand": "Voltage", "phase": "L1-N", "unit": "V"},
+]
+
+
+async def test_a_resent_meter_values_is_answered_every_time_and_its_values_stored_once(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    payload = readings(tx_id, "2026-11-22T10:01:00Z", *PERIODIC)
+
+    first = await client.call("MeterValues", payload, unique_id="mv-1")
+    same_id = await client.call("MeterValues", payload, unique_id="mv-1")
+    new_id = await client.call("MeterValues", payload, unique_id="mv-1-retry")
+
+    assert [first[0], same_id[0], new_id[0]] == [3, 3, 3]
+    rows = [(mv.measurand, mv.phase, mv.value) async for mv in MeterValue.objects.order_by("id")]
+    assert rows == [
+        ("Energy.Active.Import.Register", "", "1500"),
+        ("Power.Active.Import", "", "7200"),
+        ("Current.Import", "L1", "16.1"),
+        ("Voltage", "L1-N", "230.2"),
+    ]
+    tx = await Transaction.objects.aget(pk=tx_id)
+    assert (tx.last_meter_wh, tx.energy_wh) == (1500, 500)
+
+
+async def test_a_resend_of_an_older_request_does_not_move_energy_backwards(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    older = readings(tx_id, "2026-11-22T10:01:00Z", {"value": "1500"})
+    await client.call("MeterValues", older)
+    await client.call("MeterValues", readings(tx_id, "2026-11-22T10:02:00Z", {"value": "1800"}))
+
+    await client.call("MeterValues", older)
+
+    tx = await Transaction.objects.aget(pk=tx_id)
+    assert tx.last_meter_wh == 1800
+    assert await MeterValue.objects.acount() == 2
+
+
+async def test_readings_of_one_timestamp_differing_in_any_field_but_value_are_all_stored(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    distinct = [
+        {"value": "1500"},
+        {"value": "1500", "context": "Sample.Clock"},
+        {"value": "1500", "location": "Inlet"},
+        {"value": "1.5", "unit": "kWh"},
+        {"value": "AB12CD", "format": "SignedData"},
+        {"value": "1500", "measurand": "Energy.Active.Import.Interval"},
+        {"value": "16.1", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+        {"value": "16.1", "measurand": "Current.Import", "phase": "L2", "unit": "A"},
+        {"value": "16.1", "measurand": "Current.Import", "phase": "L3", "unit": "A"},
+    ]
+    payload = readings(tx_id, "2026-11-22T10:01:00Z", *distinct)
+
+    await client.call("MeterValues", payload)
+    await client.call("MeterValues", payload)
+
+    assert await MeterValue.objects.acount() == len(distinct)
+
+
+async def test_a_reading_repeated_within_one_request_is_stored_once(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    reply = await client.call("MeterValues", readings(tx_id, "2026-11-22T10:01:00Z", {"value": "1500"}, {"value": "1500"}))
+    assert reply[0] == 3
+    assert await MeterValue.objects.acount() == 1
+
+
+async def test_a_resend_with_another_value_for_the_same_reading_keeps_the_first(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    await client.call("MeterValues", readings(tx_id, "2026-11-22T10:01:00Z", {"value": "1500"}))
+    reply = await client.call("MeterValues", readings(tx_id, "2026-11-22T10:01:00Z", {"value": "1501"}))
+    assert reply[0] == 3
+    assert [mv.value async for mv in MeterValue.objects.all()] == ["1500"]
+
+
+async def test_the_same_reading_for_a_transaction_and_unlinked_is_stored_for_each(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    await client.call("MeterValues", readings(None, "2026-11-22T10:01:00Z", {"value": "1500"}))
+    await client.call("MeterValues", readings(tx_id, "2026-11-22T10:01:00Z", {"value": "1500"}))
+    await client.call("MeterValues", readings(None, "2026-11-22T10:01:00Z", {"value": "1500"}))
+    linked = [mv.transaction_id async for mv in MeterValue.objects.order_by("id")]
+    assert linked == [None, tx_id]
+
+
+async def test_a_resent_meter_values_of_other_charge_points_and_connectors_stay_apart(client, card, ocpp_connect):
+    await ChargePoint.objects.acreate(id="CP-2")
+    other, _, _ = await ocpp_connect("/ocpp/CP-2")
+    payload = readings(None, "2026-11-22T10:01:00Z", {"value": "1500"})
+    await client.call("MeterValues", payload)
+    await client.call("MeterValues", {**payload, "connectorId": 2})
+    await other.call("MeterValues", payload)
+    await other.call("MeterValues", payload)
+    stored = [(mv.charge_point_id, mv.connector_id) async for mv in MeterValue.objects.order_by("id")]
+    assert stored == [("CP-1", 1), ("CP-1", 2), ("CP-2", 1)]
+
+
 # --- StopTransaction -------------------------------------------------------
 
 
@@ -241,6 +347,64 @@ async def test_a_repeated_stop_transaction_stores_nothing_twice(client, card):
     assert reply[0] == 3
     assert await MeterValue.objects.acount() == 1
     assert await Transaction.objects.acount() == 1
+
+
+async def test_a_stop_transaction_retried_after_a_lost_reply_stores_its_transaction_data_once(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    stop = {
+        "transactionId": tx_id,
+        "meterStop": 2000,
+        "timestamp": "2026-11-22T10:30:00Z",
+        "transactionData": [
+            {"timestamp": "2026-11-22T10:00:00Z", "sampledValue": [{"value": "1000", "context": "Transaction.Begin"}]},
+            {"timestamp": "2026-11-22T10:30:00Z", "sampledValue": [{"value": "2000", "context": "Transaction.End"}]},
+        ],
+    }
+    first = await client.call("StopTransaction", stop, unique_id="stop-1")
+    again = await client.call("StopTransaction", stop, unique_id="stop-1-retry")
+    assert first[2] == again[2] == {}
+    assert [mv.context async for mv in MeterValue.objects.order_by("timestamp")] == ["Transaction.Begin", "Transaction.End"]
+    tx = await Transaction.objects.aget(pk=tx_id)
+    assert (tx.meter_stop_wh, tx.energy_wh) == (2000, 1000)
+
+
+async def test_transaction_data_repeating_meter_values_already_received_stores_only_the_new_ones(client, card):
+    tx_id = (await client.call("StartTransaction", START))[2]["transactionId"]
+    await client.call("MeterValues", readings(tx_id, "2026-11-22T10:15:00Z", *PERIODIC))
+    # StopTxnSampledData: the periodic samples again, around the end reading.
+    stop = {
+        "transactionId": tx_id,
+        "meterStop": 2000,
+        "timestamp": "2026-11-22T10:30:00Z",
+        "transactionData": [
+            {"timestamp": "2026-11-22T10:15:00Z", "sampledValue": PERIODIC},
+            {"timestamp": "2026-11-22T10:30:00Z", "sampledValue": [{"value": "2000", "context": "Transaction.End"}]},
+        ],
+    }
+    assert (await client.call("StopTransaction", stop))[0] == 3
+    values = [(mv.timestamp.minute, mv.measurand, mv.value) async for mv in MeterValue.objects.order_by("timestamp", "id")]
+    assert values == [
+        (15, "Energy.Active.Import.Register", "1500"),
+        (15, "Power.Active.Import", "7200"),
+        (15, "Current.Import", "16.1"),
+        (15, "Voltage", "230.2"),
+        (30, "Energy.Active.Import.Register", "2000"),
+    ]
+
+
+async def test_a_retried_stop_for_an_unknown_transaction_stores_one_orphan_with_its_data_once(client):
+    stop = {
+        "transactionId": 4242,
+        "meterStop": 777,
+        "timestamp": "2026-11-22T10:30:00Z",
+        "transactionData": [{"timestamp": "2026-11-22T10:30:00Z", "sampledValue": [{"value": "777"}]}],
+    }
+    assert (await client.call("StopTransaction", stop))[0] == 3
+    assert (await client.call("StopTransaction", stop))[0] == 3
+    orphan = await Transaction.objects.aget(is_orphan=True)
+    assert orphan.orphan_transaction_id == 4242
+    assert await MeterValue.objects.filter(transaction=orphan).acount() == 1
+    assert await MeterValue.objects.acount() == 1
 
 
 async def test_a_stop_for_an_unknown_transaction_is_answered_and_stored_flagged(client):

@@ -407,6 +407,50 @@ async def test_meter_values_of_an_evse_are_stored_with_its_id(client):
     assert (mv.connector_id, mv.value_wh) == (2, 5)
 
 
+async def test_a_resent_meter_values_of_an_evse_is_answered_every_time_and_stored_once(client):
+    payload = {
+        "evseId": 1,
+        "meterValue": [
+            {
+                "timestamp": at(1),
+                "sampledValue": [
+                    {"value": 1500, "context": "Sample.Clock"},
+                    {"value": 16.1, "measurand": "Current.Import", "phase": "L1", "unitOfMeasure": {"unit": "A"}},
+                    {"value": 16.2, "measurand": "Current.Import", "phase": "L2", "unitOfMeasure": {"unit": "A"}},
+                ],
+            }
+        ],
+    }
+    assert await call_ok(client, "MeterValues", payload, unique_id="mv-1") == {}
+    assert await call_ok(client, "MeterValues", payload, unique_id="mv-1-retry") == {}
+    rows = [(mv.connector_id, mv.measurand, mv.phase, mv.value) async for mv in MeterValue.objects.order_by("id")]
+    assert rows == [
+        (1, "Energy.Active.Import.Register", "", "1500"),
+        (1, "Current.Import", "L1", "16.1"),
+        (1, "Current.Import", "L2", "16.2"),
+    ]
+
+
+async def test_an_event_repeating_a_reading_of_an_earlier_event_is_answered_and_stored(client, card):
+    await call_ok(client, "TransactionEvent", event("Started", 0, 0, evse={"id": 1}, meterValue=[energy(0, 1000)]))
+    # A new seqNo (not a retry) whose meter value is one already received.
+    assert await call_ok(client, "TransactionEvent", event("Updated", 1, 1, meterValue=[energy(0, 1000)])) == {}
+    await call_ok(client, "TransactionEvent", event("Ended", 2, 2, meterValue=[energy(2, 1300)]))
+    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    assert await tx.events.acount() == 3
+    assert [mv.value async for mv in tx.meter_values.order_by("timestamp")] == ["1000", "1300"]
+    assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (1000, 1300, 300)
+
+
+async def test_a_reading_of_an_evse_sent_in_meter_values_and_in_a_transaction_event_is_stored_for_each(client):
+    await call_ok(client, "TransactionEvent", event("Started", 0, 0, evse={"id": 1}))
+    await call_ok(client, "MeterValues", {"evseId": 1, "meterValue": [energy(1, 1200)]})
+    await call_ok(client, "TransactionEvent", event("Updated", 1, 1, meterValue=[energy(1, 1200)]))
+    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    assert [mv.transaction_id async for mv in MeterValue.objects.order_by("id")] == [None, tx.pk]
+    assert tx.last_meter_wh == 1200
+
+
 # --- H05 ReservationStatusUpdate -------------------------------------------
 
 

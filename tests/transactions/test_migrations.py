@@ -1,0 +1,51 @@
+"""Migrations that rewrite stored data: run them on a database holding what they must cope with."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [("transactions", "0003_ocpp201")]
+AFTER = [("transactions", "0004_meter_value_reading_unique")]
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def migrate(targets):
+    """Migrate the test database to `targets`; returns the app registry of that state."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def test_the_reading_unique_migration_keeps_the_first_of_each_duplicated_reading():
+    apps = migrate(BEFORE)
+    try:
+        ChargePoint = apps.get_model("chargepoints", "ChargePoint")
+        Transaction = apps.get_model("transactions", "Transaction")
+        MeterValue = apps.get_model("transactions", "MeterValue")
+        ChargePoint.objects.create(id="CP-1")
+        tx = Transaction.objects.create(charge_point_id="CP-1", connector_id=1)
+
+        def reading(value="1500", **fields):
+            fields = {"charge_point_id": "CP-1", "connector_id": 1, "timestamp": T0, "transaction": tx, **fields}
+            return MeterValue.objects.create(value=value, **fields).pk
+
+        kept = [
+            reading(),
+            reading(phase="L1"),
+            reading(context="Sample.Clock"),
+            reading(transaction=None),
+            reading(connector_id=2),
+        ]
+        duplicates = [reading(), reading(value="1501"), reading(phase="L1"), reading(transaction=None)]
+    finally:
+        apps = migrate(AFTER)
+
+    MeterValue = apps.get_model("transactions", "MeterValue")
+    assert sorted(MeterValue.objects.values_list("pk", flat=True)) == kept
+    assert MeterValue.objects.get(pk=kept[0]).value == "1500"
+    assert not set(duplicates) & set(MeterValue.objects.values_list("pk", flat=True))
