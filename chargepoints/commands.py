@@ -4,7 +4,9 @@
     result.response  # {"status": "Accepted"}
 
 The path (DESIGN.md "Commands out"): the caller validates the payload against
-the official schema, logs a `Command` row, and sends an `ocpp.call` message to
+the official schema, logs a `Command` row (`services.command_create`: secrets
+such as 1.6 AuthorizationKey are logged as "***", see `chargepoints.redaction`;
+the CALL carries the real values), and sends an `ocpp.call` message to
 the channel group of the charge point (derived from its identity, trap 3).
 The consumer holding the socket — in this process or any other sharing the
 Redis channel layer — acknowledges at once, queues the command (one CALL in
@@ -32,6 +34,7 @@ from django.conf import settings
 from django.utils import timezone
 from ocpp.charge_point import remove_nones, snake_to_camel_case
 
+from . import services
 from .models import ChargePoint, Command, CommandSource, CommandStatus
 from .ocpp import rpc
 
@@ -210,13 +213,9 @@ def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user
         raise UnknownChargePoint(f"No charge point {charge_point_id!r} is registered")
     version = cp.ocpp_version or "1.6"
     validate(version, action, payload)
-    command = Command.objects.create(
-        charge_point_id=charge_point_id,
-        ocpp_version=version,
-        action=action,
-        payload=payload,
-        source=source,
-        user=user if getattr(user, "is_authenticated", False) else None,
+    # The log keeps the payload with its secrets hidden; the caller sends `payload` itself.
+    command = services.command_create(
+        charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source, user=user
     )
     return command, cp.connected
 

@@ -18,7 +18,7 @@ from ocpp.v201.enums import MutabilityEnumType
 
 from transactions.models import Reservation, ReservationStatus, Transaction
 
-from . import services
+from . import redaction, services
 from .models import ChargePoint, ChargingProfile, ChargingProfileInstallation, Command, ConfigurationKey, Variable
 from .ocpp.datetimes import parse_timestamp
 
@@ -49,7 +49,11 @@ def _accepted(response: dict) -> bool:
 
 @_on("GetConfiguration")
 def _get_configuration(command: Command, request: dict, response: dict) -> None:
-    """§5.8: store the reported keys; a request for all keys replaces the whole snapshot."""
+    """§5.8: store the reported keys; a request for all keys replaces the whole snapshot.
+
+    A secret key (AuthorizationKey) is stored without its value even if a
+    station reports one, which the Security Whitepaper forbids it to do.
+    """
     now = timezone.now()
     reported = {item["key"]: item for item in response.get("configurationKey", [])}
     keys = ConfigurationKey.objects.filter(charge_point_id=command.charge_point_id)
@@ -61,19 +65,30 @@ def _get_configuration(command: Command, request: dict, response: dict) -> None:
         ConfigurationKey.objects.update_or_create(
             charge_point_id=command.charge_point_id,
             key=key,
-            defaults={"value": item.get("value"), "readonly": item.get("readonly", False), "updated_at": now},
+            defaults={
+                "value": None if redaction.is_secret_configuration_key(key) else item.get("value"),
+                "readonly": item.get("readonly", False),
+                "updated_at": now,
+            },
         )
 
 
 @_on("ChangeConfiguration")
 def _change_configuration(command: Command, request: dict, response: dict) -> None:
-    """§5.3: an Accepted or RebootRequired change is the key's new value."""
+    """§5.3: an Accepted or RebootRequired change is the key's new value.
+
+    A secret key (AuthorizationKey, `chargepoints.redaction`) is recorded as
+    changed now with no value: the snapshot is shown in the admin, and the
+    logged request only holds the redaction marker anyway.
+    """
     if response.get("status") not in ("Accepted", "RebootRequired"):
         return
+    key = request["key"]
+    value = None if redaction.is_secret_configuration_key(key) else request["value"]
     ConfigurationKey.objects.update_or_create(
         charge_point_id=command.charge_point_id,
-        key=request["key"],
-        defaults={"value": request["value"], "updated_at": timezone.now()},
+        key=key,
+        defaults={"value": value, "updated_at": timezone.now()},
     )
 
 
@@ -309,8 +324,9 @@ def _get_variables(command: Command, request: dict, response: dict) -> None:
             variable=result["variable"],
             attribute_type=result.get("attributeType") or entry.get("attributeType") or "Actual",
             # attributeValue may only be absent when the status is not Accepted;
-            # a station that leaves it out anyway reports no value.
-            value=result.get("attributeValue"),
+            # a station that leaves it out anyway reports no value. A secret
+            # it should have refused to read (B06) is not kept either.
+            value=None if redaction.is_secret_variable(result["component"], result["variable"]) else result.get("attributeValue"),
         )
 
 
@@ -323,8 +339,9 @@ def _set_variables(command: Command, request: dict, response: dict) -> None:
     attributeStatus, component, variable}]. The answer carries no value: it
     comes from the request entry the result answers. RebootRequired counts
     as 1.6's ChangeConfiguration does: the value is set and takes effect at
-    the next boot. A variable reported WriteOnly keeps no value: only its
-    updated_at moves.
+    the next boot. A secret (SecurityCtrlr.BasicAuthPassword, or a variable
+    reported WriteOnly) keeps no value: only its updated_at moves. The
+    logged request holds the redaction marker in its place (`chargepoints.redaction`).
     """
     entries = request.get("setVariableData", [])
     for index, result in enumerate(response.get("setVariableResult", [])):
@@ -340,7 +357,9 @@ def _set_variables(command: Command, request: dict, response: dict) -> None:
             )
             continue
         attribute_type = entry.get("attributeType") or "Actual"
-        if _write_only(command.charge_point_id, entry["component"], entry["variable"], attribute_type):
+        if redaction.is_secret_variable(entry["component"], entry["variable"]) or _write_only(
+            command.charge_point_id, entry["component"], entry["variable"], attribute_type
+        ):
             # A WriteOnly value (a password, a key) is one the station never
             # reports: keeping it would make it readable in the admin and API.
             _variable_touch(command.charge_point_id, entry["component"], entry["variable"], attribute_type)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from . import redaction
 from .models import (
     BootNotification,
     ChargePoint,
@@ -313,6 +314,30 @@ def charge_point_delete(*, charge_point: ChargePoint) -> None:
 # --- Commands to charge points (chargepoints.commands) ---------------------
 
 
+def command_create(
+    *, charge_point_id: str, ocpp_version: str, action: str, payload: dict, source: str, user=None
+) -> Command:
+    """Log a command about to be sent: a PENDING `Command` whose payload hides the secrets.
+
+    `payload` is the CALL payload (camelCase, schema-valid) the charge point
+    will be sent unchanged; the row keeps a copy with each secret value
+    (1.6 AuthorizationKey, 2.0.1 BasicAuthPassword and WriteOnly variables,
+    SetNetworkProfile APN/VPN credentials) replaced by `redaction.REDACTED`,
+    since the log is shown in the admin and the API. The one place a command
+    is logged; at most one extra query (the station's WriteOnly variables,
+    for 2.0.1 SetVariables). `user` is kept only when authenticated.
+    """
+    logged = redaction.redact_for_log(charge_point_id=charge_point_id, version=ocpp_version, action=action, payload=payload)
+    return Command.objects.create(
+        charge_point_id=charge_point_id,
+        ocpp_version=ocpp_version,
+        action=action,
+        payload=logged,
+        source=source,
+        user=user if getattr(user, "is_authenticated", False) else None,
+    )
+
+
 def command_mark_sent(*, command_id: int, unique_id: str) -> None:
     """Record that the CALL of `command_id` went out with OCPP unique id `unique_id`."""
     Command.objects.filter(pk=command_id).update(status=CommandStatus.SENT, unique_id=unique_id, sent_at=timezone.now())
@@ -387,13 +412,17 @@ def device_model_report(*, charge_point_id: str, report_data: list[dict]) -> int
     count = 0
     for entry in report_data:
         characteristics = entry.get("variableCharacteristics", {})
+        secret = redaction.is_secret_variable(entry["component"], entry["variable"])
         for attribute in entry.get("variableAttribute", []):
+            mutability = attribute.get("mutability", "ReadWrite")
             Variable.objects.update_or_create(
                 charge_point_id=charge_point_id,
                 **_variable_key(entry["component"], entry["variable"], attribute.get("type", "Actual")),
                 defaults=dict(
-                    value=attribute.get("value"),
-                    mutability=attribute.get("mutability", "ReadWrite"),
+                    # A WriteOnly value is never reported by a conforming station;
+                    # one that does anyway must not make a secret readable here.
+                    value=None if secret or mutability == "WriteOnly" else attribute.get("value"),
+                    mutability=mutability,
                     persistent=attribute.get("persistent"),
                     constant=attribute.get("constant"),
                     unit=characteristics.get("unit", ""),

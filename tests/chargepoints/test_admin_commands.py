@@ -2,7 +2,7 @@
 
 No socket is opened: `commands.call` is replaced by a fake charge point that
 checks the payload against the official schema of the charge point's version
-as the real path does, logs the Command row, records the answer through
+as the real path does, logs the Command row as it does (secrets hidden), records the answer through
 `services.command_complete` (so what follows from it is applied) and answers
 as told.
 """
@@ -102,7 +102,7 @@ class FakeChargePoints:
         version = ChargePoint.objects.filter(pk=charge_point_id).values_list("ocpp_version", flat=True).first() or "1.6"
         commands.validate(version, action, payload)  # raises InvalidPayload before anything is logged, like the real path
         self.sent.append(Sent(charge_point_id, action, payload, source, user))
-        command = Command.objects.create(
+        command = services.command_create(  # the real path's log, secrets hidden
             charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source, user=user
         )
         default = ANSWERS_201.get(action) if version == "2.0.1" else None
@@ -1256,6 +1256,21 @@ def test_a_neutral_form_sends_the_16_message_to_a_16_charge_point(admin_client, 
     assert response.context["command_form"].errors == {}
     assert sent_payloads(charge_points) == [("CP-1", action, payload)]
     assert escape(f"CP-1 answered {action}:") in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["change-configuration", "ChangeConfiguration"])
+def test_an_authorization_key_set_from_the_admin_is_sent_but_shown_as_the_marker(admin_client, cp, charge_points, page):
+    secret = "0123456789abcdef0123456789abcdef01234567"
+
+    response = admin_client.post(command_url(page), {"key": "AuthorizationKey", "value": secret})
+
+    assert sent_payloads(charge_points) == [("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": secret})]
+    command = Command.objects.get()
+    assert command.payload == {"key": "AuthorizationKey", "value": "***"}
+    # The outcome shows the logged payload; the bound form still echoes what the operator typed.
+    assert escape(pretty_json({"key": "AuthorizationKey", "value": "***"})) in response.content.decode()
+    assert secret not in admin_client.get(url(Command, "change", command.pk)).content.decode()
+    assert ConfigurationKey.objects.get(key="AuthorizationKey").value is None
 
 
 def test_stop_charging_offers_the_201_transactions_by_their_station_id(admin_client, cs, stations):

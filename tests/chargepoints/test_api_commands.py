@@ -5,6 +5,7 @@ in tests/e2e; here `commands.call` is replaced to check what the doors make of
 each outcome.
 """
 
+import asyncio
 import json
 
 import pytest
@@ -188,3 +189,91 @@ def test_the_cli_reports_failures_and_bad_json(sent):
     sent.outcome = commands.ChargePointOffline("Charge point 'CP-1' is not connected")
     with pytest.raises(CommandError, match="not connected"):
         call_command("ocpp_call", "CP-1", "Reset", '{"type": "Hard"}')
+
+
+# --- Secrets: the charge point gets them, the command log shows "***" (chargepoints.secrets) ---------------
+
+AUTHORIZATION_KEY = "0123456789abcdef0123456789abcdef01234567"
+PASSWORD = "s3cret-s3cret-s3cret"
+SECURITY_CTRLR = {"name": "SecurityCtrlr"}
+BASIC_AUTH_PASSWORD = {"variable": {"name": "BasicAuthPassword"}, "component": SECURITY_CTRLR}
+PASSWORD_ACCEPTED = {"setVariableResult": [{"attributeStatus": "Accepted", **BASIC_AUTH_PASSWORD}]}
+SECRET_CASES = [
+    # (charge point, subprotocol, endpoint, body, CALL payload the charge point gets, its answer, payload logged)
+    pytest.param(
+        "CP-1", "ocpp1.6", "commands/ChangeConfiguration",
+        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
+        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
+        {"status": "Accepted"},
+        {"key": "AuthorizationKey", "value": "***"},
+        id="1.6-authorization-key",
+    ),
+    pytest.param(
+        "CP-1", "ocpp1.6", "operations/change-configuration",
+        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
+        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
+        {"status": "Accepted"},
+        {"key": "AuthorizationKey", "value": "***"},
+        id="1.6-neutral-change-configuration",
+    ),
+    pytest.param(
+        "CS-1", "ocpp2.0.1", "commands/SetVariables",
+        {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
+        {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
+        PASSWORD_ACCEPTED,
+        {"setVariableData": [{"attributeValue": "***", **BASIC_AUTH_PASSWORD}]},
+        id="2.0.1-basic-auth-password",
+    ),
+    pytest.param(
+        "CS-1", "ocpp2.0.1", "operations/change-configuration",
+        {"key": "SecurityCtrlr.BasicAuthPassword", "value": PASSWORD},
+        {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
+        PASSWORD_ACCEPTED,
+        {"setVariableData": [{"attributeValue": "***", **BASIC_AUTH_PASSWORD}]},
+        id="2.0.1-neutral-change-configuration",
+    ),
+    pytest.param(
+        "CP-1", "ocpp1.6", "commands/ChangeConfiguration",
+        {"key": "HeartbeatInterval", "value": "120"},
+        {"key": "HeartbeatInterval", "value": "120"},
+        {"status": "Accepted"},
+        {"key": "HeartbeatInterval", "value": "120"},
+        id="1.6-no-secret-logged-as-sent",
+    ),
+]
+
+
+@pytest.mark.django_db(transaction=True)  # a real charge point answers over the real command path
+@pytest.mark.parametrize("cp_id, subprotocol, endpoint, body, call_payload, answer, logged", SECRET_CASES)
+async def test_a_secret_reaches_the_charge_point_but_the_command_log_shows_the_marker(
+    api, ocpp_connect, cp_id, subprotocol, endpoint, body, call_payload, answer, logged
+):
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.db import connections
+
+    await ChargePoint.objects.acreate(id=cp_id)
+    client, accepted, _ = await ocpp_connect(f"/ocpp/{cp_id}", subprotocols=[subprotocol])
+    assert accepted
+
+    def post_then_read_the_log():
+        try:
+            response = api.post(f"/api/v1/chargepoints/{cp_id}/{endpoint}/", body, format="json")
+            assert response.status_code == 200, response.json()
+            return api.get(f"/api/v1/commands/{response.json()['command_id']}/").json()
+        finally:
+            connections.close_all()  # as request_finished does after a real request; the test client leaves it out
+
+    async def as_an_asgi_server_runs_the_view():
+        async with ThreadSensitiveContext():
+            return await sync_to_async(post_then_read_the_log)()
+
+    task = asyncio.create_task(as_an_asgi_server_runs_the_view())
+    call = await client.receive()
+    await client.send_raw(json.dumps([3, call[1], answer]))
+    entry = await task
+
+    assert call[3] == call_payload
+    assert entry["payload"] == logged
+    command = await Command.objects.aget(pk=entry["id"])
+    assert command.payload == logged
+    assert AUTHORIZATION_KEY not in json.dumps(entry) and PASSWORD not in json.dumps(entry)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from chargepoints import commands
-from chargepoints.models import ChargePoint, Command, CommandStatus
+from chargepoints import commands, redaction, services
+from chargepoints.models import ChargePoint, Command, CommandStatus, ConfigurationKey, Variable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,3 +165,154 @@ async def test_the_sync_api_works_from_a_sync_view_thread(client):
     task = asyncio.create_task(as_django_runs_a_sync_view())
     await answer_next_call(client)
     assert (await task).response == {"status": "Accepted"}
+
+
+# --- Secrets: sent as given, logged as "***" (chargepoints.secrets) -----------------------------------
+
+AUTHORIZATION_KEY = "0123456789abcdef0123456789abcdef01234567"
+SECURITY_CTRLR = {"name": "SecurityCtrlr"}
+
+
+@pytest.fixture
+async def station(ocpp_connect, db):
+    await ChargePoint.objects.acreate(id="CS-1")
+    client, accepted, _ = await ocpp_connect("/ocpp/CS-1", subprotocols=["ocpp2.0.1"])
+    assert accepted
+    return client
+
+
+async def test_an_authorization_key_reaches_the_charge_point_but_is_logged_as_the_marker(client):
+    task = asyncio.create_task(
+        commands.acall("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY})
+    )
+    frame = await answer_next_call(client, {"status": "Accepted"})
+    result = await task
+
+    assert frame[2:] == ["ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY}]
+    command = await Command.objects.aget(pk=result.command_id)
+    assert command.payload == {"key": "AuthorizationKey", "value": redaction.REDACTED}
+    assert command.status == CommandStatus.ANSWERED
+    key = await ConfigurationKey.objects.aget(charge_point_id="CP-1", key="AuthorizationKey")
+    assert key.value is None  # changed, value unknown: never the secret, never the marker
+
+
+async def test_a_configuration_key_that_is_no_secret_is_logged_as_sent(client):
+    task = asyncio.create_task(commands.acall("CP-1", "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}))
+    frame = await answer_next_call(client, {"status": "Accepted"})
+    result = await task
+
+    assert frame[3] == {"key": "HeartbeatInterval", "value": "120"}
+    assert (await Command.objects.aget(pk=result.command_id)).payload == {"key": "HeartbeatInterval", "value": "120"}
+    assert (await ConfigurationKey.objects.aget(key="HeartbeatInterval")).value == "120"
+
+
+async def test_a_basic_auth_password_reaches_the_station_but_only_its_entry_is_logged_as_the_marker(station):
+    entries = [
+        {"attributeValue": "s3cret-s3cret-s3cret", "component": SECURITY_CTRLR, "variable": {"name": "BasicAuthPassword"}},
+        {"attributeValue": "120", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+    ]
+    task = asyncio.create_task(commands.acall("CS-1", "SetVariables", {"setVariableData": entries}))
+    frame = await station.receive()
+    await station.send_raw(json.dumps([3, frame[1], {"setVariableResult": [
+        {"attributeStatus": "Accepted", "component": SECURITY_CTRLR, "variable": {"name": "BasicAuthPassword"}},
+        {"attributeStatus": "Accepted", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+    ]}]))
+    result = await task
+
+    assert frame[3] == {"setVariableData": entries}
+    command = await Command.objects.aget(pk=result.command_id)
+    assert command.payload == {
+        "setVariableData": [{**entries[0], "attributeValue": redaction.REDACTED}, entries[1]]
+    }
+    stored = {v.variable: v.value async for v in Variable.objects.filter(charge_point_id="CS-1")}
+    assert stored == {"HeartbeatInterval": "120"}  # the password is neither stored nor stored as the marker
+
+
+async def test_a_variable_the_station_reported_write_only_is_logged_as_the_marker(station):
+    await Variable.objects.acreate(
+        charge_point_id="CS-1", component="AcmeCtrlr", evse_id=1, variable="ModemPin", mutability="WriteOnly"
+    )
+    entry = {"attributeValue": "4711", "component": {"name": "AcmeCtrlr", "evse": {"id": 1}}, "variable": {"name": "ModemPin"}}
+    task = asyncio.create_task(commands.acall("CS-1", "SetVariables", {"setVariableData": [entry]}))
+    frame = await station.receive()
+    await station.send_raw(json.dumps([3, frame[1], {"setVariableResult": [
+        {"attributeStatus": "Accepted", "component": entry["component"], "variable": entry["variable"]},
+    ]}]))
+    result = await task
+
+    assert frame[3]["setVariableData"][0]["attributeValue"] == "4711"
+    command = await Command.objects.aget(pk=result.command_id)
+    assert command.payload["setVariableData"][0]["attributeValue"] == redaction.REDACTED
+    assert (await Variable.objects.aget(variable="ModemPin")).value is None
+
+
+def test_logging_a_set_variables_command_looks_up_the_write_only_variables_in_one_query(db, django_assert_num_queries):
+    ChargePoint.objects.create(id="CS-1", ocpp_version="2.0.1")
+    ChargePoint.objects.create(id="CS-2", ocpp_version="2.0.1")
+    Variable.objects.create(charge_point_id="CS-1", component="AcmeCtrlr", variable="ModemPin", mutability="WriteOnly")
+    Variable.objects.create(charge_point_id="CS-1", component="AcmeCtrlr", variable="Brightness", mutability="ReadWrite")
+    # Another station's WriteOnly variable says nothing about this one's.
+    Variable.objects.create(charge_point_id="CS-2", component="AcmeCtrlr", variable="Volume", mutability="WriteOnly")
+    entries = [
+        {"attributeValue": str(n), "component": {"name": "AcmeCtrlr"}, "variable": {"name": name}}
+        for n, name in enumerate(["ModemPin", "Volume", "Brightness"])
+    ]
+
+    with django_assert_num_queries(2):  # the WriteOnly lookup and the INSERT
+        command = services.command_create(
+            charge_point_id="CS-1", ocpp_version="2.0.1", action="SetVariables",
+            payload={"setVariableData": entries}, source="api",
+        )
+
+    assert [e["attributeValue"] for e in command.payload["setVariableData"]] == [redaction.REDACTED, "1", "2"]
+    assert entries[0]["attributeValue"] == "0"  # what the station is sent is left alone
+
+
+def test_other_commands_are_logged_without_any_lookup(db, django_assert_num_queries):
+    ChargePoint.objects.create(id="CP-1")
+
+    with django_assert_num_queries(1):
+        command = services.command_create(
+            charge_point_id="CP-1", ocpp_version="1.6", action="ChangeConfiguration",
+            payload={"key": "authorizationkey", "value": "x"}, source="api",
+        )
+
+    assert command.payload == {"key": "authorizationkey", "value": redaction.REDACTED}
+
+
+def test_set_network_profile_credentials_are_redacted_and_the_rest_kept():
+    payload = {
+        "configurationSlot": 1,
+        "connectionData": {
+            "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": "wss://csms.example.com/ocpp",
+            "messageTimeout": 30, "securityProfile": 2, "ocppInterface": "Wireless0",
+            "apn": {"apn": "internet.example", "apnUserName": "u", "apnPassword": "apn-pw", "simPin": 1234,
+                    "apnAuthentication": "AUTO"},
+            "vpn": {"server": "vpn.example.com", "user": "u", "password": "vpn-pw", "key": "vpn-key", "type": "IPSec"},
+        },
+    }
+    commands.validate("2.0.1", "SetNetworkProfile", payload)
+
+    logged = redaction.redact("2.0.1", "SetNetworkProfile", payload)
+
+    assert logged["connectionData"]["apn"] == {**payload["connectionData"]["apn"], "apnPassword": "***", "simPin": "***"}
+    assert logged["connectionData"]["vpn"] == {**payload["connectionData"]["vpn"], "password": "***", "key": "***"}
+    assert logged["connectionData"]["ocppCsmsUrl"] == "wss://csms.example.com/ocpp"
+    assert payload["connectionData"]["vpn"]["password"] == "vpn-pw"
+
+
+@pytest.mark.parametrize(
+    "version, action, payload",
+    [
+        ("1.6", "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "60"}),
+        ("1.6", "DataTransfer", {"vendorId": "acme", "data": "password=hunter2"}),  # vendor-defined: left as sent
+        ("2.0.1", "SetVariables", {"setVariableData": [
+            {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+        ]}),
+        ("2.0.1", "SetNetworkProfile", {"configurationSlot": 1, "connectionData": {
+            "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": "wss://x", "messageTimeout": 30,
+            "securityProfile": 3, "ocppInterface": "Wired0"}}),
+    ],
+)
+def test_payloads_without_secrets_are_logged_unchanged(version, action, payload):
+    assert redaction.redact(version, action, payload) == payload

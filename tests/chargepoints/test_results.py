@@ -147,6 +147,29 @@ def test_a_refused_configuration_change_changes_nothing(charge_point, status):
     assert keys() == {"NumberOfConnectors": ("2", True)}
 
 
+@pytest.mark.parametrize("logged_value", ["0123456789abcdef0123456789abcdef01234567", "***"])
+def test_an_accepted_authorization_key_is_recorded_as_changed_without_its_value(charge_point, logged_value):
+    # The log holds "***" (services.command_create); older rows may still hold the key itself.
+    ConfigurationKey.objects.create(charge_point=charge_point, key="AuthorizationKey", value=None)
+    before = ConfigurationKey.objects.get().updated_at
+
+    answer("ChangeConfiguration", {"key": "AuthorizationKey", "value": logged_value}, {"status": "Accepted"})
+
+    key = ConfigurationKey.objects.get()
+    assert key.value is None and key.updated_at > before
+
+
+def test_a_get_configuration_that_reports_the_authorization_key_does_not_store_it(charge_point):
+    # The Security Whitepaper forbids reporting it; a charge point that does anyway.
+    answer(
+        "GetConfiguration",
+        {},
+        {"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": "0123456789abcdef"}]},
+    )
+
+    assert keys() == {"AuthorizationKey": (None, False)}
+
+
 # --- RemoteStopTransaction (§5.12) -------------------------------------------
 
 

@@ -313,6 +313,48 @@ def test_set_variables_keeps_no_value_of_a_write_only_variable(station):
     assert password.updated_at > before
 
 
+@pytest.mark.parametrize("logged_value", ["s3cret-s3cret-s3cret", "***"])
+def test_set_variables_keeps_no_basic_auth_password_even_when_the_station_did_not_report_it(station, logged_value):
+    # SecurityCtrlr.BasicAuthPassword is WriteOnly by the spec, reported or not;
+    # the logged request holds "***" (services.command_create), older rows the password.
+    security = {"name": "SecurityCtrlr"}
+    report(component=security, variable="BasicAuthPassword", value=None, mutability="ReadWrite")  # a sloppy report
+
+    set_variables(
+        [{"component": security, "variable": {"name": "BasicAuthPassword"}, "attributeValue": logged_value}],
+        [result(security, "BasicAuthPassword")],
+    )
+
+    assert values() == {("SecurityCtrlr", "BasicAuthPassword", "Actual"): None}
+
+
+def test_set_variables_of_an_unreported_basic_auth_password_stores_nothing(station):
+    security = {"name": "SecurityCtrlr"}
+
+    set_variables(
+        [{"component": security, "variable": {"name": "BasicAuthPassword"}, "attributeValue": "***"}],
+        [result(security, "BasicAuthPassword")],
+    )
+
+    assert not Variable.objects.exists()
+
+
+def test_a_secret_a_station_reports_anyway_is_not_stored(station):
+    # WriteOnly values and BasicAuthPassword are never readable (B06, B07); a station that sends one anyway.
+    report(component={"name": "AcmeCtrlr"}, variable="ModemPin", value="4711", mutability="WriteOnly")
+    report(component={"name": "SecurityCtrlr"}, variable="BasicAuthPassword", value="s3cret", mutability="ReadWrite")
+    answer(
+        "GetVariables",
+        {"getVariableData": [{"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}]},
+        {"getVariableResult": [result({"name": "SecurityCtrlr"}, "BasicAuthPassword", attributeValue="s3cret")]},
+    )
+
+    assert values() == {
+        ("AcmeCtrlr", "ModemPin", "Actual"): None,
+        ("SecurityCtrlr", "BasicAuthPassword", "Actual"): None,
+    }
+
+
 def test_set_variables_ignores_a_result_for_a_variable_it_did_not_set(station, caplog):
     set_variables(
         [{"component": AUTH_CTRLR, "variable": {"name": "Enabled"}, "attributeValue": "false"}],
