@@ -592,6 +592,7 @@ class FirmwareStatusNotificationAdmin(ChargePointHistoryAdmin):
     """History of firmware update progress, each with the UpdateFirmware it reports on."""
 
     list_display = ("received_at", "charge_point", "status", command_link)
+    fields = ("charge_point", "status", "received_at", "command")
     list_filter = ("status",)
 
 
@@ -600,6 +601,7 @@ class DiagnosticsStatusNotificationAdmin(ChargePointHistoryAdmin):
     """History of diagnostics upload progress, each with the GetDiagnostics it reports on."""
 
     list_display = ("received_at", "charge_point", "status", command_link)
+    fields = ("charge_point", "status", "received_at", "command")
     list_filter = ("status",)
 
 

@@ -220,41 +220,51 @@ class DataTransfer(models.Model):
         return f"{self.charge_point_id} {self.vendor_id}/{self.message_id}"
 
 
-class FirmwareStatusNotification(models.Model):
+class FirmwareManagementStatusNotification(models.Model):
+    """A status a charge point reported on a firmware update or diagnostics upload (OCPP 1.6 Firmware Management).
+
+    Both histories keep the same columns; each subclass names its own
+    `charge_point` relation and the word `kind` its rows are shown with.
+    """
+
+    kind = ""  # "firmware" or "diagnostics", for __str__
+
+    status = models.CharField(max_length=30)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    command = models.ForeignKey(
+        "Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The request this notification reports on.",
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.charge_point_id} {self.kind} {self.status}"
+
+
+class FirmwareStatusNotification(FirmwareManagementStatusNotification):
     """History of FirmwareStatusNotification (OCPP 1.6 §4.5); the latest is on the charge point."""
 
+    kind = "firmware"
+
+    # Declared here, not on the base: the reverse names differ.
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="firmware_statuses")
-    status = models.CharField(max_length=30)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    command = models.ForeignKey(
-        "Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The request this notification reports on.",
-    )
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
-
-    def __str__(self):
-        return f"{self.charge_point_id} firmware {self.status}"
+    class Meta(FirmwareManagementStatusNotification.Meta):
+        pass
 
 
-class DiagnosticsStatusNotification(models.Model):
+class DiagnosticsStatusNotification(FirmwareManagementStatusNotification):
     """History of DiagnosticsStatusNotification (OCPP 1.6 §4.4); the latest is on the charge point."""
 
+    kind = "diagnostics"
+
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="diagnostics_statuses")
-    status = models.CharField(max_length=30)
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    command = models.ForeignKey(
-        "Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The request this notification reports on.",
-    )
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(FirmwareManagementStatusNotification.Meta):
         verbose_name_plural = "diagnostics status notifications"
-
-    def __str__(self):
-        return f"{self.charge_point_id} diagnostics {self.status}"
 
 
 class CommandSource(models.TextChoices):

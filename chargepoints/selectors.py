@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from .models import ChargePoint, Connector
+from .models import ChargePoint, Connector, Variable
 
 
 def charge_point_list() -> QuerySet[ChargePoint]:
@@ -16,3 +16,23 @@ def charge_point_list() -> QuerySet[ChargePoint]:
 
 def charge_point_is_registered(charge_point_id: str) -> bool:
     return ChargePoint.objects.filter(pk=charge_point_id).exists()
+
+
+def variables_for(
+    charge_point_id: str, *, component: str | None = None, variable: str | None = None
+) -> QuerySet[Variable]:
+    """The station's OCPP 2.0.1 device model (Part 1 §4): its Variable rows, one per variable attribute.
+
+    `component` and `variable` keep only rows with exactly that name; None or
+    "" keeps all. Ordered by the unique key (component name, instance, EVSE,
+    connector, variable name, instance, attribute type), a total order, so
+    limit/offset pages never overlap. Empty for an unknown or 1.6 charge point.
+    """
+    qs = Variable.objects.filter(charge_point_id=charge_point_id)
+    if component:
+        qs = qs.filter(component=component)
+    if variable:
+        qs = qs.filter(variable=variable)
+    return qs.order_by(
+        "component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance", "attribute_type"
+    )

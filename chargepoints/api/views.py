@@ -7,7 +7,6 @@ Authentication and permissions are the project defaults (staff only).
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -17,7 +16,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from chargepoints import selectors, services
-from chargepoints.models import ChargePoint, Variable
+from chargepoints.models import ChargePoint
 
 from .serializers import (
     ChargePointCreateInputSerializer,
@@ -116,11 +115,11 @@ class ChargePointViewSet(viewsets.GenericViewSet):
         `variable` keep only exact names. Empty for a 1.6 charge point: its
         configuration keys are not part of a device model.
         """
-        if not ChargePoint.objects.filter(pk=id).exists():
+        if not selectors.charge_point_is_registered(id):
             raise NotFound(f"No charge point {id!r}.")
         filters = VariableFilterInputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        page = self.paginate_queryset(_device_model(id, **filters.validated_data))
+        page = self.paginate_queryset(selectors.variables_for(id, **filters.validated_data))
         return self.get_paginated_response(VariableOutputSerializer(page, many=True).data)
 
     @extend_schema(
@@ -158,15 +157,3 @@ def _registration_status_set(cp: ChargePoint, registration_status: str) -> None:
     cp.registration_status = registration_status
     cp.save(update_fields=["registration_status"])
 
-
-def _device_model(charge_point_id: str, *, component: str | None = None, variable: str | None = None) -> QuerySet:
-    """The station's Variable rows in a total order (the unique key), so limit/offset pages never overlap."""
-    # A read for chargepoints.selectors, kept here until it has one.
-    qs = Variable.objects.filter(charge_point_id=charge_point_id)
-    if component:
-        qs = qs.filter(component=component)
-    if variable:
-        qs = qs.filter(variable=variable)
-    return qs.order_by(
-        "component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance", "attribute_type"
-    )

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from chargepoints import services
+from chargepoints import selectors, services
 from chargepoints.models import ChargePoint, Connector, Variable
 from transactions.models import IdTag, Transaction
 
@@ -269,6 +269,16 @@ def test_the_device_model_reads_in_a_constant_number_of_queries(api, station, dj
         response = api.get(f"{URL}CS-1/variables/")
 
     assert len(response.json()["results"]) == 50
+
+
+def test_the_device_model_selector_treats_empty_filters_as_none(station):
+    variable("AuthCtrlr", "Enabled")
+    variable("EVSE", "Power", evse_id=1)
+
+    everything = selectors.variables_for("CS-1", component="", variable=None)
+
+    assert [(v.component, v.variable) for v in everything] == [("AuthCtrlr", "Enabled"), ("EVSE", "Power")]
+    assert not selectors.variables_for("CS-404").exists()
 
 
 def test_the_schema_documents_the_device_model(db):

@@ -23,6 +23,7 @@ from ocpp.v16 import call
 
 from tests.e2e.deployment import Database, deploy
 from tests.e2e.simulated_cp import VENDOR_ID, ChargePointRunner, CoreOnlyChargePoint, expiry
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -114,22 +115,6 @@ def transactions(csms, **filters) -> list[dict]:
     status, page = csms.api("GET", f"/api/v1/transactions/?{query}")
     assert status == 200, page
     return page["results"]
-
-
-def eventually(check, timeout: float = 10.0, interval: float = 0.05):
-    """Call `check` until it returns a truthy value (returned) or stops raising AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {check}")
-        time.sleep(interval)
 
 
 def sent_after(cp, mark: int, action: str) -> list[tuple]:

@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.deployment import Database, deploy
 from tests.e2e.simulated_cp import ChargePointRunner, expiry
 from tests.e2e.simulated_cs201 import StationRunner
-from tests.e2e.test_commands_v16 import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 

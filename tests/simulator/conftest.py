@@ -8,12 +8,12 @@ simulation in a thread while the test calls the REST API.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 
 import pytest
 
 from chargepoints.simulator import BackgroundSimulation, SimulationOptions
+from tests import waiting
 from tests.e2e.conftest import deployment, server  # noqa: F401  (the fixtures, for this directory's tests)
 from tests.e2e.deployment import Database as _Database
 from tests.e2e.deployment import Deployment, deploy
@@ -49,19 +49,8 @@ def register(dep: Deployment, *charge_point_ids: str) -> None:
 
 
 def eventually(check, timeout: float = 15.0, interval: float = 0.1):
-    """Call `check` until it returns something truthy (returned) or stops raising AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {getattr(check, '__name__', check)}")
-        time.sleep(interval)
+    """`tests.waiting.eventually` with longer defaults: a simulation sends at its own pace, not on request."""
+    return waiting.eventually(check, timeout, interval)
 
 
 @contextmanager
