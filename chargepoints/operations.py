@@ -57,7 +57,7 @@ from django.db import transaction as db_transaction
 from django.utils import timezone
 
 from transactions.models import IdTag, Reservation, ReservationStatus, Transaction
-from transactions.selectors import local_authorization_list
+from transactions.selectors import local_authorization_list, local_authorization_list_v201
 
 from . import commands
 from .models import ChargePoint, Command, CommandSource
@@ -728,22 +728,6 @@ def composite_schedule(
 # --- local authorization list ----------------------------------------------------------------
 
 
-def _local_list_v201(since) -> list[dict]:
-    """2.0.1 AuthorizationData entries (C13) from the id tags table: idToken {idToken, type} and IdTokenInfo."""
-    tags = IdTag.objects.select_related("parent").order_by("id_tag")
-    if since is not None:
-        tags = tags.filter(updated_at__gt=since)
-    entries = []
-    for tag in tags:
-        info = {"status": tag.effective_status()}
-        if tag.expiry_date:
-            info["cacheExpiryDateTime"] = format_datetime(tag.expiry_date)
-        if tag.parent_id:
-            info["groupIdToken"] = {"idToken": tag.parent.id_tag, "type": tag.parent.type or "Central"}
-        entries.append({"idToken": {"idToken": tag.id_tag, "type": tag.type or "Central"}, "idTokenInfo": info})
-    return entries
-
-
 def _local_list_v16(since) -> tuple[list[dict], list[str]]:
     """1.6 AuthorizationData entries, without the id tags 1.6 cannot carry (CiString20); returns them and the skipped."""
     limit = ID_TAG_MAX_LENGTH[V16]
@@ -793,7 +777,7 @@ def send_local_list(
         payload = {"listVersion": list_version, "updateType": update_type, "localAuthorizationList": entries}
         extra = {"skipped_id_tags": skipped}
     else:
-        entries = _local_list_v201(since)
+        entries = local_authorization_list_v201(since=since)
         payload = _compact(versionNumber=list_version, updateType=update_type, localAuthorizationList=entries or None)
         extra = {"skipped_id_tags": []}
     result = _send(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from chargepoints.ocpp.datetimes import format_datetime
 
@@ -29,6 +32,11 @@ def id_token_info_for(id_token: str) -> dict:
     tag = IdTag.objects.select_related("parent").filter(id_tag=id_token).first()
     if tag is None:
         return {"status": "Unknown"}
+    return _id_token_info(tag)
+
+
+def _id_token_info(tag: IdTag) -> dict:
+    """2.0.1 IdTokenInfoType of a known tag (its parent joined); a type-less tag counts as Central."""
     info = {"status": tag.effective_status()}
     if tag.expiry_date:
         info["cacheExpiryDateTime"] = format_datetime(tag.expiry_date)
@@ -49,13 +57,71 @@ def transaction_list(*, charge_point_id: str | None = None, status: str | None =
     return qs
 
 
-def transaction_get(*, transaction_id: int) -> Transaction | None:
-    """One transaction with its meter values prefetched oldest first, or None when unknown."""
-    return (
+# How many meter values a transaction's detail embeds: the latest ones, as in
+# the admin. All of them are paged by meter_value_list.
+TRANSACTION_DETAIL_METER_VALUES = 200
+
+
+def transaction_get(*, transaction_id: int, meter_values_limit: int = TRANSACTION_DETAIL_METER_VALUES) -> Transaction | None:
+    """One transaction, or None when unknown, with a bounded view of its meter values.
+
+    Sets on the transaction `meter_values_count` (int, all its sampled values)
+    and `latest_meter_values` (list of at most `meter_values_limit`
+    MeterValues: the latest ones, oldest first). Two queries whatever the
+    number of meter values; a long session has tens of thousands.
+    """
+    count = (
+        MeterValue.objects.filter(transaction=OuterRef("pk"))
+        .order_by()
+        .values("transaction")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    tx = (
         Transaction.objects.filter(pk=transaction_id)
-        .prefetch_related(Prefetch("meter_values", queryset=MeterValue.objects.order_by("timestamp", "id")))
+        .annotate(meter_values_count=Coalesce(Subquery(count), 0))
         .first()
     )
+    if tx is None:
+        return None
+    latest = MeterValue.objects.filter(transaction=tx).order_by("-timestamp", "-id")[:meter_values_limit]
+    tx.latest_meter_values = list(latest)[::-1]
+    return tx
+
+
+def transaction_exists(*, transaction_id: int) -> bool:
+    """Whether this system knows a transaction of that id."""
+    return Transaction.objects.filter(pk=transaction_id).exists()
+
+
+def meter_value_list(
+    *,
+    transaction_id: int,
+    measurand: str | None = None,
+    phase: str | None = None,
+    context: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[MeterValue]:
+    """The sampled values (OCPP 1.6 §7.43) of one transaction, oldest first (timestamp, then id).
+
+    Filters: `measurand`, `phase` and `context` match exactly (phase "" means
+    none given); `since` (inclusive) and `until` (exclusive) bound the
+    MeterValue timestamp, timezone-aware datetimes. Served by the
+    (transaction, timestamp) index.
+    """
+    qs = MeterValue.objects.filter(transaction_id=transaction_id)
+    if measurand is not None:
+        qs = qs.filter(measurand=measurand)
+    if phase is not None:
+        qs = qs.filter(phase=phase)
+    if context is not None:
+        qs = qs.filter(context=context)
+    if since is not None:
+        qs = qs.filter(timestamp__gte=since)
+    if until is not None:
+        qs = qs.filter(timestamp__lt=until)
+    return qs.order_by("timestamp", "id")
 
 
 def id_tag_list() -> QuerySet[IdTag]:
@@ -73,3 +139,20 @@ def local_authorization_list(*, since=None) -> list[dict]:
     if since is not None:
         tags = tags.filter(updated_at__gt=since)
     return [{"idTag": tag.id_tag, "idTagInfo": tag.id_tag_info()} for tag in tags]
+
+
+def local_authorization_list_v201(*, since=None) -> list[dict]:
+    """OCPP 2.0.1 localAuthorizationList entries (D01, AuthorizationData) built from the id tags table.
+
+    All id tags ordered by id tag, or with `since` (a datetime) only those
+    changed after it, for a Differential update. Each entry:
+    {"idToken": {"idToken": str, "type": IdTokenEnumType}, "idTokenInfo": IdTokenInfoType};
+    a tag without a type (a 1.6 id tag) is sent as Central.
+    """
+    tags = IdTag.objects.select_related("parent").order_by("id_tag")
+    if since is not None:
+        tags = tags.filter(updated_at__gt=since)
+    return [
+        {"idToken": {"idToken": tag.id_tag, "type": tag.type or "Central"}, "idTokenInfo": _id_token_info(tag)}
+        for tag in tags
+    ]

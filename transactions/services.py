@@ -10,8 +10,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from ocpp.v201.enums import IdTokenEnumType
 
 from .models import (
     AuthorizationStatus,
@@ -237,31 +239,36 @@ class IdTagAlreadyExists(Exception):
     """Another id tag already has this id_tag string."""
 
 
-_ID_TAG_FIELDS = ("id_tag", "status", "expiry_date", "parent", "note")
+_ID_TAG_FIELDS = ("id_tag", "type", "status", "expiry_date", "parent", "note")
+
+# OCPP 2.0.1 IdTokenEnumType (C01), or "" for an OCPP 1.6 id tag.
+ID_TOKEN_TYPES = ("", *(t.value for t in IdTokenEnumType))
 
 
 def id_tag_create(
     *,
     id_tag: str,
+    type: str = "",  # the model field's and the spec's name, though it shadows the builtin
     status: str = AuthorizationStatus.ACCEPTED,
     expiry_date: datetime | None = None,
     parent: IdTag | None = None,
     note: str = "",
 ) -> IdTag:
-    """Create an id tag (OCPP 1.6 IdToken, CiString20) that Authorize and StartTransaction will match exactly.
+    """Create an id tag (OCPP 1.6 idTag, 2.0.1 idToken) that Authorize and StartTransaction will match exactly.
 
-    `status` is an AuthorizationStatus; `expiry_date` a timezone-aware
-    datetime after which the tag answers Expired; `parent` the group tag sent
-    as parentIdTag. Raises django's ValidationError for invalid fields and
-    IdTagAlreadyExists when `id_tag` is taken.
+    `type` is the OCPP 2.0.1 IdTokenEnumType (C01), "" for a 1.6 id tag;
+    `status` an AuthorizationStatus; `expiry_date` a timezone-aware datetime
+    after which the tag answers Expired; `parent` the group tag sent as
+    parentIdTag (2.0.1 groupIdToken). Raises django's ValidationError for
+    invalid fields and IdTagAlreadyExists when `id_tag` is taken.
     """
-    tag = IdTag(id_tag=id_tag, status=status, expiry_date=expiry_date, parent=parent, note=note)
-    tag.full_clean(validate_unique=False)
+    tag = IdTag(id_tag=id_tag, type=type, status=status, expiry_date=expiry_date, parent=parent, note=note)
+    _id_tag_clean(tag)
     return _id_tag_save(tag, force_insert=True)
 
 
 def id_tag_update(*, tag: IdTag, data: dict) -> IdTag:
-    """Change the fields of `tag` named in `data` (keys among id_tag, status, expiry_date, parent, note).
+    """Change the fields of `tag` named in `data` (keys among id_tag, type, status, expiry_date, parent, note).
 
     Renaming (`id_tag`) does not touch transactions, which keep the string
     they were started with. Raises ValueError for other keys, django's
@@ -273,13 +280,21 @@ def id_tag_update(*, tag: IdTag, data: dict) -> IdTag:
         raise ValueError(f"cannot update {', '.join(sorted(unknown))} of an id tag")
     for name, value in data.items():
         setattr(tag, name, value)
-    tag.full_clean(validate_unique=False)
+    _id_tag_clean(tag)
     return _id_tag_save(tag, update_fields=[*data, "updated_at"])
 
 
 def id_tag_delete(*, tag: IdTag) -> None:
     """Delete an id tag; tags it was the parent of are left without a parent."""
     tag.delete()
+
+
+def _id_tag_clean(tag: IdTag) -> None:
+    # The model field has no choices (the admin form and the API offer them):
+    # any other writer is held to IdTokenEnumType here.
+    tag.full_clean(validate_unique=False)
+    if tag.type not in ID_TOKEN_TYPES:
+        raise ValidationError({"type": [f"{tag.type!r} is not an OCPP 2.0.1 IdTokenEnumType."]})
 
 
 def _id_tag_save(tag: IdTag, **save_kwargs) -> IdTag:

@@ -213,6 +213,123 @@ def test_it_retrieves_a_transaction_with_its_meter_values_in_time_order(api, cps
     }
 
 
+def readings(tx, count, *, start=T0, every=timedelta(seconds=10)) -> list[MeterValue]:
+    """`count` stored samples of `tx`, each an energy register reading and an L1 current."""
+    rows = []
+    for n in range(count):
+        at = start + every * n
+        rows.append(MeterValue(charge_point_id=tx.charge_point_id, transaction=tx, connector_id=1, timestamp=at, value=str(1000 + n)))
+        rows.append(
+            MeterValue(
+                charge_point_id=tx.charge_point_id,
+                transaction=tx,
+                connector_id=1,
+                timestamp=at,
+                value="16.0",
+                measurand="Current.Import",
+                phase="L1",
+                unit="A",
+            )
+        )
+    return MeterValue.objects.bulk_create(rows)
+
+
+def test_it_embeds_only_the_latest_meter_values_in_a_transaction_with_their_count_and_link(
+    api, cps, django_assert_max_num_queries
+):
+    tx = start(last_meter_wh=1499, last_meter_at=T0 + timedelta(seconds=4990))
+    readings(tx, 500)  # 1,000 sampled values
+
+    with django_assert_max_num_queries(3):
+        response = api.get(f"/api/v1/transactions/{tx.pk}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["meter_values_count"] == 1000
+    assert body["meter_values_url"] == f"http://testserver/api/v1/transactions/{tx.pk}/meter-values/"
+    assert (body["last_meter_wh"], body["last_meter_at"], body["energy_wh"]) == (1499, "2025-03-01T09:23:10Z", 499)
+    values = body["meter_values"]
+    assert len(values) == 200
+    assert [v["value"] for v in values if v["measurand"] == "Energy.Active.Import.Register"] == [
+        str(1000 + n) for n in range(400, 500)
+    ]
+    assert values == sorted(values, key=lambda v: v["timestamp"])
+
+
+def test_it_shows_a_transaction_without_meter_values(api, cps):
+    tx = start()
+
+    body = api.get(f"/api/v1/transactions/{tx.pk}/").json()
+
+    assert (body["meter_values_count"], body["meter_values"], body["last_meter_wh"]) == (0, [], None)
+
+
+def test_it_pages_through_all_meter_values_of_a_transaction_oldest_first(api, cps, django_assert_max_num_queries):
+    tx = start()
+    readings(tx, 500)
+    other = start(connector_id=2)
+    readings(other, 3)
+    url = f"/api/v1/transactions/{tx.pk}/meter-values/"
+
+    with django_assert_max_num_queries(3):  # the transaction, count and page
+        response = api.get(url, {"limit": 300, "offset": 600})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 1000
+    assert body["next"] == f"http://testserver{url}?limit=300&offset=900"
+    page = body["results"]
+    assert len(page) == 300
+    assert page[0] == {
+        "timestamp": "2025-03-01T08:50:00Z",
+        "connector_id": 1,
+        "measurand": "Energy.Active.Import.Register",
+        "phase": "",
+        "unit": "Wh",
+        "context": "Sample.Periodic",
+        "location": "Outlet",
+        "format": "Raw",
+        "value": "1300",
+    }
+    assert page == sorted(page, key=lambda v: v["timestamp"])
+    assert len(results(api.get(url, {"limit": 1000}))) == 1000
+    assert len(results(api.get(url))) == 100  # the project's page size
+
+
+@pytest.mark.parametrize(
+    "query, count",
+    [
+        ({"measurand": "Current.Import"}, 5),
+        ({"measurand": "Energy.Active.Import.Register"}, 5),
+        ({"phase": "L1"}, 5),
+        ({"phase": ""}, 5),
+        ({"context": "Sample.Periodic"}, 10),
+        ({"context": "Transaction.End"}, 0),
+        ({"since": "2025-03-01T08:00:20Z"}, 6),
+        ({"until": "2025-03-01T08:00:20Z"}, 4),
+        ({"measurand": "Current.Import", "since": "2025-03-01T08:00:10Z", "until": "2025-03-01T08:00:30Z"}, 2),
+    ],
+)
+def test_it_filters_the_meter_values_of_a_transaction(api, cps, query, count):
+    tx = start()
+    readings(tx, 5)
+
+    assert len(results(api.get(f"/api/v1/transactions/{tx.pk}/meter-values/", query))) == count
+
+
+def test_it_rejects_an_invalid_meter_value_filter(api, cps):
+    tx = start()
+
+    response = api.get(f"/api/v1/transactions/{tx.pk}/meter-values/", {"since": "yesterday"})
+
+    assert response.status_code == 400
+    assert "since" in response.json()
+
+
+def test_it_answers_404_for_the_meter_values_of_an_unknown_transaction(api, cps):
+    assert api.get("/api/v1/transactions/424242/meter-values/").status_code == 404
+
+
 def test_it_answers_404_for_an_unknown_transaction(api, cps):
     assert api.get("/api/v1/transactions/424242/").status_code == 404
     assert api.get("/api/v1/transactions/99999999999999999999999/").status_code == 404
@@ -273,6 +390,39 @@ def test_it_creates_an_id_tag_with_a_parent(api):
     tag = IdTag.objects.get(id_tag="CARD-1")
     assert tag.parent.id_tag == "FLEET-1"
     assert (tag.status, tag.note) == ("Blocked", "lost")
+
+
+def test_it_creates_and_changes_the_type_of_an_id_token(api):
+    response = api.post(TAGS, {"id_tag": "EMP-77", "type": "eMAID"}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["type"] == "eMAID"
+    tag = IdTag.objects.get(id_tag="EMP-77")
+    assert tag.type == "eMAID"
+
+    response = api.patch(f"{TAGS}EMP-77/", {"type": "ISO14443"}, format="json")
+
+    assert response.status_code == 200
+    tag.refresh_from_db()
+    assert tag.type == "ISO14443"
+
+    response = api.patch(f"{TAGS}EMP-77/", {"note": "fleet card"}, format="json")
+
+    tag.refresh_from_db()
+    assert (tag.type, tag.note) == ("ISO14443", "fleet card")
+
+    response = api.put(f"{TAGS}EMP-77/", {"id_tag": "EMP-77"}, format="json")
+
+    tag.refresh_from_db()
+    assert tag.type == ""
+
+
+def test_it_rejects_an_unknown_id_token_type(api):
+    response = api.post(TAGS, {"id_tag": "EMP-77", "type": "Barcode"}, format="json")
+
+    assert response.status_code == 400
+    assert "type" in response.json()
+    assert not IdTag.objects.exists()
 
 
 def test_it_rejects_an_unknown_parent_id_tag(api):

@@ -11,6 +11,7 @@ from ocpp.v201.enums import IdTokenEnumType
 from rest_framework import serializers
 
 from transactions.models import AuthorizationStatus, IdTag, Transaction, TransactionStatus
+from transactions.selectors import TRANSACTION_DETAIL_METER_VALUES
 
 # OCPP 2.0.1 IdTokenEnumType (C01): what kind of identifier an id token is. Its
 # schema component, IdTagTypeEnum, also allows "" (a 1.6 id tag), which is why it
@@ -119,9 +120,37 @@ class TransactionOutputSerializer(serializers.Serializer):
 
 
 class TransactionDetailOutputSerializer(TransactionOutputSerializer):
-    """A transaction with all its meter values, oldest first."""
+    """A transaction with a bounded view of its meter values; all of them are paged at `meter_values_url`."""
 
-    meter_values = MeterValueOutputSerializer(many=True)
+    last_meter_wh = serializers.IntegerField(
+        allow_null=True, help_text="Latest energy register reading in Wh (null before the first one)."
+    )
+    last_meter_at = serializers.DateTimeField(allow_null=True, help_text="Timestamp of that reading.")
+    meter_values_count = serializers.IntegerField(help_text="Number of sampled values stored for the transaction.")
+    meter_values_url = serializers.HyperlinkedIdentityField(
+        view_name="transaction-meter-values",
+        lookup_field="pk",
+        lookup_url_kwarg="id",
+        help_text="All its sampled values, oldest first, paginated and filterable.",
+    )
+    meter_values = MeterValueOutputSerializer(
+        many=True,
+        source="latest_meter_values",
+        help_text=f"The latest {TRANSACTION_DETAIL_METER_VALUES} sampled values at most, oldest first; "
+        "complete when meter_values_count is not larger.",
+    )
+
+
+class MeterValueFilterInputSerializer(serializers.Serializer):
+    """Query parameters of a transaction's meter value list; every filter is an exact match."""
+
+    measurand = serializers.CharField(required=False, max_length=40, help_text="e.g. Energy.Active.Import.Register.")
+    phase = serializers.CharField(
+        required=False, allow_blank=True, max_length=8, help_text='e.g. L1, L1-N; empty for values without a phase.'
+    )
+    context = serializers.CharField(required=False, max_length=24, help_text="e.g. Sample.Periodic, Transaction.End.")
+    since = serializers.DateTimeField(required=False, help_text="Only values at or after this timestamp.")
+    until = serializers.DateTimeField(required=False, help_text="Only values before this timestamp.")
 
 
 class IdTagOutputSerializer(serializers.Serializer):

@@ -8,10 +8,10 @@ Authentication and permissions are the project defaults (staff only).
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.fields import get_error_detail
 from rest_framework.generics import get_object_or_404
@@ -23,6 +23,8 @@ from transactions.models import IdTag, Transaction
 from .serializers import (
     IdTagInputSerializer,
     IdTagOutputSerializer,
+    MeterValueFilterInputSerializer,
+    MeterValueOutputSerializer,
     TransactionDetailOutputSerializer,
     TransactionFilterInputSerializer,
     TransactionOutputSerializer,
@@ -58,11 +60,34 @@ class TransactionViewSet(viewsets.GenericViewSet):
         responses=TransactionDetailOutputSerializer,
     )
     def retrieve(self, request, id=None):
-        """One transaction with all its meter values, ordered by timestamp."""
+        """One transaction with its meter value count and latest meter values; all of them at meter-values/."""
         tx = selectors.transaction_get(transaction_id=int(id))
         if tx is None:
             raise NotFound(f"No transaction {id}.")
-        return Response(TransactionDetailOutputSerializer(tx).data)
+        return Response(TransactionDetailOutputSerializer(tx, context={"request": request}).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="transactionId"),
+            MeterValueFilterInputSerializer,
+        ],
+        responses=MeterValueOutputSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], url_path="meter-values")
+    def meter_values(self, request, id=None):
+        """A transaction's sampled values, oldest first, paginated (limit/offset).
+
+        Query parameters: `measurand`, `phase`, `context` (exact matches) and
+        `since` (inclusive) / `until` (exclusive) timestamps; invalid ones
+        answer 400 naming the parameter, an unknown transaction 404.
+        """
+        filters = MeterValueFilterInputSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        if not selectors.transaction_exists(transaction_id=int(id)):
+            raise NotFound(f"No transaction {id}.")
+        qs = selectors.meter_value_list(transaction_id=int(id), **filters.validated_data)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(MeterValueOutputSerializer(page, many=True).data)
 
 
 class IdTagViewSet(viewsets.GenericViewSet):
@@ -102,7 +127,7 @@ class IdTagViewSet(viewsets.GenericViewSet):
         serializer = IdTagInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with _as_validation_errors():
-            tag = _id_tag_save(data=serializer.validated_data)
+            tag = services.id_tag_create(**serializer.validated_data)
         return Response(IdTagOutputSerializer(tag).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=IdTagOutputSerializer)
@@ -133,25 +158,8 @@ class IdTagViewSet(viewsets.GenericViewSet):
         serializer = IdTagInputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         with _as_validation_errors():
-            tag = _id_tag_save(tag=tag, data=serializer.validated_data)
+            tag = services.id_tag_update(tag=tag, data=serializer.validated_data)
         return Response(IdTagOutputSerializer(tag).data)
-
-
-def _id_tag_save(*, tag: IdTag | None = None, data: dict) -> IdTag:
-    """Create (no `tag`) or change an id tag from validated input, its `type` included.
-
-    `transactions.services`' id tag functions do not take `type` (OCPP 2.0.1
-    IdTokenEnumType) yet, so it is written here in the same database
-    transaction; once they do, `data` goes to them whole. Raises what they raise.
-    """
-    data = dict(data)
-    token_type = data.pop("type", None)
-    with transaction.atomic():
-        tag = services.id_tag_create(**data) if tag is None else services.id_tag_update(tag=tag, data=data)
-        if token_type is not None and token_type != tag.type:
-            tag.type = token_type
-            tag.save(update_fields=["type", "updated_at"])
-    return tag
 
 
 @contextmanager
