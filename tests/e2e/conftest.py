@@ -2,8 +2,9 @@
 
 `deployment` gives each test a database of its own, migrated, with an admin
 (password 'e2e-admin-pw', API token) and no server yet; `server` starts one
-daphne process on it. Modules that share one deployment among their tests
-make a module-scoped fixture with `deploy()`.
+daphne process on it. `csms` (and `database` on it) is one deployment with a
+running server shared by all tests of a module, for modules that drive one
+long-lived charge point through many commands.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 # Re-exported: tests/simulator imports them from here.
-from tests.e2e.deployment import Deployment, Server, deploy, free_port  # noqa: F401
+from tests.e2e.deployment import Database, Deployment, Server, deploy, free_port  # noqa: F401
 
 
 @pytest.fixture
@@ -25,3 +26,21 @@ def deployment(tmp_path):
 def server(deployment) -> Server:
     """One daphne process on the test's deployment; stopped with the deployment."""
     return deployment.start_server()
+
+
+@pytest.fixture(scope="module")
+def csms(request, tmp_path_factory):
+    """A migrated database, an admin API token and one running daphne process, one per test module.
+
+    Named after the module (test_operations.py: "e2e-operations") for its
+    database and Redis prefix; commands wait up to 10 s for their answer.
+    """
+    name = "e2e-" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    with deploy(tmp_path_factory.mktemp(name), name=name, env={"OCPP_COMMAND_TIMEOUT": "10"}, servers=1) as dep:
+        yield dep
+
+
+@pytest.fixture(scope="module")
+def database(csms) -> Database:
+    """Direct reads of the module deployment's database."""
+    return Database(csms.env["DATABASE_URL"])

@@ -19,9 +19,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from ocpp.v16 import call
 
-from tests.e2e.deployment import Database, deploy
 from tests.e2e.simulated_cp import VENDOR_ID, ChargePointRunner, CoreOnlyChargePoint, expiry
 from tests.waiting import eventually
 
@@ -31,21 +29,7 @@ CP = "E2E-CMD-1"
 CARD = "E2E-CARD-1"
 
 
-# --- fixtures: one deployment, server and charge point per module ------------------------------
-
-
-@pytest.fixture(scope="module")
-def csms(tmp_path_factory):
-    """A migrated database, an admin API token and one running daphne process."""
-    with deploy(
-        tmp_path_factory.mktemp("e2e-commands"), name="e2e-commands", env={"OCPP_COMMAND_TIMEOUT": "10"}, servers=1
-    ) as dep:
-        yield dep
-
-
-@pytest.fixture(scope="module")
-def database(csms):
-    return Database(csms.env["DATABASE_URL"])
+# --- fixtures: the module's deployment (conftest `csms`), one charge point on it ------------------
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.deployment import Database, deploy
 from tests.e2e.simulated_cp import ChargePointRunner, expiry
 from tests.e2e.simulated_cs201 import StationRunner
 from tests.waiting import eventually
@@ -57,20 +56,6 @@ class Station:
             return self.cp.configuration[name]["value"]
         component, variable = self.key(name).split(".")
         return self.cp.variables[(component, variable)]["value"]
-
-
-@pytest.fixture(scope="module")
-def csms(tmp_path_factory):
-    """A migrated database, an admin API token and one running daphne process."""
-    with deploy(
-        tmp_path_factory.mktemp("e2e-operations"), name="e2e-operations", env={"OCPP_COMMAND_TIMEOUT": "10"}, servers=1
-    ) as dep:
-        yield dep
-
-
-@pytest.fixture(scope="module")
-def database(csms):
-    return Database(csms.env["DATABASE_URL"])
 
 
 @pytest.fixture(scope="module")
