@@ -24,7 +24,7 @@ from ocpp.v201.enums import MutabilityEnumType
 
 from transactions.models import MeterValue, Reservation, Transaction
 
-from . import commands, operations
+from . import commands, operations, services
 from .admin_commands.outcomes import Outcome, attempt, attempt_each, command_answer, pretty_json, summarise
 from .admin_commands.views import command_links, command_view
 from .models import (
@@ -480,14 +480,14 @@ class ChargePointAdmin(admin.ModelAdmin):
         self._operate_on_each(request, queryset, "Send local list (full)", "send-local-list", update_type="Full")
 
     def save_model(self, request, obj, form, change):
+        # The services write only the operator's columns (the consumer may be
+        # writing the others right now) and never overwrite a charge point
+        # registered meanwhile.
+        fields = {name: getattr(obj, name) for name in self.editable_fields}
         if change:
-            # Every other column belongs to the consumer, which may be writing
-            # it right now: a full save would undo a disconnect or a boot.
-            obj.save(update_fields=list(self.editable_fields))
+            services.charge_point_update(charge_point=obj, **fields)
         else:
-            # A plain save() of a set primary key UPDATEs a row that exists, so
-            # a charge point the consumer registered meanwhile would be wiped.
-            obj.save(force_insert=True)
+            services.charge_point_create(charge_point_id=obj.pk, **fields)
 
     @admin.display(boolean=True)
     def online(self, obj):

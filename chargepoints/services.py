@@ -259,15 +259,25 @@ class ChargePointInUse(Exception):
     """
 
 
-def charge_point_create(*, charge_point_id: str, description: str = "") -> ChargePoint:
+def charge_point_create(
+    *,
+    charge_point_id: str,
+    description: str = "",
+    registration_status: str = RegistrationStatus.ACCEPTED,
+    ocpp_version: str = "",
+) -> ChargePoint:
     """Register a charge point so it may connect when unknown ones are not allowed.
 
     `charge_point_id` is its OCPP identity (1 to 48 characters of
-    identifierString, `identity_validator`). Raises django's ValidationError
-    for an invalid identity or description, and ChargePointAlreadyExists when
-    the identity is taken, including by a registration racing this one.
+    identifierString, `identity_validator`); `ocpp_version` the version it is
+    expected to speak ("" until its first connection records the one it
+    does). Raises django's ValidationError for an invalid identity,
+    description or status, and ChargePointAlreadyExists when the identity is
+    taken, including by a registration racing this one.
     """
-    cp = ChargePoint(id=charge_point_id, description=description)
+    cp = ChargePoint(
+        id=charge_point_id, description=description, registration_status=registration_status, ocpp_version=ocpp_version
+    )
     cp.full_clean(validate_unique=False)
     if ChargePoint.objects.filter(pk=charge_point_id).exists():
         raise ChargePointAlreadyExists(charge_point_id)
@@ -281,15 +291,26 @@ def charge_point_create(*, charge_point_id: str, description: str = "") -> Charg
     return cp
 
 
-def charge_point_update(*, charge_point: ChargePoint, description: str) -> ChargePoint:
-    """Set the operator's description of a charge point (at most 200 characters).
+def charge_point_update(
+    *, charge_point: ChargePoint, description: str | None = None, registration_status: str | None = None
+) -> ChargePoint:
+    """Set what the operator decides about a charge point: its description (at most 200 characters)
+    and its registration status (what its next BootNotification is answered, `RegistrationStatus`).
 
-    Only `description` is written: the other columns belong to the consumer,
-    which may be updating them at the same moment.
+    Only the fields given (not None) are written: the other columns belong
+    to the consumer, which may be updating them at the same moment. Raises
+    django's ValidationError for invalid values.
     """
-    charge_point.description = description
-    charge_point.clean_fields(exclude=[f.name for f in ChargePoint._meta.fields if f.name != "description"])
-    charge_point.save(update_fields=["description"])
+    fields = {
+        name: value
+        for name, value in (("description", description), ("registration_status", registration_status))
+        if value is not None
+    }
+    for name, value in fields.items():
+        setattr(charge_point, name, value)
+    charge_point.clean_fields(exclude=[f.name for f in ChargePoint._meta.fields if f.name not in fields])
+    if fields:
+        charge_point.save(update_fields=list(fields))
     return charge_point
 
 
