@@ -52,7 +52,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Callable
 
-from django.db import IntegrityError, NotSupportedError, connection
+from django.db import IntegrityError
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
@@ -60,8 +60,10 @@ from transactions.models import IdTag, Reservation, ReservationStatus, Transacti
 from transactions.selectors import local_authorization_list, local_authorization_list_v201
 
 from . import commands
-from .models import ChargePoint, Command, CommandSource
+from .models import ChargePoint, CommandSource
 from .ocpp.datetimes import format_datetime
+# Moved to services so that commands.py can draw request ids too; the old name stays for callers.
+from .services import request_id_next as _next_request_id
 
 V16, V201 = "1.6", "2.0.1"
 
@@ -171,45 +173,6 @@ def _v16_connector(evse_id: int, connector_id: int | None) -> int:
     if connector_id not in (None, 1, evse_id):
         raise _invalid("connector_id", "an OCPP 1.6 charge point has one connector per connector id (EVSE)")
     return evse_id
-
-
-def _next_request_id() -> int:
-    """A new id for a request 2.0.1 asks the CSMS to number (remoteStartId, requestId); never handed out twice.
-
-    Drawn from the Command table's own id series and consumed, on both
-    databases, even under concurrent callers (threads, or processes on one
-    SQLite file): the station's later messages carry it back to name the
-    request (TransactionEvent remoteStartId, FirmwareStatusNotification /
-    NotifyReport requestId …). Sharing the series with command ids keeps ids issued earlier unique
-    (they were command ids), and the Command row carrying the request gets a
-    later id, normally the next. PostgreSQL: nextval() of the id sequence.
-    SQLite: the table's counter in sqlite_sequence, which AUTOINCREMENT hands
-    out ids above. Raises django.db.NotSupportedError on other databases.
-    """
-    table = Command._meta.db_table
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
-            return int(cursor.fetchone()[0])
-    if connection.vendor == "sqlite":
-        # Raising the counter consumes an id as nextval() does (SQLite gives the
-        # next row max(counter, largest id) + 1). The UPDATE takes the database's
-        # write lock (settings even take it at BEGIN), held until the commit, so
-        # no other connection can raise the counter between it and the SELECT.
-        # Reading the counter and adding 1 without writing it, as before, gave
-        # two concurrent callers the same id.
-        with db_transaction.atomic(), connection.cursor() as cursor:
-            # The row appears with the table's first insert: seed it if no Command was ever stored.
-            cursor.execute(
-                "INSERT INTO sqlite_sequence (name, seq) "
-                f"SELECT %s, (SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}) "
-                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
-                [table, table],
-            )
-            cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
-            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-            return int(cursor.fetchone()[0])
-    raise NotSupportedError(f"request ids need PostgreSQL or SQLite, not {connection.vendor}")
 
 
 def answer_status(action: str, response: dict | None, version: str = V16) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
@@ -336,6 +336,45 @@ def command_create(
         source=source,
         user=user if getattr(user, "is_authenticated", False) else None,
     )
+
+
+def request_id_next() -> int:
+    """A new id for a request 2.0.1 asks the CSMS to number (remoteStartId, requestId); never handed out twice.
+
+    Drawn from the Command table's own id series and consumed, on both
+    databases, even under concurrent callers (threads, or processes on one
+    SQLite file): the station's later messages carry it back to name the
+    request (TransactionEvent remoteStartId, FirmwareStatusNotification /
+    NotifyReport requestId …). Sharing the series with command ids keeps ids issued earlier unique
+    (they were command ids), and the Command row carrying the request gets a
+    later id, normally the next. PostgreSQL: nextval() of the id sequence.
+    SQLite: the table's counter in sqlite_sequence, which AUTOINCREMENT hands
+    out ids above. Raises django.db.NotSupportedError on other databases.
+    """
+    table = Command._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
+            return int(cursor.fetchone()[0])
+    if connection.vendor == "sqlite":
+        # Raising the counter consumes an id as nextval() does (SQLite gives the
+        # next row max(counter, largest id) + 1). The UPDATE takes the database's
+        # write lock (settings even take it at BEGIN), held until the commit, so
+        # no other connection can raise the counter between it and the SELECT.
+        # Reading the counter and adding 1 without writing it, as before, gave
+        # two concurrent callers the same id.
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The row appears with the table's first insert: seed it if no Command was ever stored.
+            cursor.execute(
+                "INSERT INTO sqlite_sequence (name, seq) "
+                f"SELECT %s, (SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}) "
+                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+                [table, table],
+            )
+            cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+            return int(cursor.fetchone()[0])
+    raise NotSupportedError(f"request ids need PostgreSQL or SQLite, not {connection.vendor}")
 
 
 def command_mark_sent(*, command_id: int, unique_id: str) -> None:
