@@ -746,7 +746,7 @@ class VariableValueForm(forms.ModelForm):
     """A device model variable's change page: the value to ask the station to set (2.0.1 B05).
 
     No model field is edited: saving sends SetVariables, and the stored value
-    follows the station's answer (`chargepoints.results`). The value is
+    follows the station's answer (`chargepoints.ocpp.v201.answers`). The value is
     checked against the variable's reported characteristics (Part 2 §2.53
     VariableCharacteristicsType) where they are plain to check, so an
     operator sees a typo at once rather than as the station's Rejected.
@@ -830,7 +830,7 @@ class VariableAdmin(admin.ModelAdmin):
     Rows are never edited here. The page of a ReadWrite or WriteOnly
     variable asks for a new value and sends SetVariables (B05) as the
     operator; the station's answer is shown, and the stored value changes only
-    when it is Accepted (or RebootRequired), through `chargepoints.results`.
+    when it is Accepted (or RebootRequired), through `chargepoints.ocpp.v201.answers`.
     ReadOnly variables are view-only.
     """
 

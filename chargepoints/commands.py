@@ -24,6 +24,7 @@ Errors (`chargepoints.exceptions`), each a `CommandError` with an HTTP status fo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
@@ -32,7 +33,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from ocpp.charge_point import remove_nones, snake_to_camel_case
 
-from . import ocpp, services
+from . import ocpp, selectors, services
 from .exceptions import (  # noqa: F401 (the errors callers catch, as commands.X)
     CallErrorReceived,
     ChargePointOffline,
@@ -48,6 +49,7 @@ from .exceptions import (  # noqa: F401 (the errors callers catch, as commands.X
 )
 from .models import ChargePoint, Command, CommandSource, CommandStatus
 from .ocpp import rpc
+from .ocpp.v201 import split as v201_split
 
 # Seconds to wait for the consumer's acknowledgement before calling the
 # charge point offline: covers a `connected` flag left by a dead process.
@@ -129,10 +131,16 @@ async def acall(
     `payload` is the spec's camelCase (snake_case keys are converted);
     `timeout` in seconds defaults to OCPP_COMMAND_TIMEOUT and covers waiting
     in the charge point's queue too. Raises a CommandError subclass on any
-    other outcome (see the module docstring).
+    other outcome (see the module docstring). A 2.0.1 GetVariables,
+    SetVariables or GetReport larger than the station takes in one message
+    goes as several CALLs and comes back as one answer (`_acall_parts`).
     """
     payload = normalise_payload(payload)
     timeout = float(timeout if timeout is not None else settings.OCPP_COMMAND_TIMEOUT)
+    if action in v201_split.ACTIONS and not _SENDING_PARTS.get():
+        parts = await database_sync_to_async(_parts)(charge_point_id, action, payload)
+        if len(parts) > 1:
+            return await _acall_parts(charge_point_id, action, parts, timeout=timeout, source=source, user=user)
     command, connected = await database_sync_to_async(_prepare)(charge_point_id, action, payload, source, user)
     offline = ChargePointOffline(f"Charge point {charge_point_id!r} is not connected", command_id=command.pk)
     if not connected:
@@ -189,3 +197,75 @@ def call(
 ) -> CommandResult:
     """`acall` for synchronous code (admin and DRF views, management commands); same arguments and errors."""
     return async_to_sync(acall)(charge_point_id, action, payload, timeout=timeout, source=source, user=user)
+
+
+# --- Requests split as the station asks (2.0.1 DeviceDataCtrlr ItemsPerMessage / BytesPerMessage) ---
+
+# Set while the parts of one split request are sent, so that each part takes
+# acall's single-CALL path as it is: limits stored by one part's answer (a
+# GetVariables of DeviceDataCtrlr itself) do not split the next part again.
+_SENDING_PARTS: contextvars.ContextVar[bool] = contextvars.ContextVar("sending_parts", default=False)
+
+
+def _parts(charge_point_id: str, action: str, payload: dict) -> list[dict]:
+    """`payload` split within the station's stored limits (`v201_split.split`).
+
+    `[payload]` when it fits, when the station reported no limits, and for
+    anything but a 2.0.1 station (an unknown one is left to `_prepare`).
+
+    A payload that is split is validated whole before any part is sent: an
+    invalid entry in a later part is refused (InvalidPayload) with nothing sent.
+    """
+    version = ChargePoint.objects.filter(pk=charge_point_id).values_list("ocpp_version", flat=True).first()
+    if version != "2.0.1":
+        return [payload]
+    items, size = selectors.message_limits(charge_point_id=charge_point_id, action=action)
+    if items is None and size is None:
+        return [payload]
+    parts = v201_split.split(action, payload, items_per_message=items, bytes_per_message=size)
+    if len(parts) > 1:
+        validate(version, action, payload)
+    return parts
+
+
+async def _acall_parts(
+    charge_point_id: str, action: str, parts: list[dict], *, timeout: float, source: str, user
+) -> CommandResult:
+    """Send `parts` of one request one after the other through `acall`, and return one merged CommandResult.
+
+    Each part is a CALL of its own: its own Command row, its answer applied as
+    any (the version's `answers`), `timeout` applying to each. The result:
+    `response` the parts' answers merged (`v201_split.merge`, which states
+    the rules), `command_id` the first part's, `round_trip_ms` their sum, and
+    `extra` {"parts": n, "command_ids": [one per part]}, plus for GetReport
+    "request_ids": the caller's requestId for the first part, then one drawn
+    per further part (`services.request_id_allocate`), since the station names
+    each report it sends (NotifyReport) by its request's id.
+
+    A part that fails raises its CommandError and no further part is sent;
+    the rows of the parts before it stay in the log, their answers applied.
+    """
+    results: list[CommandResult] = []
+    request_ids: list[int] = []
+    token = _SENDING_PARTS.set(True)
+    try:
+        for index, part in enumerate(parts):
+            if action == "GetReport":
+                if index:
+                    part = {**part, "requestId": await database_sync_to_async(services.request_id_allocate)()}
+                request_ids.append(part["requestId"])
+            results.append(await acall(charge_point_id, action, part, timeout=timeout, source=source, user=user))
+    finally:
+        _SENDING_PARTS.reset(token)
+    round_trips = [result.round_trip_ms for result in results]
+    merged = CommandResult(
+        results[0].command_id,
+        action,
+        v201_split.merge(action, [result.response for result in results]),
+        None if None in round_trips else sum(round_trips),
+    )
+    merged.extra["parts"] = len(results)
+    merged.extra["command_ids"] = [result.command_id for result in results]
+    if action == "GetReport":
+        merged.extra["request_ids"] = request_ids
+    return merged

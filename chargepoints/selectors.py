@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from ocpp.v201.enums import MutabilityEnumType
 
 from .models import ChargePoint, Connector, Variable
@@ -51,3 +51,38 @@ def variable_is_write_only(*, charge_point_id: str, component: dict, variable: d
         **Variable.lookup(component, variable, attribute_type),
         mutability=MutabilityEnumType.write_only,
     ).exists()
+
+
+def message_limits(*, charge_point_id: str, action: str) -> tuple[int | None, int | None]:
+    """(items, bytes): the most entries and bytes the station takes in one `action` request, None when unknown.
+
+    action: GetVariables, SetVariables or GetReport. Read from the stored
+    device model (2.0.1 Part 2 §2, DeviceDataCtrlr), Actual attribute:
+    `ItemsPerMessage` / `BytesPerMessage` with variable instance `action`, or,
+    as some stations report them, variables named `ItemsPerMessage<action>` /
+    `BytesPerMessage<action>`. Names match whatever their case (OCPP's CiString).
+    A value that is no whole number above 0 is ignored; when both spellings
+    give one, the smaller holds. (None, None) for an unknown or 1.6 charge
+    point, or one that never reported them. `chargepoints.ocpp.v201.split`
+    explains how bytes are counted.
+    """
+    rows = Variable.objects.filter(
+        Q(variable__iexact="ItemsPerMessage", variable_instance__iexact=action)
+        | Q(variable__iexact="BytesPerMessage", variable_instance__iexact=action)
+        | Q(variable__iexact=f"ItemsPerMessage{action}")
+        | Q(variable__iexact=f"BytesPerMessage{action}"),
+        charge_point_id=charge_point_id,
+        component__iexact="DeviceDataCtrlr",
+        attribute_type="Actual",
+    ).values_list("variable", "value")
+    limits: dict[str, int] = {}
+    for variable, value in rows:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            continue
+        if number < 1:
+            continue
+        kind = "items" if variable.lower().startswith("items") else "bytes"
+        limits[kind] = min(number, limits.get(kind, number))
+    return limits.get("items"), limits.get("bytes")

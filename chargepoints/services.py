@@ -360,6 +360,8 @@ def command_create(
     )
 
 
+
+
 def command_mark_sent(*, command_id: int, unique_id: str) -> None:
     """Record that the CALL of `command_id` went out with OCPP unique id `unique_id`."""
     Command.objects.filter(pk=command_id).update(status=CommandStatus.SENT, unique_id=unique_id, sent_at=timezone.now())

@@ -224,7 +224,7 @@ def test_saving_a_new_value_sends_set_variables_as_the_operator(admin_client, ad
     assert page_messages(response) == [
         ("success", "CS-1 answered SetVariables EVSE@EVSE1/2.Power[L1] = '7400': Accepted.")
     ]
-    # The stored value moved because the answer was Accepted (chargepoints.results), not because of the form.
+    # The stored value moved because the answer was Accepted (the version's answers), not because of the form.
     power.refresh_from_db()
     assert power.value == "7400"
 

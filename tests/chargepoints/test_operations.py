@@ -3,7 +3,7 @@
 `commands.call` is replaced by a fake station that checks each payload against
 the official schema of the charge point's version (as the real path does, so
 an untranslated field fails here), logs the Command row and answers as told.
-What follows from an answer (`chargepoints.results`) is not applied here: the
+What follows from an answer (the version's `answers`) is not applied here: the
 state these tests read is what the operations write themselves. The command
 path itself is covered in test_commands.py and, for these operations, over
 real sockets in tests/e2e/test_operations.py.

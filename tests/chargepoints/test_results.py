@@ -1,4 +1,4 @@
-"""State that follows from charge points' answers (chargepoints.results), and the operations that build payloads.
+"""State that follows from charge points' answers (chargepoints.ocpp.v16.answers), and the operations that build payloads.
 
 Each test stores a `Command` as the consumer would have sent it, records its
 outcome through `services.command_finish` — the one door the consumer uses —

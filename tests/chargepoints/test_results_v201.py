@@ -1,4 +1,4 @@
-"""State that follows from OCPP 2.0.1 stations' answers (chargepoints.results, the "2.0.1" appliers).
+"""State that follows from OCPP 2.0.1 stations' answers (chargepoints.ocpp.v201.answers).
 
 As in test_results.py: each test stores a `Command` sent in 2.0.1, records
 the station's CALLRESULT through `services.command_finish` — the door the
