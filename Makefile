@@ -1,6 +1,7 @@
 # make run   — install (first time), migrate, and serve HTTP + OCPP WebSockets with daphne on $(PORT)
 # make test  — install (first time) and run the test suite on the configured database and channel layer
 # make demo  — install, migrate, demo data, the server and three simulated charge points, one charging
+# make lint  — ruff check and ruff format --check (what CI runs); make format formats the tree
 # make bench — load scenarios throughput, idle, bootstorm, command against a throwaway deployment; BENCH_ARGS="idle --charge-points 2000"
 # Set DATABASE_URL / REDIS_URL to use PostgreSQL / Redis; see README.md for every setting.
 
@@ -10,7 +11,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run demo test bench install install-dev migrate clean
+.PHONY: run demo test lint format bench install install-dev migrate clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,14 @@ demo: migrate
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: install-dev
 	$(PY) -m tests.bench $(BENCH_ARGS)

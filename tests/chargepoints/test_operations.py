@@ -1053,3 +1053,13 @@ def test_whole_limits_are_sent_as_integers(cps, stations):
     schedule = stations.last[1]["csChargingProfiles"]["chargingSchedule"]
     assert [type(p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [int, float]
     assert type(schedule["minChargingRate"]) is int
+
+
+def test_every_operation_has_a_builder_in_each_version_and_every_builder_an_operation():
+    from chargepoints import ocpp
+
+    for version in ocpp.VERSIONS:
+        assert set(ocpp.dialect(version).OPERATIONS) == set(operations.OPERATIONS), version
+        for operation in operations.OPERATIONS.values():
+            # The message a builder declares is one the version's central system may send.
+            assert set(operation.message(version).split(" or ")) <= set(ocpp.dialect(version).ACTIONS)
