@@ -30,17 +30,22 @@ from .selectors import id_tag_info_for, id_token_info_for
 logger = logging.getLogger("csms.transactions")
 
 
+def _default(field: str) -> str:
+    """The OCPP default of a SampledValue field, as `MeterValue` stores it when the charge point leaves it out."""
+    return MeterValue._meta.get_field(field).default
+
+
 @dataclass(frozen=True)
 class SampledValue:
-    """One OCPP 1.6 SampledValue (§7.43) with the OCPP defaults already applied."""
+    """One SampledValue (1.6 §7.43, 2.0.1 SampledValueType) with the OCPP defaults already applied."""
 
     value: str
-    measurand: str = "Energy.Active.Import.Register"
+    measurand: str = _default("measurand")
     phase: str = ""
-    unit: str = "Wh"
-    context: str = "Sample.Periodic"
-    location: str = "Outlet"
-    format: str = "Raw"
+    unit: str = _default("unit")
+    context: str = _default("context")
+    location: str = _default("location")
+    format: str = _default("format")
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ def test_it_never_overwrites_a_charge_point_registered_while_adding(rf, admin_us
     request = rf.post("/")
     request.user = admin_user
 
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(services.ChargePointAlreadyExists), transaction.atomic():
         model_admin.save_model(request, ChargePoint(id="CP-1", description="late"), form=None, change=False)
 
     online_charge_point.refresh_from_db()
