@@ -53,12 +53,6 @@ def datetime_text(field_name: str, value: datetime | None) -> str | None:
     return None if value is None else format_datetime(value)
 
 
-def check_id_tag(limit: int, field_name: str, value: str, version: str) -> None:
-    """InvalidArguments when `value` is longer than the `limit` characters `version` carries."""
-    if len(value) > limit:
-        raise invalid(field_name, f"OCPP {version} carries id tags of at most {limit} characters")
-
-
 def schedule(profile: dict, prefix: str) -> dict:
     """The ChargingSchedule fields both versions share, from a neutral profile (see `operations.inputs`)."""
     periods = [

@@ -22,6 +22,7 @@ from ocpp.v201.enums import (
 )
 from rest_framework import serializers
 
+from chargepoints import ocpp
 from transactions import selectors as tx_selectors
 
 
@@ -111,8 +112,22 @@ class TransactionField(serializers.IntegerField):
         return transaction
 
 
+class IdTagField(serializers.CharField):
+    """An id tag / idToken, no longer than the version of `context["charge_point"]` carries (1.6: 20, 2.0.1: 36)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        charge_point = self.context.get("charge_point")
+        if charge_point is not None:
+            version = charge_point.version
+            limit = ocpp.dialect(version).operations.ID_TAG_MAX_LENGTH
+            if len(value) > limit:
+                raise serializers.ValidationError(f"OCPP {version} carries id tags of at most {limit} characters")
+        return value
+
+
 def id_tag_field(**kwargs) -> serializers.CharField:
-    return serializers.CharField(
+    return IdTagField(
         max_length=36,
         trim_whitespace=False,
         help_text="Id tag / idToken; at most 20 characters for an OCPP 1.6 charge point, 36 for 2.0.1.",

@@ -25,7 +25,6 @@ from ..session import Session
 
 logger = logging.getLogger("csms.ocpp")
 
-VERSION = "1.6"
 
 
 HANDLERS: dict = {}

@@ -12,9 +12,8 @@ from __future__ import annotations
 from transactions import selectors as tx_selectors
 
 from ..registry import registrar
-from ..payloads import Request, check_id_tag, compact, datetime_text, invalid, profile_common, schedule
+from ..payloads import Request, compact, datetime_text, invalid, profile_common, schedule
 
-VERSION = "1.6"
 ID_TAG_MAX_LENGTH = 20  # IdToken is CiString20Type (§7.28)
 # 1.6 names the station-wide limit ChargePointMaxProfile; 2.0.1's name is the neutral one.
 PURPOSES = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}
@@ -43,7 +42,6 @@ def _profile(profile: dict, prefix: str = "") -> dict:
 @builds("start-charging", message="RemoteStartTransaction")
 def start_charging(cp, *, id_tag, evse_id=None, charging_profile=None, id_token_type=None) -> Request:
     """§5.11 RemoteStartTransaction {idTag, connectorId?, chargingProfile?}; `id_token_type` is 2.0.1's only."""
-    check_id_tag(ID_TAG_MAX_LENGTH, "id_tag", id_tag, VERSION)
     profile = _profile(charging_profile, "charging_profile.") if charging_profile else None
     return Request("RemoteStartTransaction", compact(idTag=id_tag, connectorId=evse_id, chargingProfile=profile))
 
@@ -85,9 +83,6 @@ def trigger_message(cp, *, message, evse_id=None, connector_id=None) -> Request:
 @builds("reserve", message="ReserveNow")
 def reserve(cp, *, reservation_id, id_tag, expiry, evse_id=None, parent_id_tag="") -> Request:
     """§5.13 ReserveNow {connectorId (0: any), expiryDate, idTag, reservationId, parentIdTag?}."""
-    check_id_tag(ID_TAG_MAX_LENGTH, "id_tag", id_tag, VERSION)
-    if parent_id_tag:
-        check_id_tag(ID_TAG_MAX_LENGTH, "parent_id_tag", parent_id_tag, VERSION)
     payload = compact(
         connectorId=evse_id or 0,
         expiryDate=datetime_text("expiry", expiry),

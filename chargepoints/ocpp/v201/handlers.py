@@ -26,7 +26,6 @@ from ..session import Session
 
 logger = logging.getLogger("csms.ocpp")
 
-VERSION = "2.0.1"
 
 HANDLERS: dict = {}
 on = registrar(HANDLERS)

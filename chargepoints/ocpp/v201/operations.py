@@ -15,9 +15,8 @@ from chargepoints import services
 from transactions import selectors as tx_selectors
 
 from ..registry import registrar
-from ..payloads import Request, check_id_tag, compact, datetime_text, invalid, profile_common, schedule
+from ..payloads import Request, compact, datetime_text, invalid, profile_common, schedule
 
-VERSION = "2.0.1"
 ID_TAG_MAX_LENGTH = 36  # IdTokenType.idToken is identifierString(36)
 # 1.6's names for what 2.0.1 (and the neutral operations) call otherwise.
 PURPOSES = {"ChargePointMaxProfile": "ChargingStationMaxProfile"}
@@ -93,7 +92,6 @@ def variable_key(component: dict, variable: dict) -> str:
 @builds("start-charging", message="RequestStartTransaction")
 def start_charging(cp, *, id_tag, evse_id=None, charging_profile=None, id_token_type=None) -> Request:
     """F01/F02 RequestStartTransaction {idToken, remoteStartId, evseId?, chargingProfile?}."""
-    check_id_tag(ID_TAG_MAX_LENGTH, "id_tag", id_tag, VERSION)
     profile = _profile(charging_profile, "charging_profile.") if charging_profile else None
     remote_start_id = services.request_id_allocate()
     payload = compact(
@@ -138,9 +136,6 @@ def trigger_message(cp, *, message, evse_id=None, connector_id=None) -> Request:
 @builds("reserve", message="ReserveNow")
 def reserve(cp, *, reservation_id, id_tag, expiry, evse_id=None, parent_id_tag="") -> Request:
     """H01 ReserveNow {id, expiryDateTime, idToken, evseId?, groupIdToken?}."""
-    check_id_tag(ID_TAG_MAX_LENGTH, "id_tag", id_tag, VERSION)
-    if parent_id_tag:
-        check_id_tag(ID_TAG_MAX_LENGTH, "parent_id_tag", parent_id_tag, VERSION)
     payload = compact(
         id=reservation_id,
         expiryDateTime=datetime_text("expiry", expiry),
