@@ -472,19 +472,30 @@ class Variable(models.Model):
     def __str__(self):
         return f"{self.component_path}.{self.variable_path}"
 
+    # What identifies a variable of a station, without the attribute type.
+    IDENTITY_FIELDS = ("component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance")
+
     @staticmethod
-    def lookup(component: dict, variable: dict, attribute_type: str = "Actual") -> dict:
-        """The identity fields of a 2.0.1 (ComponentType, VariableType, attribute type), for filter() or create()."""
+    def identity(component: dict, variable: dict) -> tuple:
+        """(component, instance, EVSE id, connector id, variable, instance) of a 2.0.1 (ComponentType,
+        VariableType), with 0 and "" for absent parts: the values of IDENTITY_FIELDS."""
         evse = component.get("evse") or {}
-        return dict(
-            component=component["name"],
-            component_instance=component.get("instance", ""),
-            evse_id=evse.get("id", 0),
-            connector_id=evse.get("connectorId", 0),
-            variable=variable["name"],
-            variable_instance=variable.get("instance", ""),
-            attribute_type=attribute_type or "Actual",
+        return (
+            component.get("name", ""),
+            component.get("instance", ""),
+            evse.get("id", 0),
+            evse.get("connectorId", 0),
+            variable.get("name", ""),
+            variable.get("instance", ""),
         )
+
+    @classmethod
+    def lookup(cls, component: dict, variable: dict, attribute_type: str = "Actual") -> dict:
+        """The identity fields of a 2.0.1 (ComponentType, VariableType, attribute type), for filter() or create()."""
+        return {
+            **dict(zip(cls.IDENTITY_FIELDS, cls.identity(component, variable))),
+            "attribute_type": attribute_type or "Actual",
+        }
 
     @property
     def component_path(self) -> str:

@@ -86,3 +86,16 @@ def message_limits(*, charge_point_id: str, action: str) -> tuple[int | None, in
         kind = "items" if variable.lower().startswith("items") else "bytes"
         limits[kind] = min(number, limits.get(kind, number))
     return limits.get("items"), limits.get("bytes")
+
+
+def write_only_variables(*, charge_point_id: str, payload: dict) -> frozenset[tuple]:
+    """The `Variable.identity`s of a 2.0.1 SetVariables payload's entries the station reported WriteOnly.
+
+    One query, whatever the number of entries. Any attribute type reported
+    WriteOnly counts for every attribute of that variable: when in doubt, hide.
+    """
+    names = {entry["variable"]["name"] for entry in payload.get("setVariableData", [])}
+    if not names:
+        return frozenset()
+    rows = Variable.objects.filter(charge_point_id=charge_point_id, mutability=MutabilityEnumType.write_only, variable__in=names)
+    return frozenset(rows.values_list(*Variable.IDENTITY_FIELDS))

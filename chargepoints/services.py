@@ -16,6 +16,8 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from . import ocpp, redaction
+from .ocpp.v16 import redaction as v16_redaction
+from .ocpp.v201 import redaction as v201_redaction
 from .exceptions import CommandOutcome, UnknownChargePoint
 from .ocpp.datetimes import parse_timestamp
 from .models import (
@@ -420,7 +422,7 @@ def device_model_report(*, charge_point_id: str, report_data: list[dict]) -> int
     count = 0
     for entry in report_data:
         characteristics = entry.get("variableCharacteristics", {})
-        secret = redaction.is_secret_variable(entry["component"], entry["variable"])
+        secret = v201_redaction.is_secret_variable(entry["component"], entry["variable"])
         for attribute in entry.get("variableAttribute", []):
             mutability = attribute.get("mutability", "ReadWrite")
             Variable.objects.update_or_create(
@@ -448,10 +450,10 @@ def device_model_report(*, charge_point_id: str, report_data: list[dict]) -> int
 def variable_value_set(*, charge_point_id: str, component: dict, variable: dict, attribute_type: str, value) -> None:
     """Record a variable value the station reported (GetVariables) or accepted (SetVariables).
 
-    A secret (`redaction.is_secret_variable`) is stored without its value,
+    A secret (`ocpp.v201.redaction.is_secret_variable`) is stored without its value,
     even when a station reports one it should have refused to read (B06).
     """
-    if redaction.is_secret_variable(component, variable):
+    if v201_redaction.is_secret_variable(component, variable):
         value = None
     Variable.objects.update_or_create(
         charge_point_id=charge_point_id,
@@ -489,7 +491,7 @@ def configuration_keys_store(*, charge_point_id: str, reported: list[dict], unkn
             charge_point_id=charge_point_id,
             key=item["key"],
             defaults={
-                "value": None if redaction.is_secret_configuration_key(item["key"]) else item["value"],
+                "value": None if v16_redaction.is_secret_configuration_key(item["key"]) else item["value"],
                 "readonly": item["readonly"],
                 "updated_at": now,
             },
@@ -505,7 +507,7 @@ def configuration_key_set(*, charge_point_id: str, key: str, value: str) -> None
         charge_point_id=charge_point_id,
         key=key,
         defaults={
-            "value": None if redaction.is_secret_configuration_key(key) else value,
+            "value": None if v16_redaction.is_secret_configuration_key(key) else value,
             "updated_at": timezone.now(),
         },
     )

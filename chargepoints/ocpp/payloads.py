@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Callable
 
-from chargepoints.commands import InvalidArguments
+from chargepoints.exceptions import InvalidArguments
 
 from .datetimes import format_datetime
 

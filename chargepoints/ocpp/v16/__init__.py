@@ -5,6 +5,7 @@ CALL of each version-neutral operation, `answers` applies what follows from
 the answers to commands (§5).
 """
 
+from . import redaction
 from .answers import ANSWERS
 from .handlers import HANDLERS
 from .operations import OPERATIONS, answer_status
@@ -43,4 +44,4 @@ ACTIONS = (
     
 )
 
-__all__ = ["ACTIONS", "ALLOWED_BEFORE_ACCEPTED", "ANSWERS", "HANDLERS", "OPERATIONS", "SUBPROTOCOL", "VERSION", "answer_status"]
+__all__ = ["redaction", "ACTIONS", "ALLOWED_BEFORE_ACCEPTED", "ANSWERS", "HANDLERS", "OPERATIONS", "SUBPROTOCOL", "VERSION", "answer_status"]

@@ -5,6 +5,7 @@ version-neutral operation, `answers` applies what follows from the answers
 to commands. Use-case ids (B01, F03 …) refer to OCPP 2.0.1 Part 2.
 """
 
+from . import redaction
 from .answers import ANSWERS
 from .handlers import ALLOWED_BEFORE_ACCEPTED, HANDLERS
 from .operations import OPERATIONS, answer_status
@@ -63,6 +64,7 @@ TRIGGERED_ACTIONS = {
 }
 
 __all__ = [
+    "redaction",
     "ACTIONS",
     "ALLOWED_BEFORE_ACCEPTED",
     "ANSWERS",

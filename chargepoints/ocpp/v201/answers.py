@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from chargepoints import redaction, selectors, services
+from chargepoints import selectors, services
+from chargepoints.models import Variable
 from transactions import selectors as tx_selectors
 from transactions import services as tx_services
 
 from ..datetimes import parse_timestamp
 from ..registry import registrar
+from .redaction import is_secret_variable
 
 logger = logging.getLogger("csms.commands")
 
@@ -35,11 +37,11 @@ def _requested_entry(entries: list[dict], index: int, result: dict) -> dict | No
     without attributeType means Actual by the schema, yet stations often just
     leave out what they were asked, so it matches any entry.
     """
-    identity = redaction.variable_identity(result["component"], result["variable"])
+    identity = Variable.identity(result["component"], result["variable"])
     attribute_type = result.get("attributeType")
     candidates = ([entries[index]] if index < len(entries) else []) + entries
     for entry in candidates:
-        if redaction.variable_identity(entry["component"], entry["variable"]) != identity:
+        if Variable.identity(entry["component"], entry["variable"]) != identity:
             continue
         if attribute_type is None or attribute_type == (entry.get("attributeType") or "Actual"):
             return entry
@@ -104,7 +106,7 @@ def set_variables(charge_point_id: str, request: dict, response: dict) -> None:
             variable=entry["variable"],
             attribute_type=entry.get("attributeType") or "Actual",
         )
-        if redaction.is_secret_variable(entry["component"], entry["variable"]) or selectors.variable_is_write_only(
+        if is_secret_variable(entry["component"], entry["variable"]) or selectors.variable_is_write_only(
             **attribute
         ):
             # A WriteOnly value (a password, a key) is one the station never
