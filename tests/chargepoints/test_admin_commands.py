@@ -891,29 +891,42 @@ def test_staff_with_the_change_permission_send_commands_under_their_name(client,
 # --- Bulk actions -------------------------------------------------------------------------------------------
 
 
+LIST_16 = [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]
+LIST_201 = [{"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": ACCEPTED}]
 BULK = [
-    ("reset_soft", "Reset (soft)", "Reset", {"type": "Soft"}),
-    ("reset_hard", "Reset (hard)", "Reset", {"type": "Hard"}),
-    ("make_operative", "Change availability: Operative", "ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
-    ("make_inoperative", "Change availability: Inoperative", "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
-    ("get_configuration", "Get configuration", "GetConfiguration", {}),
-    ("clear_cache", "Clear cache", "ClearCache", {}),
+    # (list action, label, OCPP 1.6 message and payload, OCPP 2.0.1 message and payload)
+    ("reset_soft", "Reset (soft)", ("Reset", {"type": "Soft"}), ("Reset", {"type": "OnIdle"})),
+    ("reset_hard", "Reset (hard)", ("Reset", {"type": "Hard"}), ("Reset", {"type": "Immediate"})),
     (
-        "send_full_local_list",
-        "Send local list (full)",
-        "SendLocalList",
-        {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]},
+        "make_operative", "Change availability: Operative",
+        ("ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+        ("ChangeAvailability", {"operationalStatus": "Operative"}),
+    ),
+    (
+        "make_inoperative", "Change availability: Inoperative",
+        ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
+        ("ChangeAvailability", {"operationalStatus": "Inoperative"}),
+    ),
+    (
+        "get_configuration", "Get configuration",
+        ("GetConfiguration", {}), ("GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
+    ),
+    ("clear_cache", "Clear cache", ("ClearCache", {}), ("ClearCache", {})),
+    (
+        "send_full_local_list", "Send local list (full)",
+        ("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": LIST_16}),
+        ("SendLocalList", {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": LIST_201}),
     ),
 ]
 
 
-@pytest.mark.parametrize("name, label, action, payload", BULK, ids=[b[0] for b in BULK])
-def test_a_bulk_action_sends_to_every_selected_charge_point_and_sums_up(
-    admin_client, admin_user, cp, tag, charge_points, name, label, action, payload
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("name, label, v16, v201", BULK, ids=[b[0] for b in BULK])
+def test_a_bulk_action_sends_every_selected_charge_point_its_versions_message_and_sums_up(
+    admin_client, admin_user, tag, charge_points, version, name, label, v16, v201
 ):
-    ChargePoint.objects.create(id="CP-2")
-    ChargePoint.objects.create(id="CP-3")
-    ChargePoint.objects.create(id="CP-4")  # not selected
+    for charge_point_id in ("CP-1", "CP-2", "CP-3", "CP-4"):  # CP-4 is not selected
+        ChargePoint.objects.create(id=charge_point_id, ocpp_version=version)
     charge_points.answers["CP-2"] = commands.ChargePointOffline("Charge point 'CP-2' is not connected")
     charge_points.answers["CP-3"] = {"status": "Rejected"}
 
@@ -922,11 +935,12 @@ def test_a_bulk_action_sends_to_every_selected_charge_point_and_sums_up(
     )
 
     assert response.status_code == 200
+    action, payload = v16 if version == "1.6" else v201
     assert sent_payloads(charge_points) == [(cp_id, action, payload) for cp_id in ("CP-1", "CP-2", "CP-3")]
     assert {(s.source, s.user) for s in charge_points.sent} == {("admin", admin_user)}
     first = "1 key" if action == "GetConfiguration" else "Accepted"
     assert f"{label}: CP-1: {first}; CP-2: offline; CP-3: Rejected" in response.content.decode()
-    assert Command.objects.filter(user=admin_user, source="admin").count() == 3
+    assert Command.objects.filter(user=admin_user, source="admin", ocpp_version=version).count() == 3
 
 
 def test_a_bulk_action_everyone_accepted_is_a_success(admin_client, cp, charge_points):
