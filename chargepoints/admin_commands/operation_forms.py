@@ -287,7 +287,8 @@ def parse_periods(text: str) -> list[dict]:
         parts = [part.strip() for part in line.split(":")]
         if len(parts) not in (2, 3):
             raise ValidationError(f"Line {number} ({line!r}): write start:limit or start:limit:phases.")
-        periods.append(compact(start_period_s=parts[0], limit=parts[1], number_phases=parts[2:] and parts[2]))
+        phases = parts[2] if len(parts) == 3 else None
+        periods.append(compact(start_period_s=parts[0], limit=parts[1], number_phases=phases))
     return periods
 
 
