@@ -257,8 +257,8 @@ class ActiveChargingProfileInline(ReadOnlyInline):
 class ChargePointAdmin(admin.ModelAdmin):
     """Charge points: registering them, their state, connectors and links to their history.
 
-    Operators with the change permission also command them: a page per OCPP
-    1.6 operation (`command/<Action>/`, linked from the charge point page) and
+    Operators with the change permission also command them: a page per
+    neutral operation (`command/<operation>/`, linked from the charge point page), "Send any message" and
     bulk list actions, which send each selected charge point its own
     version's message (1.6 or 2.0.1) and all at once; every command is logged
     with the operator as its user.
@@ -382,7 +382,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         return [command, *super().get_urls()]
 
     def command_view(self, request, object_id, action):
-        """The command page `action`: a neutral operation, an OCPP 1.6 action or the raw message form (`admin_commands.views`)."""
+        """The command page `action`: a neutral operation or the raw message form (`admin_commands.views`)."""
         return command_view(self, request, object_id, action)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

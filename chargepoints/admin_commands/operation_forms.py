@@ -1,14 +1,17 @@
-"""Version-neutral operation forms, and the raw "Send any message" form.
+"""The admin's command forms: one per version-neutral operation, and the raw "Send any message" form.
 
-An `OperationForm` asks for an operation's neutral arguments (EVSE, id tag,
-soft or hard …) and sends them through the `chargepoints.operations` function
-of the same name, which builds the message of the charge point's version. The
-fields adapt to the version: a 2.0.1 station is asked for connectors within an
-EVSE and for EVSE-level resets, a 1.6 charge point is not.
+An `OperationForm` collects an operation's neutral arguments (its fields are
+named after them: evse_id, id_tag, expiry …) with pickers of the charge
+point's rows, labelled in its version's words, and runs the operation
+(`chargepoints.operations`), which validates them with its input serializer
+and builds the message of the charge point's version. Arguments it refuses
+come back as `commands.InvalidArguments`; `add_argument_errors` shows them on
+the fields that collected them.
 
 `RawMessageForm` sends any central-system message of the charge point's
 version with a JSON payload typed by the operator, so messages of one version
-only (ClearCache, DataTransfer, GetReport …) stay reachable from the admin.
+only (ClearCache, DataTransfer, GetLocalListVersion, GetReport …) stay
+reachable from the admin.
 """
 
 from __future__ import annotations
@@ -19,115 +22,78 @@ from typing import ClassVar
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Max
-from django.utils import timezone
 from django.utils.timezone import localtime
 
 from transactions.models import Reservation, ReservationStatus, Transaction
 
 from .. import commands, ocpp, operations
-from ..ocpp.v201.operations import parse_variable_key
-from ..operations import inputs
 from ..models import (
     ChargePoint,
     ChargingProfile,
     ChargingProfileInstallation,
     CommandSource,
     ConfigurationKey,
+    OcppVersion,
     Variable,
 )
-from .forms import (
+from ..operations import inputs
+from .fields import (
     MAX_SUGGESTIONS,
-    CommandForm,
     DatalistInput,
     choice_or_integer,
     compact,
+    connector_in_evse_field,
     datetime_field,
     enum_choices,
+    evse_field,
     id_tag_field,
     location_field,
-    parse_periods,
+    purpose_choices,
     retries_fields,
 )
 
-V16, V201 = ocpp.VERSIONS[1], ocpp.VERSIONS[0]
+V16, V201 = OcppVersion.V16, OcppVersion.V201
 
 
-def version_of(charge_point: ChargePoint) -> str:
-    return charge_point.ocpp_version or V16
+class CommandForm(forms.Form):
+    """Base of the command forms: the charge point (and its version) the form sends to."""
 
+    description: ClassVar[str] = ""
+    fieldsets: ClassVar[tuple | None] = None
 
-def evse_field(
-    charge_point: ChargePoint, *, required: bool = True, whole: bool = True, help_text: str = ""
-) -> forms.Field:
-    """Pick one of the charge point's known EVSEs (1.6: connectors); free entry while it has reported none.
+    def __init__(self, *args, charge_point: ChargePoint, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.charge_point = charge_point
+        self.version = charge_point.version
 
-    `whole` offers 0, the charge point as a whole. The cleaned value is an
-    int, or None when left empty.
-    """
-    version = version_of(charge_point)
-    label = "EVSE" if version == V201 else "connector"
-    evses: dict[int, list] = {}
-    for connector in charge_point.connectors.all():
-        evses.setdefault(connector.evse_id, []).append(connector)
-    if not any(evse_id > 0 for evse_id in evses):
-        return forms.IntegerField(
-            label=label,
-            required=required,
-            min_value=0 if whole else 1,
-            help_text=" ".join(filter(None, [help_text, "0 is the whole charge point." if whole else ""])),
-        )
-
-    def state(evse_id: int) -> str:
-        rows = evses.get(evse_id, [])
-        if version == V16 or evse_id == 0:
-            return rows[0].status if rows and rows[0].status else "status unknown"
-        return ", ".join(f"connector {c.connector_id}: {c.status or '?'}" for c in rows) or "status unknown"
-
-    choices = [("", "—")] if not required else []
-    if whole:
-        choices.append(("0", "0 — whole charge point" + (f" ({state(0)})" if 0 in evses else "")))
-    choices += [(str(evse_id), f"{evse_id} — {state(evse_id)}") for evse_id in sorted(evses) if evse_id > 0]
-    return forms.TypedChoiceField(
-        label=label, choices=choices, coerce=int, empty_value=None, required=required, help_text=help_text
-    )
-
-
-def connector_in_evse_field(help_text: str = "") -> forms.IntegerField:
-    """A connector within the EVSE (OCPP 2.0.1 only)."""
-    return forms.IntegerField(
-        label="connector", required=False, min_value=1, help_text=help_text or "A connector of the EVSE; empty: all of it."
-    )
-
-
-def purpose_choices(version: str, *, blank: bool = False) -> list[tuple[str, str]]:
-    """Neutral purposes, each labelled with the version's word (ChargePointMaxProfile in 1.6)."""
-    names = [inputs.STATION_MAX_PROFILE, "TxDefaultProfile", "TxProfile"]
-    words = ocpp.dialect(version).operations.PURPOSES
-    choices = [(name, words.get(name, name)) for name in names]
-    return [("", "—")] + choices if blank else choices
+    def get_fieldsets(self) -> list:
+        """Admin fieldsets for the page: the declared ones, or every field in one box."""
+        return self.fieldsets or [(None, {"fields": list(self.fields)})]
 
 
 class OperationForm(CommandForm):
-    """A neutral operation for a charge point of either version; `arguments()` are the operation's keywords."""
+    """A neutral operation for a charge point of either version; its fields are named after the arguments."""
 
     operation: ClassVar[str] = ""
-    label: ClassVar[str] = ""
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, charge_point=charge_point, **kwargs)
-        self.version = version_of(charge_point)
         self.add_fields()
 
     def add_fields(self) -> None:
         """Add the fields that depend on the charge point or its version."""
 
     @property
+    def definition(self) -> operations.Operation:
+        return operations.OPERATIONS[self.operation]
+
+    @property
     def action(self) -> str:  # the OCPP message this form sends to this charge point
-        return operations.OPERATIONS[self.operation].message(self.version)
+        return self.definition.message(self.version)
 
     @property
     def title(self) -> str:
-        return self.label
+        return self.definition.label
 
     @property
     def reference(self) -> str:
@@ -135,11 +101,11 @@ class OperationForm(CommandForm):
 
     @property
     def submit_label(self) -> str:
-        return f"{self.label}: send {self.action} to {self.charge_point}"
+        return f"{self.title}: send {self.action} to {self.charge_point}"
 
     def arguments(self) -> dict:
-        """The operation's neutral keyword arguments; call after is_valid()."""
-        return {}
+        """The operation's neutral arguments: the fields filled in. Call after is_valid()."""
+        return compact(**self.cleaned_data)
 
     def send(self, *, user) -> commands.CommandResult:
         return operations.operation_run(
@@ -150,26 +116,49 @@ class OperationForm(CommandForm):
             user=user,
         )
 
+    def add_argument_errors(self, error: commands.InvalidArguments) -> None:
+        """Show the arguments `operation_run` refused on the fields that collected them, the others above the form.
+
+        `error.details["errors"]` holds the input serializer's errors by argument;
+        a builder's refusal names one argument path in `details["field"]`
+        ("charging_profile/periods/0/limit", "charging_profile.purpose").
+        """
+        errors = error.details.get("errors")
+        if not isinstance(errors, dict):
+            field = error.details.get("field") or ""
+            errors = {field: error.message.removeprefix(f"{field}: ")}
+        for argument, value in errors.items():
+            path, message = operations.first_error(value)
+            field, _, rest = argument.replace(".", "/").partition("/")
+            if field not in self.fields:
+                field, rest = None, "" if argument == "non_field_errors" else argument
+            where = "/".join(filter(None, [rest, path]))
+            self.add_error(field, f"{where}: {message}" if where else message)
+
 
 class StartChargingForm(OperationForm):
     operation = "start-charging"
-    label = "Start charging"
     description = "Ask the charge point to start a transaction for an id tag."
 
+    charging_profile = forms.JSONField(
+        label="charging profile",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        help_text='Optional TxProfile for the transaction, as JSON in the operation\'s words, e.g. '
+        '{"charging_profile_id": 1, "stack_level": 0, "purpose": "TxProfile", "kind": "Relative", '
+        '"charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": 16}]}',
+    )
+
     def add_fields(self):
-        self.fields["id_tag"] = id_tag_field(max_length=ocpp.dialect(self.version).operations.ID_TAG_MAX_LENGTH)
-        self.fields["evse"] = evse_field(
+        self.fields["id_tag"] = id_tag_field("id tag", version=self.version)
+        self.fields["evse_id"] = evse_field(
             self.charge_point, required=False, whole=False, help_text="Empty lets the charge point choose."
         )
-
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(id_tag=d["id_tag"], evse_id=d["evse"])
+        self.order_fields(["id_tag", "evse_id", "charging_profile"])
 
 
 class StopChargingForm(OperationForm):
     operation = "stop-charging"
-    label = "Stop charging"
     description = "Ask the charge point to stop a transaction; its stop message closes it here."
 
     def add_fields(self):
@@ -189,112 +178,77 @@ class StopChargingForm(OperationForm):
             "transaction", choices, help_text="" if choices else "No active transaction is known: type its id here."
         )
 
-    def arguments(self):
-        return {"transaction": self.cleaned_data["transaction"]}
-
 
 class ResetForm(OperationForm):
     operation = "reset"
-    label = "Reset"
     description = "Soft: once idle (transactions end first). Hard: at once."
 
     type = forms.ChoiceField(choices=[("soft", "Soft (OnIdle)"), ("hard", "Hard (Immediate)")], initial="soft")
 
     def add_fields(self):
         if self.version == V201:
-            self.fields["evse"] = evse_field(
+            self.fields["evse_id"] = evse_field(
                 self.charge_point, required=False, whole=False, help_text="Reset this EVSE only; empty: the station."
             )
-
-    def arguments(self):
-        return compact(type=self.cleaned_data["type"], evse_id=self.cleaned_data.get("evse"))
 
 
 class UnlockForm(OperationForm):
     operation = "unlock"
-    label = "Unlock connector"
     description = "Unlock a connector's cable retention lock (a stuck cable)."
 
     def add_fields(self):
-        self.fields["evse"] = evse_field(self.charge_point, whole=False)
+        self.fields["evse_id"] = evse_field(self.charge_point, whole=False)
         if self.version == V201:
-            self.fields["connector"] = connector_in_evse_field("Connector of the EVSE; empty: 1.")
-
-    def arguments(self):
-        return compact(evse_id=self.cleaned_data["evse"], connector_id=self.cleaned_data.get("connector"))
+            self.fields["connector_id"] = connector_in_evse_field("Connector of the EVSE; empty: 1.")
 
 
 class ChangeAvailabilityForm(OperationForm):
     operation = "change-availability"
-    label = "Change availability"
     description = "Make the charge point (0), an EVSE or a connector operative or inoperative."
 
-    availability = forms.ChoiceField(choices=[("Operative", "Operative"), ("Inoperative", "Inoperative")])
+    operative = forms.TypedChoiceField(
+        label="availability",
+        choices=[("Operative", "Operative"), ("Inoperative", "Inoperative")],
+        coerce=lambda value: value == "Operative",
+    )
 
     def add_fields(self):
-        self.fields["evse"] = evse_field(self.charge_point)
+        self.fields["evse_id"] = evse_field(self.charge_point)
         if self.version == V201:
-            self.fields["connector"] = connector_in_evse_field()
-        self.order_fields(["evse", "connector", "availability"])
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("connector") and not cleaned.get("evse"):
-            self.add_error("connector", "Pick the EVSE of the connector.")
-        return cleaned
-
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(operative=d["availability"] == "Operative", evse_id=d["evse"], connector_id=d.get("connector"))
+            self.fields["connector_id"] = connector_in_evse_field()
+        self.order_fields(["evse_id", "connector_id", "operative"])
 
 
 class TriggerMessageForm(OperationForm):
     operation = "trigger-message"
-    label = "Trigger message"
     description = "Ask the charge point to send one of its messages now."
 
     def add_fields(self):
+        words = ocpp.dialect(self.version).operations.TRIGGERS
         self.fields["message"] = forms.ChoiceField(
-            choices=[
-                (name, ocpp.dialect(self.version).operations.TRIGGERS.get(name, name))
-                for name in inputs.TRIGGER_MESSAGES
-                if name != "LogStatusNotification"
-            ]
+            choices=[(name, words.get(name, name)) for name in inputs.TRIGGER_MESSAGES if name != "LogStatusNotification"]
         )
-        self.fields["evse"] = evse_field(
+        self.fields["evse_id"] = evse_field(
             self.charge_point, required=False, help_text="Only for messages about one EVSE or connector."
         )
-
-    def arguments(self):
-        return compact(message=self.cleaned_data["message"], evse_id=self.cleaned_data["evse"])
 
 
 class ReserveForm(OperationForm):
     operation = "reserve"
-    label = "Reserve"
     description = "Reserve an EVSE (empty or 0: any, if the charge point supports it) for an id tag."
 
     reservation: Reservation | None = None
 
     def add_fields(self):
-        length = ocpp.dialect(self.version).operations.ID_TAG_MAX_LENGTH
-        self.fields["evse"] = evse_field(self.charge_point, required=False, help_text="Empty or 0: any.")
-        self.fields["id_tag"] = id_tag_field(max_length=length)
+        self.fields["evse_id"] = evse_field(self.charge_point, required=False, help_text="Empty or 0: any.")
+        self.fields["id_tag"] = id_tag_field("id tag", version=self.version)
         self.fields["expiry"] = datetime_field("expiry", required=True, help_text="The reservation ends then.")
         self.fields["parent_id_tag"] = id_tag_field(
-            "parent id tag" if self.version == V16 else "group id token", required=False, help_text="Optional.",
-            max_length=length,
+            "parent id tag" if self.version == V16 else "group id token",
+            version=self.version,
+            required=False,
+            help_text="Optional.",
         )
-
-    def clean_expiry(self):
-        expiry = self.cleaned_data["expiry"]
-        if expiry <= timezone.now():
-            raise ValidationError("The expiry must be in the future.")
-        return expiry
-
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(id_tag=d["id_tag"], expiry=d["expiry"], evse_id=d["evse"], parent_id_tag=d["parent_id_tag"])
 
     def send(self, *, user):
         result = super().send(user=user)
@@ -304,7 +258,6 @@ class ReserveForm(OperationForm):
 
 class CancelReservationForm(OperationForm):
     operation = "cancel-reservation"
-    label = "Cancel reservation"
     description = "Cancel a reservation the charge point accepted."
 
     def add_fields(self):
@@ -313,38 +266,47 @@ class CancelReservationForm(OperationForm):
             (str(r.pk), f"{r.pk} — EVSE {r.connector_id or 'any'}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}")
             for r in accepted.order_by("-id")
         ]
-        self.fields["reservation"] = choice_or_integer(
+        self.fields["reservation_id"] = choice_or_integer(
             "reservation", choices, help_text="" if choices else "No accepted reservation is known: type its id."
         )
 
-    def arguments(self):
-        return {"reservation_id": self.cleaned_data["reservation"]}
 
+def parse_periods(text: str) -> list[dict]:
+    """Periods typed as "start:limit[:phases]" lines, or a JSON list of period objects → neutral period dicts.
 
-def neutral_periods(text: str) -> list[dict]:
-    """Periods typed as "startPeriod:limit[:numberPhases]" lines (or JSON) → neutral period dicts."""
-    return [
-        compact(start_period_s=p["startPeriod"], limit=p["limit"], number_phases=p.get("numberPhases"))
-        for p in parse_periods(text)
-    ]
+    Only the shape is read here; the operation's input checks the values.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise ValidationError(f"Not valid JSON: {error}") from None
+    periods = []
+    for number, line in enumerate(filter(None, map(str.strip, text.splitlines())), start=1):
+        parts = [part.strip() for part in line.split(":")]
+        if len(parts) not in (2, 3):
+            raise ValidationError(f"Line {number} ({line!r}): write start:limit or start:limit:phases.")
+        phases = parts[2] if len(parts) == 3 else None
+        periods.append(compact(start_period_s=parts[0], limit=parts[1], number_phases=phases))
+    return periods
 
 
 class SetChargingProfileForm(OperationForm):
     operation = "set-charging-profile"
-    label = "Set charging profile"
     description = "Install a charging profile on an EVSE (0: the whole charge point)."
-    fieldsets = [
+    fieldsets = (
         (
             "Profile",
             {
                 "fields": [
-                    "evse", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency",
+                    "evse_id", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency",
                     "valid_from", "valid_to", "transaction",
                 ]
             },
         ),
-        ("Schedule", {"fields": ["charging_rate_unit", "periods", "duration", "start_schedule", "min_charging_rate"]}),
-    ]
+        ("Schedule", {"fields": ["charging_rate_unit", "periods", "duration_s", "start_schedule", "min_charging_rate"]}),
+    )
 
     charging_profile_id = forms.IntegerField(label="charging profile id", min_value=0)
     stack_level = forms.IntegerField(label="stack level", min_value=0, initial=0)
@@ -353,20 +315,23 @@ class SetChargingProfileForm(OperationForm):
         choices=enum_choices(inputs.values(inputs.RecurrencyKindEnumType), blank=True), required=False,
         help_text="Only for Recurring profiles.",
     )
-    charging_rate_unit = forms.ChoiceField(label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType)))
+    charging_rate_unit = forms.ChoiceField(
+        label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType))
+    )
     periods = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "cols": 40}),
         help_text='One period a line, "start:limit[:phases]" (seconds from the schedule start, limit in A or W), '
-        'e.g. "0:16" then "3600:8:1".',
+        'e.g. "0:16" then "3600:8:1"; or a JSON list of {"start_period_s", "limit", "number_phases"} objects.',
     )
-    duration = forms.IntegerField(required=False, min_value=0, help_text="Seconds; empty: until the last period ends.")
+    duration_s = forms.IntegerField(
+        label="duration", required=False, min_value=0, help_text="Seconds; empty: until the last period ends."
+    )
     min_charging_rate = forms.DecimalField(
-        label="min charging rate", required=False, min_value=0, decimal_places=1,
-        help_text="In the charging rate unit, at most one decimal.",
+        label="min charging rate", required=False, min_value=0, help_text="In the charging rate unit, at most one decimal."
     )
 
     def add_fields(self):
-        self.fields["evse"] = evse_field(self.charge_point)
+        self.fields["evse_id"] = evse_field(self.charge_point)
         self.fields["purpose"] = forms.ChoiceField(choices=purpose_choices(self.version))
         self.fields["valid_from"] = datetime_field("valid from")
         self.fields["valid_to"] = datetime_field("valid to")
@@ -382,50 +347,11 @@ class SetChargingProfileForm(OperationForm):
         self.fields["charging_profile_id"].initial = (last["last"] or 0) + 1
 
     def clean_periods(self):
-        return neutral_periods(self.cleaned_data["periods"])
-
-    def clean(self):
-        cleaned = super().clean()
-        evse, purpose, kind = cleaned.get("evse"), cleaned.get("purpose"), cleaned.get("kind")
-        # Where each purpose may be installed and what only some kinds carry: 1.6 §3.13.1 / 2.0.1 K01.
-        if purpose == inputs.STATION_MAX_PROFILE and evse not in (None, 0):
-            self.add_error("evse", "A station-wide maximum profile can only be set on 0.")
-        if purpose == "TxProfile" and evse == 0:
-            self.add_error("evse", "A TxProfile applies to a transaction: pick an EVSE above 0.")
-        if cleaned.get("transaction") is not None and purpose != "TxProfile":
-            self.add_error("transaction", "Only a TxProfile names a transaction.")
-        if kind == "Recurring" and not cleaned.get("recurrency"):
-            self.add_error("recurrency", "A Recurring profile needs Daily or Weekly.")
-        if kind != "Recurring" and cleaned.get("recurrency"):
-            self.add_error("recurrency", "Only Recurring profiles have a recurrency.")
-        valid_from, valid_to = cleaned.get("valid_from"), cleaned.get("valid_to")
-        if valid_from and valid_to and valid_to <= valid_from:
-            self.add_error("valid_to", "Valid to must be after valid from.")
-        return cleaned
-
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(
-            evse_id=d["evse"],
-            charging_profile_id=d["charging_profile_id"],
-            stack_level=d["stack_level"],
-            purpose=d["purpose"],
-            kind=d["kind"],
-            recurrency=d["recurrency"],
-            valid_from=d["valid_from"],
-            valid_to=d["valid_to"],
-            transaction=d["transaction"],
-            charging_rate_unit=d["charging_rate_unit"],
-            periods=d["periods"],
-            duration_s=d["duration"],
-            start_schedule=d["start_schedule"],
-            min_charging_rate=d["min_charging_rate"],
-        )
+        return parse_periods(self.cleaned_data["periods"])
 
 
 class ClearChargingProfileForm(OperationForm):
     operation = "clear-charging-profile"
-    label = "Clear charging profile"
     description = (
         "Clear one charging profile by its id, or every profile matching the criteria given. "
         "With nothing filled in, every profile on the charge point is cleared."
@@ -439,7 +365,7 @@ class ClearChargingProfileForm(OperationForm):
             .select_related("profile")
             .order_by("profile__charging_profile_id")
         )
-        self.fields["profile_id"] = forms.IntegerField(
+        self.fields["charging_profile_id"] = forms.IntegerField(
             label="charging profile id",
             required=False,
             min_value=0,
@@ -448,60 +374,41 @@ class ClearChargingProfileForm(OperationForm):
             ),
             help_text="Clears this profile only; leave the criteria below empty.",
         )
-        self.fields["evse"] = evse_field(self.charge_point, required=False)
+        self.fields["evse_id"] = evse_field(self.charge_point, required=False)
         self.fields["purpose"] = forms.ChoiceField(choices=purpose_choices(self.version, blank=True), required=False)
-        self.order_fields(["profile_id", "evse", "purpose", "stack_level"])
-
-    def clean(self):
-        cleaned = super().clean()
-        criteria = [cleaned.get("evse"), cleaned.get("purpose") or None, cleaned.get("stack_level")]
-        if cleaned.get("profile_id") is not None and any(c is not None for c in criteria):
-            raise ValidationError("Clear either by charging profile id or by EVSE, purpose and stack level, not both.")
-        return cleaned
-
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(
-            charging_profile_id=d["profile_id"], evse_id=d["evse"], purpose=d["purpose"], stack_level=d["stack_level"]
-        )
+        self.order_fields(["charging_profile_id", "evse_id", "purpose", "stack_level"])
 
 
 class CompositeScheduleForm(OperationForm):
     operation = "composite-schedule"
-    label = "Composite schedule"
     description = "Read the schedule an EVSE (0: the charge point's total) will follow, all profiles combined."
 
-    duration = forms.IntegerField(min_value=1, initial=86400, help_text="Seconds from now.")
+    duration_s = forms.IntegerField(label="duration", min_value=1, initial=86400, help_text="Seconds from now.")
     charging_rate_unit = forms.ChoiceField(
-        label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType), blank=True), required=False
+        label="charging rate unit",
+        choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType), blank=True),
+        required=False,
     )
 
     def add_fields(self):
-        self.fields["evse"] = evse_field(self.charge_point)
-        self.order_fields(["evse", "duration", "charging_rate_unit"])
-
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(evse_id=d["evse"], duration_s=d["duration"], charging_rate_unit=d["charging_rate_unit"])
+        self.fields["evse_id"] = evse_field(self.charge_point)
+        self.order_fields(["evse_id", "duration_s", "charging_rate_unit"])
 
 
 class SendLocalListForm(OperationForm):
     operation = "send-local-list"
-    label = "Send local list"
     description = (
         "Send the id tags table as the Local Authorization List. Full replaces the whole list; Differential "
         "sends only the id tags changed since the last list the charge point accepted."
     )
 
-    update_type = forms.ChoiceField(label="update type", choices=enum_choices(inputs.values(inputs.UpdateEnumType)), initial="Full")
-
-    def arguments(self):
-        return {"update_type": self.cleaned_data["update_type"]}
+    update_type = forms.ChoiceField(
+        label="update type", choices=enum_choices(inputs.values(inputs.UpdateEnumType)), initial="Full"
+    )
 
 
 class UpdateFirmwareForm(OperationForm):
     operation = "update-firmware"
-    label = "Update firmware"
     description = "Have the charge point download and install firmware; progress arrives as FirmwareStatusNotification."
 
     def add_fields(self):
@@ -510,16 +417,9 @@ class UpdateFirmwareForm(OperationForm):
         self.fields["retrieve_date"].initial = lambda: localtime().replace(second=0, microsecond=0)
         self.fields.update(retries_fields())
 
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(
-            location=d["location"], retrieve_date=d["retrieve_date"], retries=d["retries"], retry_interval_s=d["retry_interval"]
-        )
-
 
 class FetchLogsForm(OperationForm):
     operation = "fetch-logs"
-    label = "Fetch logs"
     description = "Have the charge point upload its diagnostics log; progress arrives as a status notification."
 
     def add_fields(self):
@@ -528,32 +428,18 @@ class FetchLogsForm(OperationForm):
         self.fields["oldest"] = datetime_field("oldest", help_text="Oldest log entry to include.")
         self.fields["latest"] = datetime_field("latest", help_text="Newest log entry to include.")
 
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("oldest") and cleaned.get("latest") and cleaned["latest"] <= cleaned["oldest"]:
-            self.add_error("latest", "Must be after the oldest entry.")
-        return cleaned
 
-    def arguments(self):
-        d = self.cleaned_data
-        return compact(
-            location=d["location"], retries=d["retries"], retry_interval_s=d["retry_interval"],
-            oldest=d["oldest"], latest=d["latest"],
-        )
-
-
-def known_keys(charge_point: ChargePoint, *, writable: bool = False) -> list[tuple[str, str]]:
-    """(key, current value) suggestions: 1.6 configuration keys, 2.0.1 device model variables (Actual)."""
-    if version_of(charge_point) == V16:
-        keys = ConfigurationKey.objects.filter(charge_point=charge_point).order_by("key")
-        return [(k.key, k.value or "") for k in keys if not (writable and k.readonly)][:MAX_SUGGESTIONS]
+def known_keys(charge_point: ChargePoint) -> list[tuple[str, str]]:
+    """(key, current value) of what may be written: 1.6 configuration keys, 2.0.1 device model variables (Actual)."""
+    if charge_point.version == V16:
+        keys = ConfigurationKey.objects.filter(charge_point=charge_point, readonly=False).order_by("key")
+        return [(k.key, k.value or "") for k in keys[:MAX_SUGGESTIONS]]
     variables = Variable.objects.filter(charge_point=charge_point, attribute_type="Actual")
-    return [(str(v), v.value or "") for v in variables if not writable or v.writable][:MAX_SUGGESTIONS]
+    return [(str(v), v.value or "") for v in variables if v.writable][:MAX_SUGGESTIONS]
 
 
 class GetConfigurationForm(OperationForm):
     operation = "get-configuration"
-    label = "Get configuration"
 
     keys = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 80}))
 
@@ -580,37 +466,17 @@ class GetConfigurationForm(OperationForm):
         )
 
     def clean_keys(self):
-        keys = list(dict.fromkeys(k.strip() for k in self.cleaned_data["keys"].split(",") if k.strip()))
-        if self.version == V16:
-            too_long = [k for k in keys if len(k) > 50]
-            if too_long:
-                raise ValidationError(f"Keys are at most 50 characters: {', '.join(too_long)}")
-        else:
-            for key in keys:
-                try:
-                    parse_variable_key(key)
-                except commands.InvalidArguments as error:
-                    raise ValidationError(error.message.split(": ", 1)[-1]) from None
-        return keys
-
-    def arguments(self):
-        return compact(keys=self.cleaned_data["keys"])
+        return list(dict.fromkeys(k.strip() for k in self.cleaned_data["keys"].split(",") if k.strip()))
 
 
 class ChangeConfigurationForm(OperationForm):
     operation = "change-configuration"
-    label = "Change configuration"
     description = "Set one configuration key (2.0.1: a device model variable). An accepted value is stored here."
 
     def add_fields(self):
-        self.readonly_keys = set()
-        if self.version == V16:
-            self.readonly_keys = set(
-                ConfigurationKey.objects.filter(charge_point=self.charge_point, readonly=True).values_list("key", flat=True)
-            )
         self.fields["key"] = forms.CharField(
             max_length=50 if self.version == V16 else 200,
-            widget=DatalistInput(options=known_keys(self.charge_point, writable=True)),
+            widget=DatalistInput(options=known_keys(self.charge_point)),
             help_text="Pick a key the charge point reported or type any"
             + ("." if self.version == V16 else " as Component.Variable (e.g. OCPPCommCtrlr.HeartbeatInterval)."),
         )
@@ -624,42 +490,19 @@ class ChangeConfigurationForm(OperationForm):
         )
 
     def clean_key(self):
+        # The charge point reported the key read-only: asking would only earn a Rejected.
         key = self.cleaned_data["key"].strip()
-        if key in self.readonly_keys:
+        readonly = ConfigurationKey.objects.filter(charge_point=self.charge_point, key=key, readonly=True)
+        if self.version == V16 and readonly.exists():
             raise ValidationError(f"{key} is read-only on this charge point.")
-        if self.version == V201:
-            try:
-                parse_variable_key(key)
-            except commands.InvalidArguments as error:
-                raise ValidationError(error.message.split(": ", 1)[-1]) from None
         return key
 
     def arguments(self):
-        return {"key": self.cleaned_data["key"], "value": self.cleaned_data["value"]}
+        return {"key": self.cleaned_data["key"], "value": self.cleaned_data["value"]}  # an empty value is one
 
 
-OPERATION_FORMS: dict[str, type[OperationForm]] = {
-    form.operation: form
-    for form in (
-        StartChargingForm,
-        StopChargingForm,
-        ResetForm,
-        UnlockForm,
-        ChangeAvailabilityForm,
-        TriggerMessageForm,
-        ReserveForm,
-        CancelReservationForm,
-        SetChargingProfileForm,
-        ClearChargingProfileForm,
-        CompositeScheduleForm,
-        SendLocalListForm,
-        UpdateFirmwareForm,
-        FetchLogsForm,
-        GetConfigurationForm,
-        ChangeConfigurationForm,
-    )
-}
-
+# The form of each operation, found by its `operation` (a test checks every operation has one).
+OPERATION_FORMS: dict[str, type[OperationForm]] = {form.operation: form for form in OperationForm.__subclasses__()}
 
 RAW_MESSAGE = "send-message"
 
@@ -667,10 +510,11 @@ RAW_MESSAGE = "send-message"
 class RawMessageForm(CommandForm):
     """Any central-system message of the charge point's OCPP version, its payload typed as JSON."""
 
+    title = "Send any message"
     description = (
         "Send any central system message of this charge point's OCPP version. The payload is checked against "
-        "the official schema before it is sent; messages of one version only (ClearCache, DataTransfer, GetReport "
-        "…) are sent from here."
+        "the official schema before it is sent; messages of one version only (ClearCache, DataTransfer, "
+        "GetLocalListVersion, GetReport …) are sent from here."
     )
 
     payload_json = forms.CharField(
@@ -683,10 +527,7 @@ class RawMessageForm(CommandForm):
 
     def __init__(self, *args, charge_point: ChargePoint, **kwargs):
         super().__init__(*args, charge_point=charge_point, **kwargs)
-        self.version = version_of(charge_point)
-        self.fields["message"] = forms.ChoiceField(
-            label="message", choices=enum_choices(commands.actions_for(self.version))
-        )
+        self.fields["message"] = forms.ChoiceField(choices=enum_choices(commands.actions_for(self.version)))
         self.order_fields(["message", "payload_json"])
 
     @property
@@ -694,10 +535,6 @@ class RawMessageForm(CommandForm):
         if self.is_bound and self.is_valid():
             return self.cleaned_data["message"]
         return "any message"
-
-    @property
-    def title(self) -> str:
-        return "Send any message"
 
     @property
     def reference(self) -> str:
@@ -719,16 +556,8 @@ class RawMessageForm(CommandForm):
             raise ValidationError("The payload is a JSON object: {…}.")
         return value
 
-    def payload(self):
-        return self.cleaned_data["payload_json"]
-
     def send(self, *, user):
         return commands.call(
-            self.charge_point.pk, self.cleaned_data["message"], self.payload(), source=CommandSource.ADMIN, user=user
+            self.charge_point.pk, self.cleaned_data["message"], self.cleaned_data["payload_json"],
+            source=CommandSource.ADMIN, user=user,
         )
-
-
-# The Commands box of a 2.0.1 station: its neutral operations, by what they are about.
-OPERATION_GROUPS: list[tuple[str, list[str]]] = [
-    (group, [operation.name for operation in members]) for group, members in operations.groups()
-]

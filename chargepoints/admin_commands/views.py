@@ -1,15 +1,9 @@
 """The command pages of a charge point: /admin/chargepoints/chargepoint/<id>/command/<name>/.
 
-<name> is one of
-- a version-neutral operation (kebab-case: "start-charging", "reset" …), for
-  charge points of either version (`operation_forms`);
-- "send-message": any message of the charge point's version, JSON payload;
-- an OCPP 1.6 action ("RemoteStartTransaction" …), the per-action forms of
-  `forms`, for 1.6 charge points only.
-
-The Commands box of the charge point page offers what fits its version: the
-1.6 per-action forms by feature profile for a 1.6 charge point, the neutral
-operations for a 2.0.1 station, and "Send any message" for both.
+<name> is a version-neutral operation (kebab-case: "start-charging", "reset" …)
+or "send-message", any message of the charge point's version with a JSON
+payload. Every charge point, 1.6 or 2.0.1, is offered the same pages: its
+Commands box lists the operations by group, then "Send any message".
 """
 
 from __future__ import annotations
@@ -22,14 +16,12 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from .. import commands
+from .. import commands, operations
 from ..models import ChargePoint
-from .forms import FORMS, PROFILES, CommandForm
-from .operation_forms import OPERATION_FORMS, OPERATION_GROUPS, RAW_MESSAGE, RawMessageForm, version_of
+from .operation_forms import OPERATION_FORMS, RAW_MESSAGE, CommandForm, RawMessageForm
 from .outcomes import Outcome, attempt
 
 TEMPLATE = "admin/chargepoints/chargepoint/command_form.html"
-ANY_MESSAGE = ("Any message", [RAW_MESSAGE])
 
 
 def command_url(charge_point_id: str, name: str) -> str:
@@ -37,39 +29,18 @@ def command_url(charge_point_id: str, name: str) -> str:
     return reverse("admin:chargepoints_chargepoint_command", args=[quote(charge_point_id), name])
 
 
-def _label(name: str) -> str:
-    if name in OPERATION_FORMS:
-        return OPERATION_FORMS[name].label
-    if name == RAW_MESSAGE:
-        return "Send any message"
-    return name
-
-
-def command_links(charge_point_id: str, version: str | None = None) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """[(group, [(name, label, command page URL) …]) …] for the charge point page's Commands box.
-
-    OCPP 1.6: the per-action forms by feature profile; 2.0.1: the neutral
-    operations. Both end with "Send any message". `version` defaults to the
-    charge point's.
-    """
-    if version is None:
-        version = ChargePoint.objects.filter(pk=charge_point_id).values_list("ocpp_version", flat=True).first() or "1.6"
-    groups = PROFILES if version == "1.6" else OPERATION_GROUPS
+def command_links(charge_point_id: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """[(group, [(name, label, command page URL) …]) …] for the Commands box: the operations, then any message."""
+    groups = [(group, [(op.name, op.label) for op in members]) for group, members in operations.groups()]
     return [
-        (group, [(name, _label(name), command_url(charge_point_id, name)) for name in names])
-        for group, names in [*groups, ANY_MESSAGE]
+        (group, [(name, label, command_url(charge_point_id, name)) for name, label in links])
+        for group, links in [*groups, ("Any message", [(RAW_MESSAGE, RawMessageForm.title)])]
     ]
 
 
-def form_class_for(charge_point: ChargePoint, name: str) -> type[CommandForm] | None:
-    """The form of command page `name` for this charge point, or None when there is none for its version."""
-    if name in OPERATION_FORMS:
-        return OPERATION_FORMS[name]
-    if name == RAW_MESSAGE:
-        return RawMessageForm
-    if name in FORMS and version_of(charge_point) == "1.6":
-        return FORMS[name]
-    return None
+def form_class_for(name: str) -> type[CommandForm] | None:
+    """The form of command page `name`, or None when there is no such page."""
+    return RawMessageForm if name == RAW_MESSAGE else OPERATION_FORMS.get(name)
 
 
 def command_view(model_admin, request, object_id: str, action: str):
@@ -82,14 +53,12 @@ def command_view(model_admin, request, object_id: str, action: str):
     fills the form in (e.g. ?message=ClearCache on "send-message").
     """
     name = action
-    if name not in OPERATION_FORMS and name != RAW_MESSAGE and name not in FORMS:
-        raise Http404(f"{name!r} is not an operation or an OCPP 1.6 central system operation")
+    form_class = form_class_for(name)
+    if form_class is None:
+        raise Http404(f"{name!r} is not an operation (nor {RAW_MESSAGE!r})")
     charge_point = model_admin.get_object(request, unquote(object_id))
     if charge_point is None:
         raise Http404(f"No charge point {unquote(object_id)!r}")
-    form_class = form_class_for(charge_point, name)
-    if form_class is None:
-        raise Http404(f"{charge_point} speaks OCPP {version_of(charge_point)}: {name} is an OCPP 1.6 form")
     if not model_admin.has_change_permission(request, charge_point):
         raise PermissionDenied
 
@@ -100,9 +69,14 @@ def command_view(model_admin, request, object_id: str, action: str):
             # Named by what the operator asked for: the operation, or the message sent raw.
             label = form.action if isinstance(form, RawMessageForm) else form.title
             outcome = attempt(charge_point.pk, label, lambda: form.send(user=request.user))
-            if isinstance(outcome.error, commands.InvalidPayload):
-                form.add_error(None, outcome.error.message)
-            messages.add_message(request, outcome.level, outcome.message)
+            if isinstance(outcome.error, commands.InvalidArguments):
+                # Nothing was sent: the operation refused what the form collected.
+                form.add_argument_errors(outcome.error)
+                outcome = None
+            else:
+                if isinstance(outcome.error, commands.InvalidPayload):
+                    form.add_error(None, outcome.error.message)
+                messages.add_message(request, outcome.level, outcome.message)
     else:
         form = form_class(charge_point=charge_point, initial=request.GET.dict())
 
@@ -115,7 +89,7 @@ def command_view(model_admin, request, object_id: str, action: str):
         "original": charge_point,
         "charge_point": charge_point,
         "action": name,
-        "ocpp_version": version_of(charge_point),
+        "ocpp_version": charge_point.version,
         "command_form": form,
         "adminform": helpers.AdminForm(form, form.get_fieldsets(), {}, model_admin=model_admin),
         "errors": helpers.AdminErrorList(form, []),
@@ -123,7 +97,7 @@ def command_view(model_admin, request, object_id: str, action: str):
         "outcome": outcome,
         "reservation": getattr(form, "reservation", None),
         "change_url": reverse("admin:chargepoints_chargepoint_change", args=[quote(charge_point.pk)]),
-        "command_links": command_links(charge_point.pk, version_of(charge_point)),
+        "command_links": command_links(charge_point.pk),
         "has_view_permission": model_admin.has_view_permission(request, charge_point),
     }
     request.current_app = model_admin.admin_site.name

@@ -17,11 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from chargepoints.exceptions import CommandOutcome
-from chargepoints import commands, services
-from chargepoints.admin_commands.forms import FORMS, PROFILES
+from chargepoints import commands, operations, services
 from chargepoints.admin_commands.operation_forms import OPERATION_FORMS
 from chargepoints.admin_commands.outcomes import pretty_json
+from chargepoints.exceptions import CommandOutcome
 from chargepoints.models import (
     ChargePoint,
     ChargingProfile,
@@ -163,93 +162,130 @@ def url(model, view="changelist", *args):
 def sent_payloads(fake):
     return [(s.charge_point_id, s.action, s.payload) for s in fake.sent]
 
+# --- One page per operation, for either version -------------------------------------------------------------
 
-# --- One page per operation --------------------------------------------------------------------------------
+
+@pytest.fixture
+def cs(db):
+    """CS-1, a connected OCPP 2.0.1 station: EVSE 1 with connectors 1 and 2, EVSE 2 with connector 1."""
+    station = ChargePoint.objects.create(id="CS-1")
+    services.charge_point_connect(charge_point_id="CS-1", session_id="s2", ocpp_version="2.0.1", allow_unknown=False)
+    for evse_id, connector_id, status in ((1, 1, "Available"), (1, 2, "Faulted"), (2, 1, "Occupied")):
+        services.status_notification_create(
+            charge_point_id="CS-1", evse_id=evse_id, connector_id=connector_id, status=status, error_code=""
+        )
+    station.refresh_from_db()
+    return station
+
+
+@pytest.fixture(params=["1.6", "2.0.1"])
+def station(request, cp, cs):
+    """The id of CP-1 (OCPP 1.6) or CS-1 (OCPP 2.0.1): behaviour both versions share."""
+    return {"1.6": "CP-1", "2.0.1": "CS-1"}[request.param]
 
 
 FIELDS = {
-    "ChangeAvailability": ["connector", "type"],
-    "ChangeConfiguration": ["key", "value"],
-    "ClearCache": [],
-    "DataTransfer": ["vendor_id", "message_id", "data"],
-    "GetConfiguration": ["keys"],
-    "RemoteStartTransaction": ["id_tag", "connector", "charging_profile"],
-    "RemoteStopTransaction": ["transaction"],
-    "Reset": ["type"],
-    "UnlockConnector": ["connector"],
-    "GetDiagnostics": ["location", "retries", "retry_interval", "start_time", "stop_time"],
-    "UpdateFirmware": ["location", "retrieve_date", "retries", "retry_interval"],
-    "GetLocalListVersion": [],
-    "SendLocalList": ["update_type"],
-    "ReserveNow": ["connector", "id_tag", "expiry_date", "parent_id_tag"],
-    "CancelReservation": ["reservation"],
-    "SetChargingProfile": [
-        "connector",
-        "charging_profile_id",
-        "stack_level",
-        "purpose",
-        "kind",
-        "recurrency",
-        "valid_from",
-        "valid_to",
-        "transaction_id",
-        "charging_rate_unit",
-        "periods",
-        "duration",
-        "start_schedule",
-        "min_charging_rate",
-    ],
-    "ClearChargingProfile": ["profile_id", "connector", "purpose", "stack_level"],
-    "GetCompositeSchedule": ["connector", "duration", "charging_rate_unit"],
-    "TriggerMessage": ["requested_message", "connector"],
+    # operation: (OCPP 1.6 fields, OCPP 2.0.1 fields), named after the operation's arguments
+    "start-charging": (["id_tag", "evse_id", "charging_profile"],) * 2,
+    "stop-charging": (["transaction"],) * 2,
+    "reset": (["type"], ["type", "evse_id"]),
+    "unlock": (["evse_id"], ["evse_id", "connector_id"]),
+    "change-availability": (["evse_id", "operative"], ["evse_id", "connector_id", "operative"]),
+    "trigger-message": (["message", "evse_id"],) * 2,
+    "reserve": (["evse_id", "id_tag", "expiry", "parent_id_tag"],) * 2,
+    "cancel-reservation": (["reservation_id"],) * 2,
+    "set-charging-profile": (
+        [
+            "evse_id", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency", "valid_from", "valid_to",
+            "transaction", "charging_rate_unit", "periods", "duration_s", "start_schedule", "min_charging_rate",
+        ],
+    ) * 2,
+    "clear-charging-profile": (["charging_profile_id", "evse_id", "purpose", "stack_level"],) * 2,
+    "composite-schedule": (["evse_id", "duration_s", "charging_rate_unit"],) * 2,
+    "send-local-list": (["update_type"],) * 2,
+    "update-firmware": (["location", "retrieve_date", "retries", "retry_interval_s"],) * 2,
+    "fetch-logs": (["location", "retries", "retry_interval_s", "oldest", "latest"],) * 2,
+    "get-configuration": (["keys"],) * 2,
+    "change-configuration": (["key", "value"],) * 2,
 }
 
 
-def test_every_central_system_operation_of_ocpp_16_has_a_form_and_a_button():
-    assert set(FORMS) == set(commands.actions_for("1.6")) == set(FIELDS)
-    assert sorted(a for _, actions in PROFILES for a in actions) == sorted(FORMS)
+def test_every_operation_has_a_form_found_by_its_name():
+    assert set(OPERATION_FORMS) == set(operations.OPERATIONS) == set(FIELDS)
+    assert all(form.operation == name for name, form in OPERATION_FORMS.items())
 
 
-@pytest.mark.parametrize("action", sorted(FIELDS))
-def test_each_command_page_shows_its_form_with_the_spec_fields(admin_client, cp, action):
-    response = admin_client.get(command_url(action))
+@pytest.mark.parametrize("name", sorted(FIELDS))
+def test_each_operation_page_shows_the_fields_of_the_charge_points_version(admin_client, station, name):
+    response = admin_client.get(command_url(name, station))
 
     assert response.status_code == 200
-    assert set(response.context["command_form"].fields) == set(FIELDS[action])
+    form = response.context["command_form"]
+    assert set(form.fields) == set(FIELDS[name][0 if form.version == "1.6" else 1])
     html = response.content.decode()
-    for name in FIELDS[action]:
-        assert f'name="{name}"' in html
-    assert f'value="Send {action} to CP-1"' in html
-    assert f'<a href="{url(ChargePoint, "change", "CP-1")}">CP-1</a>' in html  # breadcrumbs back to the charge point
+    for field in form.fields:
+        assert f'name="{field}"' in html
+    assert f"OCPP {form.version}" in html
+    assert escape(f"{operations.OPERATIONS[name].label}: send {form.action} to {station}") in html
+    assert f'<a href="{url(ChargePoint, "change", station)}">{station}</a>' in html  # breadcrumbs back to it
 
+
+def test_every_charge_point_page_offers_the_operations_by_group_and_any_message(admin_client, station):
+    html = admin_client.get(url(ChargePoint, "change", station)).content.decode()
+
+    for group, members in operations.groups():
+        assert f"<strong>{escape(group)}</strong>" in html
+        for operation in members:
+            assert f'href="{command_url(operation.name, station)}"' in html
+            assert f">{operation.label}</a>" in html
+    assert f'href="{command_url("send-message", station)}"' in html
+
+
+def test_an_unknown_page_or_charge_point_is_not_found(admin_client, cp):
+    assert admin_client.get(command_url("RemoteStartTransaction")).status_code == 404  # a message, not an operation
+    assert admin_client.get(command_url("BootNotification")).status_code == 404
+    assert admin_client.get(command_url("reset", "CP-NOPE")).status_code == 404
+
+
+EXPIRY_FORM, EXPIRY_SENT = "2030-01-01T10:00", "2030-01-01T10:00:00.000Z"
+PROFILE_7 = {
+    "charging_profile_id": "7", "stack_level": "0", "purpose": "TxDefaultProfile", "kind": "Relative",
+    "charging_rate_unit": "A", "periods": "0:16",
+}
 
 CASES = [
-    ("ChangeAvailability", {"connector": "0", "type": "Inoperative"}, {"connectorId": 0, "type": "Inoperative"}),
-    ("ChangeAvailability", {"connector": "2", "type": "Operative"}, {"connectorId": 2, "type": "Operative"}),
-    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "60"}, {"key": "HeartbeatInterval", "value": "60"}),
-    ("ClearCache", {}, {}),
-    ("DataTransfer", {"vendor_id": "com.acme", "message_id": "", "data": ""}, {"vendorId": "com.acme"}),
+    # (charge point, operation, form data, message sent, payload sent)
+    ("CP-1", "change-availability", {"evse_id": "0", "operative": "Inoperative"}, "ChangeAvailability",
+     {"connectorId": 0, "type": "Inoperative"}),
+    ("CP-1", "change-availability", {"evse_id": "2", "operative": "Operative"}, "ChangeAvailability",
+     {"connectorId": 2, "type": "Operative"}),
+    ("CS-1", "change-availability", {"evse_id": "0", "operative": "Inoperative"}, "ChangeAvailability",
+     {"operationalStatus": "Inoperative"}),
+    ("CS-1", "change-availability", {"evse_id": "1", "connector_id": "2", "operative": "Operative"}, "ChangeAvailability",
+     {"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}}),
+    ("CP-1", "change-configuration", {"key": "HeartbeatInterval", "value": "60"}, "ChangeConfiguration",
+     {"key": "HeartbeatInterval", "value": "60"}),
+    ("CS-1", "change-configuration", {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"}, "SetVariables",
+     {"setVariableData": [
+         {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+     ]}),
+    ("CP-1", "get-configuration", {"keys": ""}, "GetConfiguration", {}),
+    ("CP-1", "get-configuration", {"keys": "HeartbeatInterval, MeterValueSampleInterval,"}, "GetConfiguration",
+     {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}),
+    ("CS-1", "get-configuration", {"keys": ""}, "GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
+    ("CS-1", "get-configuration", {"keys": "OCPPCommCtrlr.HeartbeatInterval"}, "GetVariables",
+     {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}),
+    ("CP-1", "start-charging", {"id_tag": "TAG-1", "evse_id": ""}, "RemoteStartTransaction", {"idTag": "TAG-1"}),
     (
-        "DataTransfer",
-        {"vendor_id": "com.acme", "message_id": "ping", "data": '{"n": 1}'},
-        {"vendorId": "com.acme", "messageId": "ping", "data": '{"n": 1}'},
-    ),
-    ("GetConfiguration", {"keys": ""}, {}),
-    (
-        "GetConfiguration",
-        {"keys": "HeartbeatInterval, MeterValueSampleInterval,"},
-        {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]},
-    ),
-    ("RemoteStartTransaction", {"id_tag": "TAG-1", "connector": "", "charging_profile": ""}, {"idTag": "TAG-1"}),
-    (
-        "RemoteStartTransaction",
+        "CP-1",
+        "start-charging",
         {
             "id_tag": "TAG-1",
-            "connector": "2",
-            "charging_profile": '{"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",'
-            ' "chargingProfileKind": "Relative", "chargingSchedule": {"chargingRateUnit": "A",'
-            ' "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]}}',
+            "evse_id": "2",
+            "charging_profile": '{"charging_profile_id": 1, "stack_level": 0, "purpose": "TxProfile", "kind": "Relative",'
+            ' "charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": 16}]}',
         },
+        "RemoteStartTransaction",
         {
             "idTag": "TAG-1",
             "connectorId": 2,
@@ -262,57 +298,51 @@ CASES = [
             },
         },
     ),
-    ("Reset", {"type": "Hard"}, {"type": "Hard"}),
-    ("UnlockConnector", {"connector": "2"}, {"connectorId": 2}),
+    ("CS-1", "start-charging", {"id_tag": "TAG-1", "evse_id": "1"}, "RequestStartTransaction",
+     {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": ANY, "evseId": 1}),
+    ("CP-1", "reset", {"type": "hard"}, "Reset", {"type": "Hard"}),
+    ("CS-1", "reset", {"type": "hard", "evse_id": "2"}, "Reset", {"type": "Immediate", "evseId": 2}),
+    ("CS-1", "reset", {"type": "soft", "evse_id": ""}, "Reset", {"type": "OnIdle"}),
+    ("CP-1", "unlock", {"evse_id": "2"}, "UnlockConnector", {"connectorId": 2}),
+    ("CS-1", "unlock", {"evse_id": "1", "connector_id": "2"}, "UnlockConnector", {"evseId": 1, "connectorId": 2}),
+    ("CP-1", "fetch-logs", {"location": "ftp://logs.example.com/up/"}, "GetDiagnostics",
+     {"location": "ftp://logs.example.com/up/"}),
     (
+        "CP-1",
+        "fetch-logs",
+        {"location": "ftp://logs.example.com/up/", "retries": "3", "retry_interval_s": "60",
+         "oldest": "2025-03-01T10:00", "latest": "2025-03-01T12:30"},
         "GetDiagnostics",
-        {"location": "ftp://logs.example.com/up/", "retries": "", "retry_interval": "", "start_time": "", "stop_time": ""},
-        {"location": "ftp://logs.example.com/up/"},
+        {"location": "ftp://logs.example.com/up/", "retries": 3, "retryInterval": 60,
+         "startTime": "2025-03-01T10:00:00.000Z", "stopTime": "2025-03-01T12:30:00.000Z"},
     ),
+    ("CS-1", "fetch-logs", {"location": "ftp://logs.example.com/", "retries": "2"}, "GetLog",
+     {"logType": "DiagnosticsLog", "requestId": ANY, "log": {"remoteLocation": "ftp://logs.example.com/"}, "retries": 2}),
+    ("CP-1", "update-firmware", {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00"},
+     "UpdateFirmware", {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z"}),
     (
-        "GetDiagnostics",
-        {
-            "location": "ftp://logs.example.com/up/",
-            "retries": "3",
-            "retry_interval": "60",
-            "start_time": "2025-03-01T10:00",
-            "stop_time": "2025-03-01T12:30",
-        },
-        {
-            "location": "ftp://logs.example.com/up/",
-            "retries": 3,
-            "retryInterval": 60,
-            "startTime": "2025-03-01T10:00:00.000Z",
-            "stopTime": "2025-03-01T12:30:00.000Z",
-        },
-    ),
-    (
+        "CP-1",
+        "update-firmware",
+        {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00", "retries": "0",
+         "retry_interval_s": "30"},
         "UpdateFirmware",
-        {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00", "retries": "", "retry_interval": ""},
-        {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z"},
+        {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z", "retries": 0,
+         "retryInterval": 30},
     ),
+    ("CS-1", "update-firmware", {"location": "https://fw.example.com/fw.bin", "retrieve_date": EXPIRY_FORM},
+     "UpdateFirmware",
+     {"requestId": ANY, "firmware": {"location": "https://fw.example.com/fw.bin", "retrieveDateTime": EXPIRY_SENT}}),
+    ("CP-1", "send-local-list", {"update_type": "Full"}, "SendLocalList",
+     {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]}),
+    ("CS-1", "send-local-list", {"update_type": "Full"}, "SendLocalList",
+     {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": [
+         {"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": {"status": "Accepted"}}
+     ]}),
     (
-        "UpdateFirmware",
-        {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00", "retries": "0", "retry_interval": "30"},
-        {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z", "retries": 0, "retryInterval": 30},
-    ),
-    ("GetLocalListVersion", {}, {}),
-    (
-        "SendLocalList",
-        {"update_type": "Full"},
-        {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]},
-    ),
-    (
+        "CP-1",
+        "set-charging-profile",
+        {**PROFILE_7, "evse_id": "1", "periods": "0:16\n3600:8.5:1\n"},
         "SetChargingProfile",
-        {
-            "connector": "1",
-            "charging_profile_id": "7",
-            "stack_level": "0",
-            "purpose": "TxDefaultProfile",
-            "kind": "Relative",
-            "charging_rate_unit": "A",
-            "periods": "0:16\n3600:8.5:1\n",
-        },
         {
             "connectorId": 1,
             "csChargingProfiles": {
@@ -323,7 +353,7 @@ CASES = [
                 "chargingSchedule": {
                     "chargingRateUnit": "A",
                     "chargingSchedulePeriod": [
-                        {"startPeriod": 0, "limit": 16.0},
+                        {"startPeriod": 0, "limit": 16},
                         {"startPeriod": 3600, "limit": 8.5, "numberPhases": 1},
                     ],
                 },
@@ -331,22 +361,16 @@ CASES = [
         },
     ),
     (
-        "SetChargingProfile",
+        "CP-1",
+        "set-charging-profile",
         {
-            "connector": "0",
-            "charging_profile_id": "8",
-            "stack_level": "2",
-            "purpose": "ChargePointMaxProfile",
-            "kind": "Recurring",
-            "recurrency": "Daily",
-            "valid_from": "2025-03-01T00:00",
-            "valid_to": "2025-12-31T23:59",
+            "evse_id": "0", "charging_profile_id": "8", "stack_level": "2", "purpose": "ChargingStationMaxProfile",
+            "kind": "Recurring", "recurrency": "Daily", "valid_from": "2025-03-01T00:00", "valid_to": "2025-12-31T23:59",
             "charging_rate_unit": "W",
-            "periods": '[{"startPeriod": 0, "limit": 11000}, {"startPeriod": 28800, "limit": 7400.5, "numberPhases": 3}]',
-            "duration": "86400",
-            "start_schedule": "2025-03-01T00:00",
-            "min_charging_rate": "1400.5",
+            "periods": '[{"start_period_s": 0, "limit": 11000}, {"start_period_s": 28800, "limit": 7400.5, "number_phases": 3}]',
+            "duration_s": "86400", "start_schedule": "2025-03-01T00:00", "min_charging_rate": "1400.5",
         },
+        "SetChargingProfile",
         {
             "connectorId": 0,
             "csChargingProfiles": {
@@ -362,7 +386,7 @@ CASES = [
                     "startSchedule": "2025-03-01T00:00:00.000Z",
                     "chargingRateUnit": "W",
                     "chargingSchedulePeriod": [
-                        {"startPeriod": 0, "limit": 11000.0},
+                        {"startPeriod": 0, "limit": 11000},
                         {"startPeriod": 28800, "limit": 7400.5, "numberPhases": 3},
                     ],
                     "minChargingRate": 1400.5,
@@ -370,139 +394,189 @@ CASES = [
             },
         },
     ),
-    ("ClearChargingProfile", {"profile_id": "7"}, {"id": 7}),
     (
-        "ClearChargingProfile",
-        {"connector": "1", "purpose": "TxDefaultProfile", "stack_level": "0"},
-        {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 0},
+        "CS-1",
+        "set-charging-profile",
+        {**PROFILE_7, "evse_id": "0", "charging_profile_id": "3", "kind": "Absolute", "charging_rate_unit": "W",
+         "periods": "0:11000\n3600:7400:1", "start_schedule": EXPIRY_FORM},
+        "SetChargingProfile",
+        {
+            "evseId": 0,
+            "chargingProfile": {
+                "id": 3,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 3,
+                        "startSchedule": EXPIRY_SENT,
+                        "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [
+                            {"startPeriod": 0, "limit": 11000},
+                            {"startPeriod": 3600, "limit": 7400, "numberPhases": 1},
+                        ],
+                    }
+                ],
+            },
+        },
     ),
-    ("ClearChargingProfile", {}, {}),
-    ("GetCompositeSchedule", {"connector": "0", "duration": "3600"}, {"connectorId": 0, "duration": 3600}),
-    (
-        "GetCompositeSchedule",
-        {"connector": "1", "duration": "600", "charging_rate_unit": "W"},
-        {"connectorId": 1, "duration": 600, "chargingRateUnit": "W"},
-    ),
-    ("TriggerMessage", {"requested_message": "StatusNotification"}, {"requestedMessage": "StatusNotification"}),
-    (
-        "TriggerMessage",
-        {"requested_message": "MeterValues", "connector": "1"},
-        {"requestedMessage": "MeterValues", "connectorId": 1},
-    ),
+    ("CP-1", "clear-charging-profile", {"charging_profile_id": "7"}, "ClearChargingProfile", {"id": 7}),
+    ("CP-1", "clear-charging-profile", {"evse_id": "1", "purpose": "TxDefaultProfile", "stack_level": "0"},
+     "ClearChargingProfile", {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 0}),
+    ("CP-1", "clear-charging-profile", {}, "ClearChargingProfile", {}),
+    ("CS-1", "clear-charging-profile", {"purpose": "ChargingStationMaxProfile"}, "ClearChargingProfile",
+     {"chargingProfileCriteria": {"chargingProfilePurpose": "ChargingStationMaxProfile"}}),
+    ("CP-1", "composite-schedule", {"evse_id": "0", "duration_s": "3600"}, "GetCompositeSchedule",
+     {"connectorId": 0, "duration": 3600}),
+    ("CP-1", "composite-schedule", {"evse_id": "1", "duration_s": "600", "charging_rate_unit": "W"}, "GetCompositeSchedule",
+     {"connectorId": 1, "duration": 600, "chargingRateUnit": "W"}),
+    ("CS-1", "composite-schedule", {"evse_id": "1", "duration_s": "600"}, "GetCompositeSchedule",
+     {"evseId": 1, "duration": 600}),
+    ("CP-1", "trigger-message", {"message": "StatusNotification"}, "TriggerMessage",
+     {"requestedMessage": "StatusNotification"}),
+    ("CP-1", "trigger-message", {"message": "MeterValues", "evse_id": "1"}, "TriggerMessage",
+     {"requestedMessage": "MeterValues", "connectorId": 1}),
+    ("CS-1", "trigger-message", {"message": "DiagnosticsStatusNotification"}, "TriggerMessage",
+     {"requestedMessage": "LogStatusNotification"}),
+    ("CS-1", "reserve", {"id_tag": "TAG-1", "expiry": EXPIRY_FORM}, "ReserveNow",
+     {"id": ANY, "expiryDateTime": EXPIRY_SENT, "idToken": {"idToken": "TAG-1", "type": "Central"}}),
+    ("CS-1", "cancel-reservation", {"reservation_id": "5"}, "CancelReservation", {"reservationId": 5}),
 ]
 
 
-@pytest.mark.parametrize("action, data, payload", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_sending_a_command_form_sends_the_spec_payload_and_shows_the_answer(
-    admin_client, admin_user, cp, tag, charge_points, action, data, payload
+@pytest.mark.parametrize(
+    "charge_point_id, name, data, action, payload", CASES, ids=[f"{c[1]}-{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_an_operation_form_sends_the_versions_message_and_shows_the_answer(
+    admin_client, admin_user, cp, cs, tag, charge_points, charge_point_id, name, data, action, payload
 ):
-    response = admin_client.post(command_url(action), data)
+    response = admin_client.post(command_url(name, charge_point_id), data)
 
     assert response.status_code == 200
     assert response.context["command_form"].errors == {}
     [sent] = charge_points.sent
-    assert (sent.charge_point_id, sent.action, sent.payload) == ("CP-1", action, payload)
+    assert (sent.charge_point_id, sent.action, sent.payload) == (charge_point_id, action, payload)
     assert (sent.source, sent.user) == ("admin", admin_user)
-    answer = ANSWERS.get(action, ACCEPTED)
     html = response.content.decode()
     command = Command.objects.get()
     # The full response as the charge point sent it, and the request as logged (key order as the database keeps it:
     # PostgreSQL's jsonb reorders keys).
-    assert escape(pretty_json(answer)) in html
+    assert escape(pretty_json(command.response)) in html
     assert escape(pretty_json(command.payload)) in html
-    assert escape(f"CP-1 answered {action}: {response.context['outcome'].summary}.") in html
-    assert (command.action, command.payload, command.source, command.user) == (action, payload, "admin", admin_user)
-    assert command.response == answer
+    assert escape(f"{charge_point_id} answered {action}: {response.context['outcome'].summary}.") in html
+    assert (command.action, command.source, command.user) == (action, "admin", admin_user)
 
 
 def test_form_dates_are_read_in_the_operators_time_zone_and_sent_in_utc(admin_client, cp, charge_points, settings):
     settings.TIME_ZONE = "Europe/Berlin"
 
     admin_client.post(
-        command_url("UpdateFirmware"), {"location": "https://fw.example.com/x.bin", "retrieve_date": "2025-07-01T12:00"}
+        command_url("update-firmware"), {"location": "https://fw.example.com/x.bin", "retrieve_date": "2025-07-01T12:00"}
     )
 
     assert charge_points.sent[0].payload["retrieveDate"] == "2025-07-01T10:00:00.000Z"
 
 
 def test_the_answer_summarises_what_answers_without_a_status_say(admin_client, cp, charge_points):
-    html = admin_client.post(command_url("GetConfiguration"), {"keys": ""}).content.decode()
+    html = admin_client.post(command_url("get-configuration"), {"keys": ""}).content.decode()
 
     assert "CP-1 answered GetConfiguration: 1 key." in html
     # What follows from the answer is stored: the configuration snapshot.
     assert ConfigurationKey.objects.get(charge_point=cp).value == "300"
 
 
-def test_a_rejection_is_shown_as_a_warning(admin_client, cp, charge_points):
-    charge_points.answers["CP-1"] = {"status": "Rejected"}
+def test_a_rejection_is_shown_as_a_warning(admin_client, station, charge_points):
+    charge_points.answers[station] = {"status": "Rejected"}
 
-    response = admin_client.post(command_url("Reset"), {"type": "Soft"})
+    html = admin_client.post(command_url("reset", station), {"type": "soft"}).content.decode()
 
-    html = response.content.decode()
     assert 'class="warning"' in html
-    assert "CP-1 answered Reset: Rejected." in html
+    assert f"{station} answered Reset: Rejected." in html
 
 
-# --- Pickers ------------------------------------------------------------------------------------------------
+# --- Pickers, in the version's words ------------------------------------------------------------------------
 
 
-def test_connector_pickers_offer_the_known_connectors_and_the_whole_charge_point(admin_client, cp):
-    form = admin_client.get(command_url("ChangeAvailability")).context["command_form"]
-    unlock = admin_client.get(command_url("UnlockConnector")).context["command_form"]
+@pytest.mark.parametrize(
+    "charge_point_id, label, choices",
+    [
+        ("CP-1", "connector", [("0", "0 — whole charge point (Available)"), ("1", "1 — Charging"), ("2", "2 — Available")]),
+        (
+            "CS-1",
+            "EVSE",
+            [
+                ("0", "0 — whole charge point"),
+                ("1", "1 — connector 1: Available, connector 2: Faulted"),
+                ("2", "2 — connector 1: Occupied"),
+            ],
+        ),
+    ],
+)
+def test_the_evse_picker_offers_the_known_evses_in_the_versions_words(admin_client, cp, cs, charge_point_id, label, choices):
+    form = admin_client.get(command_url("change-availability", charge_point_id)).context["command_form"]
+    unlock = admin_client.get(command_url("unlock", charge_point_id)).context["command_form"]
 
-    assert form.fields["connector"].choices == [
-        ("0", "0 — whole charge point (Available)"),
-        ("1", "1 — Charging"),
-        ("2", "2 — Available"),
-    ]
-    assert [value for value, _ in unlock.fields["connector"].choices] == ["1", "2"]  # no unlocking the whole charge point
+    assert (form.fields["evse_id"].label, form.fields["evse_id"].choices) == (label, choices)
+    assert "0" not in [value for value, _ in unlock.fields["evse_id"].choices]  # no unlocking the whole charge point
 
 
-def test_trigger_message_offers_only_what_the_16_schema_allows(admin_client, cp):
-    form = admin_client.get(command_url("TriggerMessage")).context["command_form"]
+@pytest.mark.parametrize(
+    "charge_point_id, purpose, diagnostics, parent",
+    [
+        ("CP-1", "ChargePointMaxProfile", "DiagnosticsStatusNotification", "parent id tag"),
+        ("CS-1", "ChargingStationMaxProfile", "LogStatusNotification", "group id token"),
+    ],
+)
+def test_choices_are_labelled_in_the_versions_words(admin_client, cp, cs, charge_point_id, purpose, diagnostics, parent):
+    def form(name):
+        return admin_client.get(command_url(name, charge_point_id)).context["command_form"]
 
-    assert sorted(value for value, _ in form.fields["requested_message"].choices) == [
-        "BootNotification",
-        "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification",
-        "Heartbeat",
-        "MeterValues",
-        "StatusNotification",
-    ]
+    assert form("set-charging-profile").fields["purpose"].choices[0] == ("ChargingStationMaxProfile", purpose)
+    assert ("DiagnosticsStatusNotification", diagnostics) in form("trigger-message").fields["message"].choices
+    assert form("reserve").fields["parent_id_tag"].label == parent
 
 
 def test_connectors_are_typed_in_while_the_charge_point_has_reported_none(admin_client, charge_point, charge_points):
-    response = admin_client.get(command_url("UnlockConnector"))
-    assert '<input type="number" name="connector"' in response.content.decode()
+    response = admin_client.get(command_url("unlock"))
+    assert '<input type="number" name="evse_id"' in response.content.decode()
 
-    admin_client.post(command_url("UnlockConnector"), {"connector": "3"})
+    admin_client.post(command_url("unlock"), {"evse_id": "3"})
 
     assert sent_payloads(charge_points) == [("CP-1", "UnlockConnector", {"connectorId": 3})]
 
 
 def test_a_connector_the_charge_point_does_not_have_is_refused(admin_client, cp, charge_points):
-    response = admin_client.post(command_url("UnlockConnector"), {"connector": "9"})
+    response = admin_client.post(command_url("unlock"), {"evse_id": "9"})
 
-    assert "connector" in response.context["command_form"].errors
+    assert "evse_id" in response.context["command_form"].errors
     assert charge_points.sent == []
 
 
-def test_id_tag_pickers_suggest_the_id_tags_table(admin_client, cp, tag):
+def test_id_tag_pickers_suggest_the_id_tags_table(admin_client, station, tag):
     IdTag.objects.create(id_tag="TAG-BLOCKED", status="Blocked")
 
-    html = admin_client.get(command_url("RemoteStartTransaction")).content.decode()
+    html = admin_client.get(command_url("start-charging", station)).content.decode()
 
     assert 'list="id_id_tag_options"' in html
     assert '<option value="TAG-1">Accepted</option>' in html
     assert '<option value="TAG-BLOCKED">Blocked</option>' in html
 
 
+@pytest.mark.parametrize("charge_point_id, length, sent", [("CP-1", 21, False), ("CS-1", 36, True)])
+def test_an_id_tag_may_be_as_long_as_the_version_allows(admin_client, cp, cs, charge_points, charge_point_id, length, sent):
+    response = admin_client.post(command_url("start-charging", charge_point_id), {"id_tag": "T" * length})
+
+    assert ("id_tag" in response.context["command_form"].errors) is not sent
+    assert len(charge_points.sent) == sent
+
+
 def test_configuration_keys_are_suggested_and_read_only_ones_refused(admin_client, cp, charge_points):
     ConfigurationKey.objects.create(charge_point=cp, key="HeartbeatInterval", value="300")
     ConfigurationKey.objects.create(charge_point=cp, key="NumberOfConnectors", value="2", readonly=True)
 
-    html = admin_client.get(command_url("ChangeConfiguration")).content.decode()
-    response = admin_client.post(command_url("ChangeConfiguration"), {"key": "NumberOfConnectors", "value": "4"})
+    html = admin_client.get(command_url("change-configuration")).content.decode()
+    response = admin_client.post(command_url("change-configuration"), {"key": "NumberOfConnectors", "value": "4"})
 
     assert '<option value="HeartbeatInterval">300</option>' in html
     assert 'value="NumberOfConnectors"' not in html
@@ -510,7 +584,7 @@ def test_configuration_keys_are_suggested_and_read_only_ones_refused(admin_clien
     assert charge_points.sent == []
 
 
-def test_remote_stop_offers_the_active_transactions_of_this_charge_point_only(admin_client, admin_user, cp, charge_points):
+def test_stop_charging_offers_the_active_transactions_of_this_charge_point_only(admin_client, cp, charge_points):
     now = timezone.now()
     active = Transaction.objects.create(charge_point=cp, connector_id=1, id_tag="TAG-1", start_timestamp=now)
     Transaction.objects.create(
@@ -519,8 +593,8 @@ def test_remote_stop_offers_the_active_transactions_of_this_charge_point_only(ad
     other = ChargePoint.objects.create(id="CP-2")
     Transaction.objects.create(charge_point=other, connector_id=1, id_tag="TAG-3", start_timestamp=now)
 
-    form = admin_client.get(command_url("RemoteStopTransaction")).context["command_form"]
-    admin_client.post(command_url("RemoteStopTransaction"), {"transaction": str(active.pk)})
+    form = admin_client.get(command_url("stop-charging")).context["command_form"]
+    admin_client.post(command_url("stop-charging"), {"transaction": str(active.pk)})
 
     assert [value for value, _ in form.fields["transaction"].choices] == [str(active.pk)]
     assert "TAG-1" in form.fields["transaction"].choices[0][1]
@@ -529,34 +603,28 @@ def test_remote_stop_offers_the_active_transactions_of_this_charge_point_only(ad
     assert active.remote_stop_requested_at is not None
 
 
-def test_reserve_now_allocates_the_reservation_id_and_shows_the_reservation(admin_client, cp, tag, charge_points):
-    expiry = timezone.now() + timedelta(hours=1)
+def test_stop_charging_offers_the_201_transactions_by_their_station_id(admin_client, cs, charge_points):
+    tx = Transaction.objects.create(charge_point=cs, transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
 
+    form = admin_client.get(command_url("stop-charging", "CS-1")).context["command_form"]
+    admin_client.post(command_url("stop-charging", "CS-1"), {"transaction": str(tx.pk)})
+
+    assert form.fields["transaction"].choices == [(str(tx.pk), f"{tx.pk} (tx-9) — EVSE 1, TAG-1")]
+    assert sent_payloads(charge_points) == [("CS-1", "RequestStopTransaction", {"transactionId": "tx-9"})]
+
+
+def test_reserve_allocates_the_reservation_id_and_shows_the_reservation(admin_client, station, tag, charge_points):
     response = admin_client.post(
-        command_url("ReserveNow"),
-        {"connector": "1", "id_tag": "TAG-1", "expiry_date": expiry.strftime("%Y-%m-%dT%H:%M"), "parent_id_tag": ""},
+        command_url("reserve", station), {"evse_id": "2", "id_tag": "TAG-1", "expiry": EXPIRY_FORM, "parent_id_tag": ""}
     )
 
     reservation = Reservation.objects.get()
     [sent] = charge_points.sent
-    assert sent.payload == {
-        "connectorId": 1,
-        "idTag": "TAG-1",
-        "expiryDate": sent.payload["expiryDate"],
-        "reservationId": reservation.pk,
-    }
-    assert sent.source == "admin"
-    assert (reservation.status, reservation.connector_id, reservation.id_tag) == (ReservationStatus.ACCEPTED, 1, "TAG-1")
+    assert sent.payload.get("reservationId", sent.payload.get("id")) == reservation.pk
+    assert (reservation.charge_point_id, reservation.connector_id, reservation.id_tag) == (station, 2, "TAG-1")
+    assert reservation.status == ReservationStatus.ACCEPTED
+    assert response.context["reservation"] == reservation
     assert f"{reservation.pk} (Accepted)" in response.content.decode()
-
-
-def test_reserve_now_refuses_an_expiry_date_in_the_past(admin_client, cp, tag, charge_points):
-    response = admin_client.post(
-        command_url("ReserveNow"), {"connector": "1", "id_tag": "TAG-1", "expiry_date": "2020-01-01T10:00"}
-    )
-
-    assert "expiry_date" in response.context["command_form"].errors
-    assert charge_points.sent == [] and not Reservation.objects.exists()
 
 
 def test_cancel_reservation_offers_the_accepted_reservations_and_cancels_one(admin_client, cp, charge_points):
@@ -568,34 +636,23 @@ def test_cancel_reservation_offers_the_accepted_reservations_and_cancels_one(adm
         charge_point=cp, connector_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED
     )
 
-    form = admin_client.get(command_url("CancelReservation")).context["command_form"]
-    admin_client.post(command_url("CancelReservation"), {"reservation": str(accepted.pk)})
+    form = admin_client.get(command_url("cancel-reservation")).context["command_form"]
+    admin_client.post(command_url("cancel-reservation"), {"reservation_id": str(accepted.pk)})
 
-    assert [value for value, _ in form.fields["reservation"].choices] == [str(accepted.pk)]
+    assert [value for value, _ in form.fields["reservation_id"].choices] == [str(accepted.pk)]
     assert sent_payloads(charge_points) == [("CP-1", "CancelReservation", {"reservationId": accepted.pk})]
     accepted.refresh_from_db()
     assert accepted.status == ReservationStatus.CANCELLED
 
 
 def test_an_accepted_charging_profile_is_installed_and_its_id_suggested_for_clearing(admin_client, cp, charge_points):
-    admin_client.post(
-        command_url("SetChargingProfile"),
-        {
-            "connector": "1",
-            "charging_profile_id": "7",
-            "stack_level": "0",
-            "purpose": "TxDefaultProfile",
-            "kind": "Relative",
-            "charging_rate_unit": "A",
-            "periods": "0:16",
-        },
-    )
+    admin_client.post(command_url("set-charging-profile"), {**PROFILE_7, "evse_id": "1"})
 
     installation = ChargingProfileInstallation.objects.get()
     assert (installation.charge_point_id, installation.connector_id, installation.profile.charging_profile_id) == ("CP-1", 1, 7)
-    set_form = admin_client.get(command_url("SetChargingProfile")).context["command_form"]
+    set_form = admin_client.get(command_url("set-charging-profile")).context["command_form"]
     assert set_form.fields["charging_profile_id"].initial == 8
-    assert '<option value="7">' in admin_client.get(command_url("ClearChargingProfile")).content.decode()
+    assert '<option value="7">' in admin_client.get(command_url("clear-charging-profile")).content.decode()
 
 
 # --- What goes wrong ----------------------------------------------------------------------------------------
@@ -623,7 +680,7 @@ def test_an_accepted_charging_profile_is_installed_and_its_id_suggested_for_clea
 def test_a_command_without_an_answer_shows_why(admin_client, cp, charge_points, error, shown, status):
     charge_points.answers["CP-1"] = error
 
-    response = admin_client.post(command_url("Reset"), {"type": "Soft"})
+    response = admin_client.post(command_url("reset"), {"type": "soft"})
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -636,13 +693,13 @@ def test_a_command_without_an_answer_shows_why(admin_client, cp, charge_points, 
 
 
 def test_an_offline_charge_point_is_flagged_before_sending(admin_client, charge_point):
-    html = admin_client.get(command_url("Reset")).content.decode()
+    html = admin_client.get(command_url("reset")).content.decode()
 
     assert "CP-1 looks offline" in html
 
 
 def test_an_invalid_form_shows_its_errors_and_sends_nothing(admin_client, cp, charge_points):
-    response = admin_client.post(command_url("Reset"), {})
+    response = admin_client.post(command_url("reset"), {})
 
     assert response.status_code == 200
     assert response.context["command_form"].errors == {"type": ["This field is required."]}
@@ -651,86 +708,137 @@ def test_an_invalid_form_shows_its_errors_and_sends_nothing(admin_client, cp, ch
 
 
 @pytest.mark.parametrize(
-    "changes, field",
+    "name, data, field, error",
     [
-        ({"periods": "0:16\n0:8"}, "periods"),
-        ({"periods": "0:16.25"}, "periods"),
-        ({"periods": "zero:16"}, "periods"),
-        ({"periods": "[{"}, "periods"),
-        ({"periods": "0:16:4"}, "periods"),
-        ({"periods": "0:1e40"}, "periods"),
-        ({"purpose": "ChargePointMaxProfile"}, "connector"),
-        ({"purpose": "TxProfile", "connector": "0"}, "connector"),
-        ({"transaction_id": "5"}, "transaction_id"),
-        ({"kind": "Recurring"}, "recurrency"),
-        ({"recurrency": "Daily"}, "recurrency"),
-        ({"valid_from": "2025-03-02T00:00", "valid_to": "2025-03-01T00:00"}, "valid_to"),
+        # What the operation's input refuses is shown on the field that collected it, nested paths named.
+        ("set-charging-profile", {"periods": "0:16\n0:8"}, "periods", "start_period_s must increase"),
+        ("set-charging-profile", {"periods": "0:16.25"}, "periods", "0/limit: Ensure that there are no more than 1 decimal"),
+        ("set-charging-profile", {"periods": "zero:16"}, "periods", "0/start_period_s: A valid integer is required."),
+        ("set-charging-profile", {"periods": "[{"}, "periods", "Not valid JSON"),
+        ("set-charging-profile", {"periods": "0:16:4"}, "periods", "0/number_phases"),
+        ("set-charging-profile", {"periods": "0:1e40"}, "periods", "0/limit"),
+        ("set-charging-profile", {"purpose": "ChargingStationMaxProfile"}, "evse_id", "can only be set on EVSE 0"),
+        ("set-charging-profile", {"purpose": "TxProfile", "evse_id": "0"}, "evse_id", "pick one above 0"),
+        ("set-charging-profile", {"transaction": "5"}, "transaction", ""),
+        ("set-charging-profile", {"kind": "Recurring"}, "recurrency", "needs Daily or Weekly"),
+        ("set-charging-profile", {"recurrency": "Daily"}, "recurrency", "Only Recurring profiles"),
+        ("set-charging-profile", {"valid_from": "2025-03-02T00:00", "valid_to": "2025-03-01T00:00"}, "valid_to", ""),
+        ("clear-charging-profile", {"charging_profile_id": "7", "evse_id": "1"}, "charging_profile_id", "not both"),
+        ("reserve", {"id_tag": "TAG-1", "expiry": "2020-01-01T10:00"}, "expiry", "must be in the future"),
+        ("fetch-logs", {"location": "logs", "oldest": "2025-03-02T00:00", "latest": "2025-03-01T00:00"}, "location", "URI"),
+        ("fetch-logs", {"location": "ftp://x/", "oldest": "2025-03-02T00:00", "latest": "2025-03-01T00:00"}, "latest", ""),
+        ("start-charging", {"id_tag": "TAG-1", "charging_profile": '{"purpose": "TxDefaultProfile"}'}, "charging_profile", ""),
     ],
 )
-def test_a_charging_profile_breaking_the_spec_rules_is_refused_naming_the_field(
-    admin_client, cp, charge_points, changes, field
+def test_arguments_the_operation_refuses_are_shown_on_their_field_and_nothing_is_sent(
+    admin_client, cp, charge_points, name, data, field, error
 ):
-    data = {
-        "connector": "1",
-        "charging_profile_id": "7",
-        "stack_level": "0",
-        "purpose": "TxDefaultProfile",
-        "kind": "Relative",
-        "charging_rate_unit": "A",
-        "periods": "0:16",
-        **changes,
-    }
+    if name == "set-charging-profile":
+        data = {**PROFILE_7, "evse_id": "1", **data}
 
-    response = admin_client.post(command_url("SetChargingProfile"), data)
+    response = admin_client.post(command_url(name), data)
 
-    assert field in response.context["command_form"].errors
+    errors = response.context["command_form"].errors
+    assert field in errors and error in " ".join(errors[field])
+    assert "Please correct the error below." in response.content.decode()
+    assert charge_points.sent == [] and not Reservation.objects.exists()
+
+
+def test_a_201_configuration_key_must_name_component_and_variable(admin_client, cs, charge_points):
+    response = admin_client.post(command_url("change-configuration", "CS-1"), {"key": "HeartbeatInterval", "value": "1"})
+
+    assert "is not Component.Variable" in response.context["command_form"].errors["key"][0]
     assert charge_points.sent == []
-
-
-def test_clearing_by_id_and_criteria_at_once_is_refused(admin_client, cp, charge_points):
-    response = admin_client.post(command_url("ClearChargingProfile"), {"profile_id": "7", "connector": "1"})
-
-    assert response.context["command_form"].non_field_errors()
-    assert charge_points.sent == []
-
-
-def test_a_payload_the_schema_refuses_is_not_sent_and_the_field_is_named(admin_client, cp, charge_points):
-    profile_without_schedule = '{"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative"}'
-
-    response = admin_client.post(
-        command_url("RemoteStartTransaction"), {"id_tag": "TAG-1", "charging_profile": profile_without_schedule}
-    )
-
-    assert response.status_code == 200
-    errors = response.context["command_form"].non_field_errors()
-    assert "chargingProfile/chargingSchedule" in errors[0]
-    assert "was not sent" in response.content.decode()
-    assert charge_points.sent == [] and not Command.objects.exists()
-
-
-def test_a_remote_start_profile_must_be_a_tx_profile(admin_client, cp, charge_points):
-    response = admin_client.post(
-        command_url("RemoteStartTransaction"),
-        {"id_tag": "TAG-1", "charging_profile": '{"chargingProfilePurpose": "TxDefaultProfile"}'},
-    )
-
-    assert "charging_profile" in response.context["command_form"].errors
-    assert charge_points.sent == []
-
-
-def test_an_unknown_action_or_charge_point_is_not_found(admin_client, cp):
-    assert admin_client.get(command_url("BootNotification")).status_code == 404
-    assert admin_client.get(command_url("Reset", "CP-NOPE")).status_code == 404
 
 
 def test_identities_with_special_characters_reach_their_charge_point(admin_client, charge_points):
     ChargePoint.objects.create(id="E2E*CP:1+a|b@c.d=e_f")
 
-    page = command_url("Reset", "E2E*CP:1+a|b@c.d=e_f")
+    page = command_url("reset", "E2E*CP:1+a|b@c.d=e_f")
     assert admin_client.get(page).status_code == 200
-    admin_client.post(page, {"type": "Soft"})
+    admin_client.post(page, {"type": "soft"})
 
     assert sent_payloads(charge_points) == [("E2E*CP:1+a|b@c.d=e_f", "Reset", {"type": "Soft"})]
+
+
+def test_an_authorization_key_set_from_the_admin_is_sent_but_shown_as_the_marker(admin_client, cp, charge_points):
+    secret = "0123456789abcdef0123456789abcdef01234567"
+
+    response = admin_client.post(command_url("change-configuration"), {"key": "AuthorizationKey", "value": secret})
+
+    assert sent_payloads(charge_points) == [("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": secret})]
+    command = Command.objects.get()
+    assert command.payload == {"key": "AuthorizationKey", "value": "***"}
+    # The outcome shows the logged payload; the bound form still echoes what the operator typed.
+    assert escape(pretty_json({"key": "AuthorizationKey", "value": "***"})) in response.content.decode()
+    assert secret not in admin_client.get(url(Command, "change", command.pk)).content.decode()
+    assert ConfigurationKey.objects.get(key="AuthorizationKey").value is None
+
+
+# --- "Send any message" -------------------------------------------------------------------------------------
+
+
+def test_send_any_message_offers_every_message_of_the_version(admin_client, station):
+    form = admin_client.get(command_url("send-message", station)).context["command_form"]
+
+    assert [value for value, _ in form.fields["message"].choices] == list(commands.actions_for(form.version))
+
+
+@pytest.mark.parametrize(
+    "charge_point_id, data, sent",
+    [
+        ("CS-1", {"message": "ClearCache", "payload_json": ""}, ("CS-1", "ClearCache", {})),
+        ("CP-1", {"message": "ClearCache", "payload_json": ""}, ("CP-1", "ClearCache", {})),
+        ("CP-1", {"message": "GetLocalListVersion"}, ("CP-1", "GetLocalListVersion", {})),
+        (
+            "CS-1",
+            {"message": "GetReport", "payload_json": '{"requestId": 9, "componentCriteria": ["Problem"]}'},
+            ("CS-1", "GetReport", {"requestId": 9, "componentCriteria": ["Problem"]}),
+        ),
+        (
+            "CP-1",
+            {"message": "DataTransfer", "payload_json": '{"vendorId": "com.acme", "messageId": "ping", "data": "{\\"n\\": 1}"}'},
+            ("CP-1", "DataTransfer", {"vendorId": "com.acme", "messageId": "ping", "data": '{"n": 1}'}),
+        ),
+    ],
+)
+def test_send_any_message_sends_the_payload_as_typed(admin_client, admin_user, cp, cs, charge_points, charge_point_id, data, sent):
+    response = admin_client.post(command_url("send-message", charge_point_id), data)
+
+    assert response.context["command_form"].errors == {}
+    assert sent_payloads(charge_points) == [sent]
+    assert (charge_points.sent[0].source, charge_points.sent[0].user) == ("admin", admin_user)
+    assert escape(f"{charge_point_id} answered {sent[1]}: {response.context['outcome'].summary}.") in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        ({"message": "ClearCache", "payload_json": "{nope"}, "Not valid JSON"),
+        ({"message": "ClearCache", "payload_json": "[1]"}, "The payload is a JSON object"),
+        ({"message": "BootNotification", "payload_json": "{}"}, "Select a valid choice"),
+    ],
+)
+def test_send_any_message_refuses_what_is_not_a_message_of_the_version(admin_client, station, charge_points, data, error):
+    response = admin_client.post(command_url("send-message", station), data)
+
+    assert error in str(response.context["command_form"].errors)
+    assert charge_points.sent == []
+
+
+def test_send_any_message_shows_a_schema_violation_and_sends_nothing(admin_client, station, charge_points):
+    response = admin_client.post(command_url("send-message", station), {"message": "Reset", "payload_json": '{"type": "x"}'})
+
+    assert response.status_code == 200
+    assert "type" in str(response.context["command_form"].non_field_errors())
+    assert "was not sent" in response.content.decode()
+    assert charge_points.sent == [] and not Command.objects.exists()
+
+
+def test_send_any_message_can_be_prefilled_from_the_query_string(admin_client, station):
+    page = admin_client.get(command_url("send-message", station) + "?message=ClearCache")
+
+    assert page.context["command_form"]["message"].value() == "ClearCache"
 
 
 # --- Who may send -------------------------------------------------------------------------------------------
@@ -746,8 +854,8 @@ def staff(django_user_model):
 def test_a_user_who_is_not_staff_is_sent_to_the_login_page(client, django_user_model, cp, charge_points):
     client.force_login(django_user_model.objects.create_user("driver", password="pw"))
 
-    get = client.get(command_url("Reset"))
-    post = client.post(command_url("Reset"), {"type": "Hard"})
+    get = client.get(command_url("reset"))
+    post = client.post(command_url("reset"), {"type": "hard"})
 
     for response in (get, post):
         assert response.status_code == 302
@@ -755,15 +863,16 @@ def test_a_user_who_is_not_staff_is_sent_to_the_login_page(client, django_user_m
     assert charge_points.sent == []
 
 
-def test_staff_without_the_change_permission_may_not_send_commands(client, staff, cp, charge_points):
+def test_staff_without_the_change_permission_may_not_send_commands(client, staff, station, charge_points):
     client.force_login(staff)
 
-    assert client.get(command_url("Reset")).status_code == 403
-    assert client.post(command_url("Reset"), {"type": "Hard"}).status_code == 403
-    page = client.get(url(ChargePoint, "change", "CP-1"))
+    assert client.get(command_url("reset", station)).status_code == 403
+    assert client.post(command_url("reset", station), {"type": "hard"}).status_code == 403
+    assert client.post(command_url("send-message", station), {"message": "ClearCache"}).status_code == 403
+    page = client.get(url(ChargePoint, "change", station))
     changelist = client.get(url(ChargePoint))
     assert page.status_code == 200
-    assert command_url("Reset") not in page.content.decode()
+    assert command_url("reset", station) not in page.content.decode()
     assert "reset_soft" not in changelist.content.decode()
     assert charge_points.sent == []
 
@@ -772,7 +881,7 @@ def test_staff_with_the_change_permission_send_commands_under_their_name(client,
     staff.user_permissions.add(Permission.objects.get(codename="change_chargepoint"))
     client.force_login(staff)
 
-    response = client.post(command_url("Reset"), {"type": "Soft"})
+    response = client.post(command_url("reset"), {"type": "soft"})
 
     assert response.status_code == 200
     assert Command.objects.get().user == staff
@@ -782,29 +891,42 @@ def test_staff_with_the_change_permission_send_commands_under_their_name(client,
 # --- Bulk actions -------------------------------------------------------------------------------------------
 
 
+LIST_16 = [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]
+LIST_201 = [{"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": ACCEPTED}]
 BULK = [
-    ("reset_soft", "Reset (soft)", "Reset", {"type": "Soft"}),
-    ("reset_hard", "Reset (hard)", "Reset", {"type": "Hard"}),
-    ("make_operative", "Change availability: Operative", "ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
-    ("make_inoperative", "Change availability: Inoperative", "ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
-    ("get_configuration", "Get configuration", "GetConfiguration", {}),
-    ("clear_cache", "Clear cache", "ClearCache", {}),
+    # (list action, label, OCPP 1.6 message and payload, OCPP 2.0.1 message and payload)
+    ("reset_soft", "Reset (soft)", ("Reset", {"type": "Soft"}), ("Reset", {"type": "OnIdle"})),
+    ("reset_hard", "Reset (hard)", ("Reset", {"type": "Hard"}), ("Reset", {"type": "Immediate"})),
     (
-        "send_full_local_list",
-        "Send local list (full)",
-        "SendLocalList",
-        {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]},
+        "make_operative", "Change availability: Operative",
+        ("ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
+        ("ChangeAvailability", {"operationalStatus": "Operative"}),
+    ),
+    (
+        "make_inoperative", "Change availability: Inoperative",
+        ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
+        ("ChangeAvailability", {"operationalStatus": "Inoperative"}),
+    ),
+    (
+        "get_configuration", "Get configuration",
+        ("GetConfiguration", {}), ("GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
+    ),
+    ("clear_cache", "Clear cache", ("ClearCache", {}), ("ClearCache", {})),
+    (
+        "send_full_local_list", "Send local list (full)",
+        ("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": LIST_16}),
+        ("SendLocalList", {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": LIST_201}),
     ),
 ]
 
 
-@pytest.mark.parametrize("name, label, action, payload", BULK, ids=[b[0] for b in BULK])
-def test_a_bulk_action_sends_to_every_selected_charge_point_and_sums_up(
-    admin_client, admin_user, cp, tag, charge_points, name, label, action, payload
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("name, label, v16, v201", BULK, ids=[b[0] for b in BULK])
+def test_a_bulk_action_sends_every_selected_charge_point_its_versions_message_and_sums_up(
+    admin_client, admin_user, tag, charge_points, version, name, label, v16, v201
 ):
-    ChargePoint.objects.create(id="CP-2")
-    ChargePoint.objects.create(id="CP-3")
-    ChargePoint.objects.create(id="CP-4")  # not selected
+    for charge_point_id in ("CP-1", "CP-2", "CP-3", "CP-4"):  # CP-4 is not selected
+        ChargePoint.objects.create(id=charge_point_id, ocpp_version=version)
     charge_points.answers["CP-2"] = commands.ChargePointOffline("Charge point 'CP-2' is not connected")
     charge_points.answers["CP-3"] = {"status": "Rejected"}
 
@@ -813,11 +935,12 @@ def test_a_bulk_action_sends_to_every_selected_charge_point_and_sums_up(
     )
 
     assert response.status_code == 200
+    action, payload = v16 if version == "1.6" else v201
     assert sent_payloads(charge_points) == [(cp_id, action, payload) for cp_id in ("CP-1", "CP-2", "CP-3")]
     assert {(s.source, s.user) for s in charge_points.sent} == {("admin", admin_user)}
     first = "1 key" if action == "GetConfiguration" else "Accepted"
     assert f"{label}: CP-1: {first}; CP-2: offline; CP-3: Rejected" in response.content.decode()
-    assert Command.objects.filter(user=admin_user, source="admin").count() == 3
+    assert Command.objects.filter(user=admin_user, source="admin", ocpp_version=version).count() == 3
 
 
 def test_a_bulk_action_everyone_accepted_is_a_success(admin_client, cp, charge_points):
@@ -864,8 +987,8 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     assert "CALLERROR NotSupported: no resets here" in html
     assert "Action02" not in html
     # A button per operation.
-    for action in FORMS:
-        assert f'href="{command_url(action)}"' in html
+    for name in OPERATION_FORMS:
+        assert f'href="{command_url(name)}"' in html
 
 
 def test_the_charge_point_page_still_saves_its_description(admin_client, cp):
@@ -991,391 +1114,3 @@ def test_firmware_and_diagnostics_statuses_link_to_their_command(admin_client, c
     assert f'<a href="{url(Command, "change", update.pk)}">#{update.pk}</a>' in firmware
     assert diagnostics.status_code == 200
 
-
-# --- Version-neutral operations and "Send any message" --------------------------------------------------------
-
-@pytest.fixture
-def stations(charge_points):
-    return charge_points
-
-
-@pytest.fixture
-def cs(db):
-    """CS-1, a connected OCPP 2.0.1 station: EVSE 1 with connectors 1 and 2, EVSE 2 with connector 1."""
-    station = ChargePoint.objects.create(id="CS-1")
-    services.charge_point_connect(charge_point_id="CS-1", session_id="s2", ocpp_version="2.0.1", allow_unknown=False)
-    for evse_id, connector_id, status in ((1, 1, "Available"), (1, 2, "Faulted"), (2, 1, "Occupied")):
-        services.status_notification_create(
-            charge_point_id="CS-1", evse_id=evse_id, connector_id=connector_id, status=status, error_code=""
-        )
-    station.refresh_from_db()
-    return station
-
-
-NEUTRAL_FIELDS = {
-    # operation: (OCPP 1.6 fields, OCPP 2.0.1 fields)
-    "start-charging": (["id_tag", "evse"], ["id_tag", "evse"]),
-    "stop-charging": (["transaction"], ["transaction"]),
-    "reset": (["type"], ["type", "evse"]),
-    "unlock": (["evse"], ["evse", "connector"]),
-    "change-availability": (["evse", "availability"], ["evse", "connector", "availability"]),
-    "trigger-message": (["message", "evse"], ["message", "evse"]),
-    "reserve": (["evse", "id_tag", "expiry", "parent_id_tag"],) * 2,
-    "cancel-reservation": (["reservation"],) * 2,
-    "set-charging-profile": (
-        [
-            "evse", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency", "valid_from", "valid_to",
-            "transaction", "charging_rate_unit", "periods", "duration", "start_schedule", "min_charging_rate",
-        ],
-    ) * 2,
-    "clear-charging-profile": (["profile_id", "evse", "purpose", "stack_level"],) * 2,
-    "composite-schedule": (["evse", "duration", "charging_rate_unit"],) * 2,
-    "send-local-list": (["update_type"],) * 2,
-    "update-firmware": (["location", "retrieve_date", "retries", "retry_interval"],) * 2,
-    "fetch-logs": (["location", "retries", "retry_interval", "oldest", "latest"],) * 2,
-    "get-configuration": (["keys"],) * 2,
-    "change-configuration": (["key", "value"],) * 2,
-}
-
-
-def test_every_neutral_operation_has_a_form():
-    assert set(OPERATION_FORMS) == set(NEUTRAL_FIELDS)
-
-
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-@pytest.mark.parametrize("name", sorted(NEUTRAL_FIELDS))
-def test_each_operation_page_shows_the_neutral_fields_of_the_charge_points_version(admin_client, cp, cs, name, version):
-    station = "CP-1" if version == "1.6" else "CS-1"
-
-    response = admin_client.get(command_url(name, station))
-
-    assert response.status_code == 200
-    form = response.context["command_form"]
-    assert set(form.fields) == set(NEUTRAL_FIELDS[name][0 if version == "1.6" else 1])
-    html = response.content.decode()
-    assert f"OCPP {version}" in html
-    assert escape(form.submit_label) in html
-    assert f"send {form.action} to {station}" in form.submit_label
-
-
-def test_a_201_station_page_offers_the_neutral_operations_and_any_message(admin_client, cs):
-    html = admin_client.get(url(ChargePoint, "change", "CS-1")).content.decode()
-
-    for name in OPERATION_FORMS:
-        assert f'href="{command_url(name, "CS-1")}"' in html
-    assert f'href="{command_url("send-message", "CS-1")}"' in html
-    assert ">Start charging</a>" in html
-    for action in FORMS:
-        assert f'href="{command_url(action, "CS-1")}"' not in html
-
-
-def test_a_16_charge_point_page_keeps_its_per_action_forms_and_offers_any_message(admin_client, cp):
-    html = admin_client.get(url(ChargePoint, "change", "CP-1")).content.decode()
-
-    assert f'href="{command_url("send-message")}"' in html
-    assert f'href="{command_url("RemoteStartTransaction")}"' in html
-
-
-def test_16_forms_are_not_offered_to_a_201_station(admin_client, cs):
-    assert admin_client.get(command_url("RemoteStartTransaction", "CS-1")).status_code == 404
-    assert admin_client.get(command_url("Reset", "CS-1")).status_code == 404
-    assert admin_client.get(command_url("reset", "CS-1")).status_code == 200
-
-
-def test_the_evse_picker_of_a_201_station_shows_each_evse_with_its_connectors(admin_client, cs):
-    form = admin_client.get(command_url("change-availability", "CS-1")).context["command_form"]
-
-    assert form.fields["evse"].label == "EVSE"
-    assert form.fields["evse"].choices == [
-        ("0", "0 — whole charge point"),
-        ("1", "1 — connector 1: Available, connector 2: Faulted"),
-        ("2", "2 — connector 1: Occupied"),
-    ]
-
-
-EXPIRY_FORM, EXPIRY_SENT = "2030-01-01T10:00", "2030-01-01T10:00:00.000Z"
-
-NEUTRAL_CASES_201 = [
-    (
-        "start-charging",
-        {"id_tag": "TAG-1", "evse": "1"},
-        "RequestStartTransaction",
-        {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": ANY, "evseId": 1},
-    ),
-    ("reset", {"type": "hard", "evse": "2"}, "Reset", {"type": "Immediate", "evseId": 2}),
-    ("reset", {"type": "soft", "evse": ""}, "Reset", {"type": "OnIdle"}),
-    ("unlock", {"evse": "1", "connector": "2"}, "UnlockConnector", {"evseId": 1, "connectorId": 2}),
-    (
-        "change-availability",
-        {"evse": "0", "connector": "", "availability": "Inoperative"},
-        "ChangeAvailability",
-        {"operationalStatus": "Inoperative"},
-    ),
-    (
-        "change-availability",
-        {"evse": "1", "connector": "2", "availability": "Operative"},
-        "ChangeAvailability",
-        {"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}},
-    ),
-    (
-        "trigger-message",
-        {"message": "DiagnosticsStatusNotification", "evse": ""},
-        "TriggerMessage",
-        {"requestedMessage": "LogStatusNotification"},
-    ),
-    (
-        "reserve",
-        {"evse": "", "id_tag": "TAG-1", "expiry": EXPIRY_FORM, "parent_id_tag": ""},
-        "ReserveNow",
-        {"id": ANY, "expiryDateTime": EXPIRY_SENT, "idToken": {"idToken": "TAG-1", "type": "Central"}},
-    ),
-    ("cancel-reservation", {"reservation": "5"}, "CancelReservation", {"reservationId": 5}),
-    (
-        "set-charging-profile",
-        {
-            "evse": "0", "charging_profile_id": "3", "stack_level": "0", "purpose": "TxDefaultProfile",
-            "kind": "Absolute", "recurrency": "", "charging_rate_unit": "W", "periods": "0:11000\n3600:7400:1",
-            "start_schedule": EXPIRY_FORM,
-        },
-        "SetChargingProfile",
-        {
-            "evseId": 0,
-            "chargingProfile": {
-                "id": 3,
-                "stackLevel": 0,
-                "chargingProfilePurpose": "TxDefaultProfile",
-                "chargingProfileKind": "Absolute",
-                "chargingSchedule": [
-                    {
-                        "id": 3,
-                        "startSchedule": EXPIRY_SENT,
-                        "chargingRateUnit": "W",
-                        "chargingSchedulePeriod": [
-                            {"startPeriod": 0, "limit": 11000.0},
-                            {"startPeriod": 3600, "limit": 7400.0, "numberPhases": 1},
-                        ],
-                    }
-                ],
-            },
-        },
-    ),
-    (
-        "clear-charging-profile",
-        {"purpose": "ChargingStationMaxProfile"},
-        "ClearChargingProfile",
-        {"chargingProfileCriteria": {"chargingProfilePurpose": "ChargingStationMaxProfile"}},
-    ),
-    (
-        "composite-schedule",
-        {"evse": "1", "duration": "600", "charging_rate_unit": ""},
-        "GetCompositeSchedule",
-        {"evseId": 1, "duration": 600},
-    ),
-    (
-        "send-local-list",
-        {"update_type": "Full"},
-        "SendLocalList",
-        {
-            "versionNumber": 1,
-            "updateType": "Full",
-            "localAuthorizationList": [
-                {"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": {"status": "Accepted"}}
-            ],
-        },
-    ),
-    (
-        "update-firmware",
-        {"location": "https://fw.example.com/fw.bin", "retrieve_date": EXPIRY_FORM},
-        "UpdateFirmware",
-        {"requestId": ANY, "firmware": {"location": "https://fw.example.com/fw.bin", "retrieveDateTime": EXPIRY_SENT}},
-    ),
-    (
-        "fetch-logs",
-        {"location": "ftp://logs.example.com/", "retries": "2"},
-        "GetLog",
-        {"logType": "DiagnosticsLog", "requestId": ANY, "log": {"remoteLocation": "ftp://logs.example.com/"}, "retries": 2},
-    ),
-    ("get-configuration", {"keys": ""}, "GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
-    (
-        "get-configuration",
-        {"keys": "OCPPCommCtrlr.HeartbeatInterval"},
-        "GetVariables",
-        {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]},
-    ),
-    (
-        "change-configuration",
-        {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"},
-        "SetVariables",
-        {
-            "setVariableData": [
-                {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
-            ]
-        },
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    "name, data, action, payload", NEUTRAL_CASES_201, ids=[f"{c[0]}-{i}" for i, c in enumerate(NEUTRAL_CASES_201)]
-)
-def test_a_neutral_form_sends_the_201_message_and_shows_the_answer(
-    admin_client, admin_user, cs, tag, stations, name, data, action, payload
-):
-    response = admin_client.post(command_url(name, "CS-1"), data)
-
-    assert response.status_code == 200
-    assert response.context["command_form"].errors == {}
-    [sent] = stations.sent
-    assert (sent.charge_point_id, sent.action, sent.payload) == ("CS-1", action, payload)
-    assert (sent.source, sent.user) == ("admin", admin_user)
-    html = response.content.decode()
-    assert escape(f"CS-1 answered {action}: {response.context['outcome'].summary}.") in html
-    assert escape(pretty_json(Command.objects.get().payload)) in html
-
-
-NEUTRAL_CASES_16 = [
-    ("start-charging", {"id_tag": "TAG-1", "evse": "2"}, "RemoteStartTransaction", {"idTag": "TAG-1", "connectorId": 2}),
-    ("reset", {"type": "soft"}, "Reset", {"type": "Soft"}),
-    ("unlock", {"evse": "1"}, "UnlockConnector", {"connectorId": 1}),
-    ("change-availability", {"evse": "2", "availability": "Operative"}, "ChangeAvailability", {"connectorId": 2, "type": "Operative"}),
-    ("trigger-message", {"message": "DiagnosticsStatusNotification", "evse": ""}, "TriggerMessage",
-     {"requestedMessage": "DiagnosticsStatusNotification"}),
-    ("fetch-logs", {"location": "ftp://logs.example.com/"}, "GetDiagnostics", {"location": "ftp://logs.example.com/"}),
-    ("get-configuration", {"keys": "HeartbeatInterval"}, "GetConfiguration", {"key": ["HeartbeatInterval"]}),
-    ("change-configuration", {"key": "HeartbeatInterval", "value": "60"}, "ChangeConfiguration",
-     {"key": "HeartbeatInterval", "value": "60"}),
-]
-
-
-@pytest.mark.parametrize(
-    "name, data, action, payload", NEUTRAL_CASES_16, ids=[f"{c[0]}-{i}" for i, c in enumerate(NEUTRAL_CASES_16)]
-)
-def test_a_neutral_form_sends_the_16_message_to_a_16_charge_point(admin_client, cp, tag, charge_points, name, data, action, payload):
-    response = admin_client.post(command_url(name), data)
-
-    assert response.context["command_form"].errors == {}
-    assert sent_payloads(charge_points) == [("CP-1", action, payload)]
-    assert escape(f"CP-1 answered {action}:") in response.content.decode()
-
-
-@pytest.mark.parametrize("page", ["change-configuration", "ChangeConfiguration"])
-def test_an_authorization_key_set_from_the_admin_is_sent_but_shown_as_the_marker(admin_client, cp, charge_points, page):
-    secret = "0123456789abcdef0123456789abcdef01234567"
-
-    response = admin_client.post(command_url(page), {"key": "AuthorizationKey", "value": secret})
-
-    assert sent_payloads(charge_points) == [("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": secret})]
-    command = Command.objects.get()
-    assert command.payload == {"key": "AuthorizationKey", "value": "***"}
-    # The outcome shows the logged payload; the bound form still echoes what the operator typed.
-    assert escape(pretty_json({"key": "AuthorizationKey", "value": "***"})) in response.content.decode()
-    assert secret not in admin_client.get(url(Command, "change", command.pk)).content.decode()
-    assert ConfigurationKey.objects.get(key="AuthorizationKey").value is None
-
-
-def test_stop_charging_offers_the_201_transactions_by_their_station_id(admin_client, cs, stations):
-    tx = Transaction.objects.create(charge_point=cs, transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
-
-    form = admin_client.get(command_url("stop-charging", "CS-1")).context["command_form"]
-    admin_client.post(command_url("stop-charging", "CS-1"), {"transaction": str(tx.pk)})
-
-    assert form.fields["transaction"].choices == [(str(tx.pk), f"{tx.pk} (tx-9) — EVSE 1, TAG-1")]
-    assert sent_payloads(stations) == [("CS-1", "RequestStopTransaction", {"transactionId": "tx-9"})]
-
-
-def test_the_reserve_form_shows_the_reservation_it_made(admin_client, cs, tag, stations):
-    response = admin_client.post(
-        command_url("reserve", "CS-1"), {"evse": "2", "id_tag": "TAG-1", "expiry": EXPIRY_FORM, "parent_id_tag": ""}
-    )
-
-    reservation = Reservation.objects.get()
-    assert (reservation.charge_point_id, reservation.connector_id, reservation.status) == ("CS-1", 2, "Accepted")
-    assert response.context["reservation"] == reservation
-    assert stations.sent[0].payload["id"] == reservation.pk
-
-
-def test_a_201_configuration_key_must_name_component_and_variable(admin_client, cs, stations):
-    response = admin_client.post(command_url("change-configuration", "CS-1"), {"key": "HeartbeatInterval", "value": "1"})
-
-    assert "key" in response.context["command_form"].errors
-    assert stations.sent == []
-
-
-def test_a_201_id_token_may_be_36_characters(admin_client, cs, stations):
-    admin_client.post(command_url("start-charging", "CS-1"), {"id_tag": "T" * 36, "evse": ""})
-
-    assert stations.sent[0].payload["idToken"]["idToken"] == "T" * 36
-
-
-@pytest.mark.parametrize("station, version", [("CP-1", "1.6"), ("CS-1", "2.0.1")])
-def test_send_any_message_offers_every_message_of_the_version(admin_client, cp, cs, station, version):
-    form = admin_client.get(command_url("send-message", station)).context["command_form"]
-
-    assert [value for value, _ in form.fields["message"].choices] == list(commands.actions_for(version))
-
-
-@pytest.mark.parametrize(
-    "station, data, sent",
-    [
-        ("CS-1", {"message": "ClearCache", "payload_json": ""}, ("CS-1", "ClearCache", {})),
-        (
-            "CS-1",
-            {"message": "GetReport", "payload_json": '{"requestId": 9, "componentCriteria": ["Problem"]}'},
-            ("CS-1", "GetReport", {"requestId": 9, "componentCriteria": ["Problem"]}),
-        ),
-        ("CP-1", {"message": "DataTransfer", "payload_json": '{"vendorId": "com.acme"}'}, ("CP-1", "DataTransfer", {"vendorId": "com.acme"})),
-    ],
-)
-def test_send_any_message_sends_the_payload_as_typed(admin_client, admin_user, cp, cs, stations, station, data, sent):
-    response = admin_client.post(command_url("send-message", station), data)
-
-    assert response.context["command_form"].errors == {}
-    assert sent_payloads(stations) == [sent]
-    assert stations.sent[0].user == admin_user
-    assert escape(f"{station} answered {sent[1]}:") in response.content.decode()
-
-
-@pytest.mark.parametrize(
-    "data, error",
-    [
-        ({"message": "ClearCache", "payload_json": "{nope"}, "Not valid JSON"),
-        ({"message": "ClearCache", "payload_json": "[1]"}, "The payload is a JSON object"),
-        ({"message": "BootNotification", "payload_json": "{}"}, "Select a valid choice"),
-    ],
-)
-def test_send_any_message_refuses_what_is_not_a_message_of_the_version(admin_client, cs, stations, data, error):
-    response = admin_client.post(command_url("send-message", "CS-1"), data)
-
-    assert error in str(response.context["command_form"].errors)
-    assert stations.sent == []
-
-
-def test_send_any_message_shows_a_schema_violation_and_sends_nothing(admin_client, cs, stations):
-    response = admin_client.post(command_url("send-message", "CS-1"), {"message": "Reset", "payload_json": '{"type": "Hard"}'})
-
-    assert response.status_code == 200
-    assert "type" in str(response.context["command_form"].non_field_errors())
-    assert stations.sent == []
-    assert not Command.objects.exists()
-
-
-def test_send_any_message_can_be_prefilled_from_the_query_string(admin_client, cs):
-    page = admin_client.get(command_url("send-message", "CS-1") + "?message=GetReport")
-
-    assert page.context["command_form"]["message"].value() == "GetReport"
-
-
-def test_staff_without_the_change_permission_may_not_send_operations(client, staff, cs, stations):
-    client.force_login(staff)
-
-    assert client.get(command_url("reset", "CS-1")).status_code == 403
-    assert client.post(command_url("send-message", "CS-1"), {"message": "ClearCache"}).status_code == 403
-    assert stations.sent == []
-
-
-def test_profile_purposes_are_labelled_in_the_versions_words(admin_client, cp, cs):
-    v16 = admin_client.get(command_url("set-charging-profile")).context["command_form"]
-    v201 = admin_client.get(command_url("set-charging-profile", "CS-1")).context["command_form"]
-
-    assert v16.fields["purpose"].choices[0] == ("ChargingStationMaxProfile", "ChargePointMaxProfile")
-    assert v201.fields["purpose"].choices[0] == ("ChargingStationMaxProfile", "ChargingStationMaxProfile")

@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from unittest.mock import ANY
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -22,9 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from chargepoints.exceptions import CommandOutcome
 from chargepoints import commands, services
 from chargepoints.admin_commands.outcomes import pretty_json
+from chargepoints.exceptions import CommandOutcome
 from chargepoints.models import (
     ChargePoint,
     ChargingProfile,
@@ -685,44 +684,6 @@ def answering_stations(monkeypatch):
     fake = AnsweringStations()
     monkeypatch.setattr(commands, "call", fake)
     return fake
-
-
-LOCAL_LIST_201 = [{"idToken": {"idToken": "TAG-1", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}]
-BULK_201 = [
-    ("reset_soft", "Reset (soft)", "Reset", {"type": "OnIdle"}),
-    ("reset_hard", "Reset (hard)", "Reset", {"type": "Immediate"}),
-    ("make_operative", "Change availability: Operative", "ChangeAvailability", {"operationalStatus": "Operative"}),
-    (
-        "make_inoperative",
-        "Change availability: Inoperative",
-        "ChangeAvailability",
-        {"operationalStatus": "Inoperative"},
-    ),
-    ("get_configuration", "Get configuration", "GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
-    ("clear_cache", "Clear cache", "ClearCache", {}),
-    (
-        "send_full_local_list",
-        "Send local list (full)",
-        "SendLocalList",
-        {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": LOCAL_LIST_201},
-    ),
-]
-
-
-@pytest.mark.parametrize("name, label, action, payload", BULK_201, ids=[b[0] for b in BULK_201])
-def test_every_bulk_action_sends_a_2_0_1_station_its_versions_message_and_reports_success(
-    admin_client, admin_user, station, answering_stations, name, label, action, payload
-):
-    IdTag.objects.create(id_tag="TAG-1", type="ISO14443")
-
-    response = admin_client.post(url(ChargePoint), {"action": name, "_selected_action": ["CS-1"]})
-
-    assert response.status_code == 302
-    assert answering_stations.sent == [("CS-1", action, payload)]
-    assert page_messages(response) == [("success", f"{label}: CS-1: Accepted")]
-    command = Command.objects.get()
-    assert (command.action, command.ocpp_version) == (action, "2.0.1")
-    assert (command.source, command.user) == ("admin", admin_user)
 
 
 def test_a_bulk_send_of_the_local_list_records_the_version_a_2_0_1_station_accepted(
