@@ -94,7 +94,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             version=version,
             # 2.0.1 B02/B03: a station is served once a boot of it was Accepted;
             # one reconnecting without rebooting keeps that. 1.6 is not gated.
-            accepted=version == "1.6" or cp.last_boot_status == "Accepted",
+            accepted=not ocpp.dialect(version).REGISTRATION_GATED or cp.last_boot_status == "Accepted",
         )
         self.group_name = ChargePoint.group_name_for(charge_point_id)
         # Tell an older connection of this charge point to close, then join.

@@ -26,7 +26,7 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chargepoints import commands
+from chargepoints import commands, ocpp
 from chargepoints.models import Command, CommandSource, CommandStatus
 from chargepoints.ocpp import rpc
 
@@ -200,7 +200,7 @@ def _openapi_schema(action: str) -> dict:
     payload per version: oneOf the two, the charge point's version decides.
     """
     schemas = []
-    for version in ("1.6", "2.0.1"):
+    for version in reversed(ocpp.VERSIONS):
         if action in commands.actions_for(version):
             raw = copy.deepcopy(rpc.schema_json(version, action + rpc.REQUEST_SUFFIX[version]))
             schema = _to_openapi(raw, raw.get("definitions", {}))

@@ -12,7 +12,8 @@ from .operations import OPERATIONS, answer_status
 
 VERSION = "1.6"
 SUBPROTOCOL = "ocpp1.6"
-# Messages a charge point may send before its boot was Accepted: 1.6 does not gate them.
+# 1.6 serves a charge point whatever its boot was answered (§4.2 leaves it to the charge point).
+REGISTRATION_GATED = False
 ALLOWED_BEFORE_ACCEPTED = frozenset()
 # Central-system-initiated messages (§5), by feature profile.
 ACTIONS = (
@@ -44,4 +45,5 @@ ACTIONS = (
     
 )
 
-__all__ = ["redaction", "ACTIONS", "ALLOWED_BEFORE_ACCEPTED", "ANSWERS", "HANDLERS", "OPERATIONS", "SUBPROTOCOL", "VERSION", "answer_status"]
+__all__ = ["redaction", "ACTIONS", "ALLOWED_BEFORE_ACCEPTED",
+    "REGISTRATION_GATED", "ANSWERS", "HANDLERS", "OPERATIONS", "SUBPROTOCOL", "VERSION", "answer_status"]

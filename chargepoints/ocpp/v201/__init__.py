@@ -12,6 +12,8 @@ from .operations import OPERATIONS, answer_status
 
 VERSION = "2.0.1"
 SUBPROTOCOL = "ocpp2.0.1"
+# B02/B03: until a boot was Accepted, only ALLOWED_BEFORE_ACCEPTED and triggered messages are served.
+REGISTRATION_GATED = True
 # CSMS-initiated messages (Part 2), by functional block.
 ACTIONS = (
         "CancelReservation",
@@ -67,6 +69,7 @@ __all__ = [
     "redaction",
     "ACTIONS",
     "ALLOWED_BEFORE_ACCEPTED",
+    "REGISTRATION_GATED",
     "ANSWERS",
     "HANDLERS",
     "OPERATIONS",
