@@ -218,13 +218,13 @@ class ConfigurationKeyInline(ReadOnlyInline):
 
 
 class ActiveChargingProfileInline(ReadOnlyInline):
-    """The charging profiles installed now, by connector (cleared ones are on the profile's page)."""
+    """The charging profiles installed now, by EVSE (cleared ones are on the profile's page)."""
 
     model = ChargingProfileInstallation
     verbose_name = "installed charging profile"
     verbose_name_plural = "installed charging profiles"
     fields = readonly_fields = (
-        "connector_id",
+        "evse_id",
         "profile",
         "purpose",
         "stack_level",
@@ -667,7 +667,7 @@ class ChargingProfileInstallationInline(ReadOnlyInline):
     verbose_name = "installation"
     fields = readonly_fields = (
         "charge_point",
-        "connector_id",
+        "evse_id",
         to_the_second("installed_at"),
         to_the_second("cleared_at"),
     )
@@ -677,8 +677,8 @@ class ChargingProfileInstallationInline(ReadOnlyInline):
 class ChargingProfileAdmin(ReadOnlyAdmin):
     """Charging profiles as sent with SetChargingProfile (OCPP 1.6 §7.8, 2.0.1 K01), with where they are installed.
 
-    An installation's connector is a 1.6 connector id or a 2.0.1 EVSE id; a
-    2.0.1 schedule is the profile's list of ChargingScheduleType.
+    An installation's EVSE is a 2.0.1 EVSE id or a 1.6 connector id (connector
+    N is EVSE N); a 2.0.1 schedule is the profile's list of ChargingScheduleType.
     """
 
     list_display = (

@@ -297,7 +297,7 @@ class MeterValueAdmin(ReadOnlyAdmin):
     list_display = (
         to_the_second("timestamp"),
         "charge_point",
-        "connector_id",
+        "evse_id",
         "transaction_link",
         "measurand",
         "phase",
@@ -333,7 +333,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     CancelReservation commands.
     """
 
-    list_display = ("id", "charge_point", "connector_id", "id_tag", "expiry_date", "current_status", "transaction_link")
+    list_display = ("id", "charge_point", "evse_id", "id_tag", "expiry_date", "current_status", "transaction_link")
     list_filter = ("status",)
     list_select_related = ("charge_point",)
     search_fields = ("id_tag", "charge_point__id")
@@ -341,7 +341,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     fields = (
         "id",
         "charge_point",
-        "connector_id",
+        "evse_id",
         "id_tag",
         "parent_id_tag",
         "expiry_date",

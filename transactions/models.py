@@ -211,15 +211,19 @@ class MeterValue(models.Model):
 
     `value` is kept as sent (it may be signed data); `value_wh` is the reading
     normalised to Wh for Energy.*.Register measurands given in Wh or kWh.
-    One row per reading: see the unique constraint.
+    `evse_id` is where it was measured: the 2.0.1 evseId, or the 1.6
+    connectorId (a 1.6 connector N is EVSE N); 0 is the charge point's main
+    meter. One row per reading: see the unique constraint.
     """
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="meter_values")
     transaction = models.ForeignKey(
         Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
     )
-    # 1.6 connectorId, or 2.0.1 evseId (0: the main meter of the station).
-    connector_id = models.PositiveIntegerField()
+    # The 2.0.1 evseId, or the 1.6 connectorId (a 1.6 connector N is EVSE N);
+    # 0: the main meter of the whole charge point. 2.0.1 MeterValues name no
+    # connector, so none is kept.
+    evse_id = models.PositiveIntegerField("EVSE id")
     timestamp = models.DateTimeField()
     value = models.CharField(max_length=2500)
     measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
@@ -240,7 +244,7 @@ class MeterValue(models.Model):
             # A MeterValues resent after a lost CALLRESULT must not store its
             # sampled values twice: one row per reading, and the services insert
             # with ignore_conflicts. What tells readings apart (OCPP 1.6
-            # §7.42-§7.43): the connector, its MeterValue's timestamp, and the
+            # §7.42-§7.43): the EVSE (connector), its MeterValue's timestamp, and the
             # sampled value's measurand, phase, location, context (a periodic and
             # a clock-aligned sample of one instant are two readings), unit and
             # format (signed data may sit beside the Raw value); and the
@@ -259,7 +263,7 @@ class MeterValue(models.Model):
             models.UniqueConstraint(
                 F("charge_point"),
                 F("timestamp").desc(),
-                F("connector_id"),
+                F("evse_id"),
                 F("measurand"),
                 F("phase"),
                 F("location"),
@@ -322,7 +326,8 @@ class Reservation(models.Model):
     """
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="reservations")
-    connector_id = models.PositiveIntegerField()
+    # 2.0.1 evseId, or the 1.6 connectorId (connector N is EVSE N); 0: any EVSE of the charge point.
+    evse_id = models.PositiveIntegerField("EVSE id")
     id_tag = models.CharField(max_length=36)
     parent_id_tag = models.CharField(max_length=36, blank=True)
     expiry_date = models.DateTimeField()

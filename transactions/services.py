@@ -159,7 +159,7 @@ def transaction_stop(
     if transaction_data:
         _store_samples(
             charge_point_id=charge_point_id,
-            connector_id=tx.connector_id or 0,
+            evse_id=tx.connector_id or 0,  # a 1.6 connector N is EVSE N
             tx=tx,
             samples=transaction_data,
         )
@@ -168,9 +168,11 @@ def transaction_stop(
 
 @transaction.atomic
 def meter_values_create(
-    *, charge_point_id: str, connector_id: int, transaction_id: int | None, samples: list[MeterSample]
+    *, charge_point_id: str, evse_id: int, transaction_id: int | None, samples: list[MeterSample]
 ) -> list[MeterValue]:
     """Store the sampled values of a MeterValues request (OCPP 1.6 §4.7, 2.0.1 J01); returns them as rows.
+
+    `evse_id` is the 2.0.1 evseId or the 1.6 connectorId (connector N is EVSE N).
 
     Values are linked to the transaction when `transaction_id` names one of
     this charge point's transactions; values naming an unknown transaction are
@@ -184,10 +186,10 @@ def meter_values_create(
         tx = Transaction.objects.filter(pk=transaction_id, charge_point_id=charge_point_id).first()
         if tx is None:
             logger.warning("%s: MeterValues for unknown transaction %s; stored unlinked", charge_point_id, transaction_id)
-    return _store_samples(charge_point_id=charge_point_id, connector_id=connector_id, tx=tx, samples=samples)
+    return _store_samples(charge_point_id=charge_point_id, evse_id=evse_id, tx=tx, samples=samples)
 
 
-def _store_samples(*, charge_point_id, connector_id, tx, samples) -> list[MeterValue]:
+def _store_samples(*, charge_point_id, evse_id, tx, samples) -> list[MeterValue]:
     """Insert the sampled values of `samples` (MeterSample list); returns them all as unsaved-pk rows.
 
     A reading already stored (the key of MeterValue's `meter_value_reading_unique`)
@@ -200,7 +202,7 @@ def _store_samples(*, charge_point_id, connector_id, tx, samples) -> list[MeterV
         MeterValue(
             charge_point_id=charge_point_id,
             transaction=tx,
-            connector_id=connector_id,
+            evse_id=evse_id,
             timestamp=sample.timestamp,
             value=sv.value,
             measurand=sv.measurand,
@@ -402,7 +404,7 @@ def transaction_event_record(
     if tx.last_seq_no is None or seq_no > tx.last_seq_no:
         tx.last_seq_no = seq_no
 
-    rows = _store_samples(charge_point_id=charge_point_id, connector_id=tx.evse_id or 0, tx=tx, samples=samples)
+    rows = _store_samples(charge_point_id=charge_point_id, evse_id=tx.evse_id or 0, tx=tx, samples=samples)
     readings = sorted((r.timestamp, wh) for r in rows if (wh := r.value_wh) is not None and not r.phase)
     if readings and (tx.meter_start_wh is None or starts):
         tx.meter_start_wh = readings[0][1]
@@ -453,7 +455,7 @@ def reservation_create(*, charge_point_id: str, evse_id: int, id_tag: str, paren
             with transaction.atomic():
                 return Reservation.objects.create(
                     charge_point_id=charge_point_id,
-                    connector_id=evse_id,
+                    evse_id=evse_id,
                     id_tag=id_tag,
                     parent_id_tag=parent_id_tag,
                     expiry_date=expiry_date,
@@ -490,7 +492,7 @@ def reservation_answered(
         pk=reservation_id,
         defaults={
             "charge_point_id": charge_point_id,
-            "connector_id": evse_id,
+            "evse_id": evse_id,
             "id_tag": id_tag,
             "parent_id_tag": parent_id_tag,
             "expiry_date": expiry_date,

@@ -594,7 +594,7 @@ class CancelReservationForm(CommandForm):
         choices = [
             (
                 str(r.pk),
-                f"{r.pk} — connector {r.connector_id}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}",
+                f"{r.pk} — connector {r.evse_id}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}",
             )
             for r in accepted.order_by("-id")
         ]
@@ -745,7 +745,7 @@ class ClearChargingProfileForm(CommandForm):
             required=False,
             min_value=0,
             widget=DatalistInput(
-                options=[(i.profile.charging_profile_id, f"connector {i.connector_id}, {i.profile}") for i in installed]
+                options=[(i.profile.charging_profile_id, f"connector {i.evse_id}, {i.profile}") for i in installed]
             ),
             help_text="Clears this profile only; leave the criteria below empty.",
         )

@@ -310,7 +310,7 @@ class CancelReservationForm(OperationForm):
     def add_fields(self):
         accepted = Reservation.objects.filter(charge_point=self.charge_point, status=ReservationStatus.ACCEPTED)
         choices = [
-            (str(r.pk), f"{r.pk} — EVSE {r.connector_id or 'any'}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}")
+            (str(r.pk), f"{r.pk} — EVSE {r.evse_id or 'any'}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}")
             for r in accepted.order_by("-id")
         ]
         self.fields["reservation"] = choice_or_integer(
@@ -444,7 +444,7 @@ class ClearChargingProfileForm(OperationForm):
             required=False,
             min_value=0,
             widget=DatalistInput(
-                options=[(i.profile.charging_profile_id, f"EVSE {i.connector_id}, {i.profile}") for i in installed]
+                options=[(i.profile.charging_profile_id, f"EVSE {i.evse_id}, {i.profile}") for i in installed]
             ),
             help_text="Clears this profile only; leave the criteria below empty.",
         )

@@ -546,7 +546,7 @@ def test_reserve_now_allocates_the_reservation_id_and_shows_the_reservation(admi
         "reservationId": reservation.pk,
     }
     assert sent.source == "admin"
-    assert (reservation.status, reservation.connector_id, reservation.id_tag) == (ReservationStatus.ACCEPTED, 1, "TAG-1")
+    assert (reservation.status, reservation.evse_id, reservation.id_tag) == (ReservationStatus.ACCEPTED, 1, "TAG-1")
     assert f"{reservation.pk} (Accepted)" in response.content.decode()
 
 
@@ -562,10 +562,10 @@ def test_reserve_now_refuses_an_expiry_date_in_the_past(admin_client, cp, tag, c
 def test_cancel_reservation_offers_the_accepted_reservations_and_cancels_one(admin_client, cp, charge_points):
     expiry = timezone.now() + timedelta(hours=1)
     accepted = Reservation.objects.create(
-        charge_point=cp, connector_id=1, id_tag="TAG-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
+        charge_point=cp, evse_id=1, id_tag="TAG-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
     )
     Reservation.objects.create(
-        charge_point=cp, connector_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED
+        charge_point=cp, evse_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED
     )
 
     form = admin_client.get(command_url("CancelReservation")).context["command_form"]
@@ -592,7 +592,7 @@ def test_an_accepted_charging_profile_is_installed_and_its_id_suggested_for_clea
     )
 
     installation = ChargingProfileInstallation.objects.get()
-    assert (installation.charge_point_id, installation.connector_id, installation.profile.charging_profile_id) == ("CP-1", 1, 7)
+    assert (installation.charge_point_id, installation.evse_id, installation.profile.charging_profile_id) == ("CP-1", 1, 7)
     set_form = admin_client.get(command_url("SetChargingProfile")).context["command_form"]
     assert set_form.fields["charging_profile_id"].initial == 8
     assert '<option value="7">' in admin_client.get(command_url("ClearChargingProfile")).content.decode()
@@ -836,8 +836,8 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     profile = ChargingProfile.objects.create(
         charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative", schedule={"chargingRateUnit": "A"}
     )
-    ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=1, profile=profile)
-    ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=2, profile=profile, cleared_at=timezone.now())
+    ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=1, profile=profile)
+    ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=2, profile=profile, cleared_at=timezone.now())
     ChargePoint.objects.filter(pk="CP-1").update(local_list_version=5)
     for i in range(12):
         Command.objects.create(
@@ -855,7 +855,7 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     html = response.content.decode()
     inlines = {f.opts.model._meta.model_name: f for f in response.context["inline_admin_formsets"]}
     assert [f.original.key for f in inlines["configurationkey"]] == ["HeartbeatInterval", "NumberOfConnectors"]
-    assert [f.original.connector_id for f in inlines["chargingprofileinstallation"]] == [1]
+    assert [f.original.evse_id for f in inlines["chargingprofileinstallation"]] == [1]
     assert "HeartbeatInterval" in html and "300" in html
     assert '<div class="readonly">5</div>' in html  # local list version
     # The latest ten commands, newest first, with their answers.
@@ -942,7 +942,7 @@ def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client
         charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative",
         schedule={"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
     )
-    ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=1, profile=profile)
+    ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=1, profile=profile)
 
     listing = admin_client.get(url(ChargingProfile))
     page = admin_client.get(url(ChargingProfile, "change", profile.pk))
@@ -956,7 +956,7 @@ def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client
 
 def test_reservations_are_listed_with_their_current_status(admin_client, cp):
     past = Reservation.objects.create(
-        charge_point=cp, connector_id=1, id_tag="TAG-OLD", expiry_date=datetime(2020, 1, 1, tzinfo=UTC),
+        charge_point=cp, evse_id=1, id_tag="TAG-OLD", expiry_date=datetime(2020, 1, 1, tzinfo=UTC),
         status=ReservationStatus.ACCEPTED,
     )
 
@@ -1289,7 +1289,7 @@ def test_the_reserve_form_shows_the_reservation_it_made(admin_client, cs, tag, s
     )
 
     reservation = Reservation.objects.get()
-    assert (reservation.charge_point_id, reservation.connector_id, reservation.status) == ("CS-1", 2, "Accepted")
+    assert (reservation.charge_point_id, reservation.evse_id, reservation.status) == ("CS-1", 2, "Accepted")
     assert response.context["reservation"] == reservation
     assert stations.sent[0].payload["id"] == reservation.pk
 

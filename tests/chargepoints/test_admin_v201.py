@@ -609,7 +609,7 @@ def test_a_2_0_1_charging_profile_shows_its_schedules_and_rate_unit(admin_client
         charge_point=station, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Absolute",
         schedule=schedules,
     )
-    installation = profile.installations.create(charge_point=station, connector_id=1)
+    installation = profile.installations.create(charge_point=station, evse_id=1)
 
     listing = admin_client.get(url(ChargingProfile))
     page = admin_client.get(url(ChargingProfile, "change", profile.pk))

@@ -61,7 +61,7 @@ def installed(charge_point_id: str = "CP-1") -> dict[int, int]:
     """Active installations: {charging profile id: connector id}."""
     return dict(
         ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True).values_list(
-            "profile__charging_profile_id", "connector_id"
+            "profile__charging_profile_id", "evse_id"
         )
     )
 
@@ -230,14 +230,14 @@ def test_a_reservation_takes_the_status_the_charge_point_answers(charge_point, s
 
     reservation = Reservation.objects.get(pk=77)
     assert reservation.status == status
-    assert (reservation.charge_point_id, reservation.connector_id) == ("CP-1", 2)
+    assert (reservation.charge_point_id, reservation.evse_id) == ("CP-1", 2)
     assert (reservation.id_tag, reservation.parent_id_tag) == ("CARD-1", "FLEET")
     assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 
 
 def test_a_requested_reservation_is_updated_by_the_answer(charge_point):
     requested = Reservation.objects.create(
-        charge_point=charge_point, connector_id=1, id_tag="CARD-1", expiry_date=dj_timezone.now(), status=ReservationStatus.REQUESTED
+        charge_point=charge_point, evse_id=1, id_tag="CARD-1", expiry_date=dj_timezone.now(), status=ReservationStatus.REQUESTED
     )
 
     reserve(requested.pk, "Accepted")

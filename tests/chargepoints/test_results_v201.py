@@ -87,7 +87,7 @@ def values(charge_point_id="CS-1") -> dict[tuple, str | None]:
 def installed(charge_point_id: str = "CS-1") -> dict[int, int]:
     """Active installations: {charging profile id: EVSE id}."""
     active = ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True)
-    return dict(active.values_list("profile__charging_profile_id", "connector_id"))
+    return dict(active.values_list("profile__charging_profile_id", "evse_id"))
 
 
 def profile(profile_id: int, purpose="TxDefaultProfile", stack_level=0, limit=16.0, **fields) -> dict:
@@ -433,7 +433,7 @@ def test_reserve_now_records_the_reservation_on_its_evse(station):
 
     reservation = Reservation.objects.get(pk=41)
     assert reservation.charge_point_id == "CS-1"
-    assert (reservation.connector_id, reservation.id_tag, reservation.parent_id_tag) == (2, "TOKEN-1", "FLEET")
+    assert (reservation.evse_id, reservation.id_tag, reservation.parent_id_tag) == (2, "TOKEN-1", "FLEET")
     assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
     assert reservation.status == ReservationStatus.ACCEPTED
 
@@ -442,7 +442,7 @@ def test_reserve_now_without_evse_reserves_the_station_as_evse_0(station):
     reserve()
 
     reservation = Reservation.objects.get(pk=41)
-    assert (reservation.connector_id, reservation.parent_id_tag) == (0, "")
+    assert (reservation.evse_id, reservation.parent_id_tag) == (0, "")
 
 
 @pytest.mark.parametrize("status", ["Faulted", "Occupied", "Rejected", "Unavailable"])
@@ -457,7 +457,7 @@ def test_reserve_now_again_updates_the_same_reservation(station):
     reserve(evseId=2, expiryDateTime="2026-11-23T12:00:00Z")
 
     reservation = Reservation.objects.get()
-    assert reservation.connector_id == 2
+    assert reservation.evse_id == 2
     assert reservation.expiry_date == datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 
 
@@ -467,7 +467,7 @@ def test_reserve_now_leaves_another_stations_reservation_with_the_same_id_alone(
     reserve(evseId=3)
 
     reservation = Reservation.objects.get(pk=41)
-    assert (reservation.charge_point_id, reservation.connector_id) == ("CS-2", 1)
+    assert (reservation.charge_point_id, reservation.evse_id) == ("CS-2", 1)
     assert "belongs to CS-2" in caplog.text
 
 

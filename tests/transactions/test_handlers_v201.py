@@ -150,7 +150,7 @@ async def test_a_started_event_opens_the_transaction_and_answers_the_token_info(
         "CARD-1",
     )
     mv = await MeterValue.objects.aget(transaction=tx)
-    assert (mv.connector_id, mv.value, mv.unit, mv.context, mv.value_wh) == (1, "1000", "Wh", "Transaction.Begin", 1000)
+    assert (mv.evse_id, mv.value, mv.unit, mv.context, mv.value_wh) == (1, "1000", "Wh", "Transaction.Begin", 1000)
 
 
 async def test_id_token_info_is_answered_only_when_the_event_carries_an_id_token(client, card):
@@ -345,7 +345,7 @@ async def test_transaction_ids_are_per_station(client, ocpp_connect):
 async def test_a_started_event_with_a_reservation_id_consumes_the_reservation(client, card):
     reservation = await Reservation.objects.acreate(
         charge_point_id="CP-1",
-        connector_id=1,
+        evse_id=1,
         id_tag="CARD-1",
         expiry_date=dj_timezone.now() + timedelta(hours=1),
         status=ReservationStatus.ACCEPTED,
@@ -365,7 +365,7 @@ async def test_a_started_event_with_a_reservation_id_consumes_the_reservation(cl
 async def test_a_reservation_that_is_no_longer_accepted_is_not_consumed(client):
     reservation = await Reservation.objects.acreate(
         charge_point_id="CP-1",
-        connector_id=1,
+        evse_id=1,
         id_tag="CARD-1",
         expiry_date=dj_timezone.now() + timedelta(hours=1),
         status=ReservationStatus.CANCELLED,
@@ -392,7 +392,7 @@ async def test_meter_values_of_evse_0_are_stored_as_the_main_meter_without_trans
         ],
     }
     assert await call_ok(client, "MeterValues", payload) == {}
-    rows = [(mv.connector_id, mv.transaction_id, mv.measurand, mv.value, mv.unit, mv.context, mv.location)
+    rows = [(mv.evse_id, mv.transaction_id, mv.measurand, mv.value, mv.unit, mv.context, mv.location)
             async for mv in MeterValue.objects.order_by("id")]
     assert rows == [
         (0, None, "Energy.Active.Import.Register", "123.456", "kWh", "Sample.Clock", "Inlet"),
@@ -404,7 +404,7 @@ async def test_meter_values_of_evse_0_are_stored_as_the_main_meter_without_trans
 async def test_meter_values_of_an_evse_are_stored_with_its_id(client):
     assert await call_ok(client, "MeterValues", {"evseId": 2, "meterValue": [energy(1, 5)]}) == {}
     mv = await MeterValue.objects.aget()
-    assert (mv.connector_id, mv.value_wh) == (2, 5)
+    assert (mv.evse_id, mv.value_wh) == (2, 5)
 
 
 async def test_a_resent_meter_values_of_an_evse_is_answered_every_time_and_stored_once(client):
@@ -423,7 +423,7 @@ async def test_a_resent_meter_values_of_an_evse_is_answered_every_time_and_store
     }
     assert await call_ok(client, "MeterValues", payload, unique_id="mv-1") == {}
     assert await call_ok(client, "MeterValues", payload, unique_id="mv-1-retry") == {}
-    rows = [(mv.connector_id, mv.measurand, mv.phase, mv.value) async for mv in MeterValue.objects.order_by("id")]
+    rows = [(mv.evse_id, mv.measurand, mv.phase, mv.value) async for mv in MeterValue.objects.order_by("id")]
     assert rows == [
         (1, "Energy.Active.Import.Register", "", "1500"),
         (1, "Current.Import", "L1", "16.1"),
@@ -459,10 +459,10 @@ async def test_a_reservation_status_update_ends_the_reservation(client, update, 
     await ChargePoint.objects.acreate(id="CP-2")
     expiry = dj_timezone.now() + timedelta(hours=1)
     mine = await Reservation.objects.acreate(
-        charge_point_id="CP-1", connector_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
+        charge_point_id="CP-1", evse_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
     )
     theirs = await Reservation.objects.acreate(
-        charge_point_id="CP-2", connector_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
+        charge_point_id="CP-2", evse_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
     )
     payload = {"reservationId": mine.pk, "reservationUpdateStatus": update}
     assert await call_ok(client, "ReservationStatusUpdate", payload) == {}

@@ -64,7 +64,10 @@ class MeterValueOutputSerializer(serializers.Serializer):
     """One sampled value (OCPP 1.6 §7.43) at its MeterValue's timestamp; `value` exactly as sent."""
 
     timestamp = serializers.DateTimeField()
-    connector_id = serializers.IntegerField()
+    evse_id = serializers.IntegerField(
+        help_text="Where it was measured: OCPP 2.0.1 evseId, or the 1.6 connectorId (connector N is EVSE N); "
+        "0: the charge point's main meter."
+    )
     measurand = serializers.CharField()
     phase = serializers.CharField()
     unit = serializers.CharField()

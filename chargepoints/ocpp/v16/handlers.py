@@ -127,7 +127,7 @@ async def meter_values(session: Session, p: dict) -> dict:
     """§4.7: store every sampled value, linked to the transaction when one is named."""
     await database_sync_to_async(tx_services.meter_values_create)(
         charge_point_id=session.charge_point_id,
-        connector_id=p["connectorId"],
+        evse_id=p["connectorId"],  # a 1.6 connector N is EVSE N
         transaction_id=p.get("transactionId"),
         samples=_samples(p["meterValue"]),
     )

@@ -151,7 +151,7 @@ async def meter_values(session: Session, p: dict) -> dict:
     """J01: store every sampled value of the EVSE (0: the main meter)."""
     await database_sync_to_async(tx_services.meter_values_create)(
         charge_point_id=session.charge_point_id,
-        connector_id=p["evseId"],
+        evse_id=p["evseId"],
         transaction_id=None,
         samples=_samples(p["meterValue"]),
     )
