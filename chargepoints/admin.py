@@ -691,7 +691,7 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
         "charging_rate_unit",
         "valid_from",
         "valid_to",
-        "transaction_id",
+        "transaction_link",
         "created_at",
     )
     list_filter = ("purpose", "kind")
@@ -705,11 +705,18 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
         "recurrency_kind",
         "valid_from",
         "valid_to",
-        "transaction_id",
+        "transaction_link",
         "schedule_json",
         "created_at",
     )
-    readonly_fields = ("schedule_json",)
+    readonly_fields = ("schedule_json", "transaction_link")
+
+    @admin.display(description="transaction", ordering="transaction_id")
+    def transaction_link(self, obj):
+        if obj.transaction_id is None:
+            return None
+        url = reverse("admin:transactions_transaction_change", args=[obj.transaction_id])
+        return format_html('<a href="{}">{}</a>', url, obj.transaction_id)
 
     @admin.display(description="rate unit")
     def charging_rate_unit(self, obj):

@@ -367,7 +367,10 @@ class ChargingProfile(models.Model):
     recurrency_kind = models.CharField(max_length=8, blank=True)
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_to = models.DateTimeField(null=True, blank=True)
-    transaction_id = models.BigIntegerField(null=True, blank=True)
+    # A TxProfile's transaction; NULL for other purposes, or once the transaction is deleted.
+    transaction = models.ForeignKey(
+        "transactions.Transaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     schedule = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 

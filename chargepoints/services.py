@@ -495,7 +495,8 @@ def charging_profile_install(
 
     `profile` is the ChargingProfile as sent, camelCase, either version (the
     fields both share have the same names; `chargingSchedule` is kept as
-    sent). `transaction_pk` is our Transaction's primary key. An installed
+    sent). `transaction_pk` is the primary key of an existing Transaction
+(the answers look it up; a transaction unknown here is None). An installed
     profile is replaced by one with the same id, or with the same purpose and
     stack level on the same EVSE.
     """

@@ -78,3 +78,31 @@ def test_the_evse_id_renames_keep_the_meter_values_and_reservations_and_their_un
         MeterValue.objects.create(charge_point_id="CP-1", evse_id=2, timestamp=T0, value="1501")
     MeterValue.objects.create(charge_point_id="CP-1", evse_id=1, timestamp=T0, value="1501")
 
+
+def test_a_charging_profile_keeps_its_transaction_and_forgets_one_that_is_gone():
+    apps = migrate([("chargepoints", "0007_charging_profile_evse_id"), ("transactions", "0005_evse_id")])
+    ChargePoint = apps.get_model("chargepoints", "ChargePoint")
+    ChargingProfile = apps.get_model("chargepoints", "ChargingProfile")
+    Transaction = apps.get_model("transactions", "Transaction")
+    ChargePoint.objects.create(id="CP-1")
+    tx = Transaction.objects.create(charge_point_id="CP-1")
+
+    def profile(profile_id, transaction_id):
+        return ChargingProfile.objects.create(
+            charge_point_id="CP-1",
+            charging_profile_id=profile_id,
+            purpose="TxProfile",
+            stack_level=0,
+            kind="Absolute",
+            transaction_id=transaction_id,
+            schedule={},
+        ).pk
+
+    kept, gone, none = profile(1, tx.pk), profile(2, tx.pk + 1000), profile(3, None)
+
+    apps = migrate([("chargepoints", "0009_charging_profile_transaction"), ("transactions", "0005_evse_id")])
+
+    ChargingProfile = apps.get_model("chargepoints", "ChargingProfile")
+    assert ChargingProfile.objects.get(pk=kept).transaction_id == tx.pk
+    assert ChargingProfile.objects.get(pk=gone).transaction_id is None
+    assert ChargingProfile.objects.get(pk=none).transaction_id is None
