@@ -111,7 +111,7 @@ class Transaction(models.Model):
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.PROTECT, related_name="transactions")
     # The station's own transaction id: OCPP 2.0.1 transactionId (a string it
     # chooses). Blank for 1.6, whose transactionId is our primary key.
-    transaction_id = models.CharField("station transaction id", max_length=36, blank=True)
+    station_transaction_id = models.CharField("station transaction id", max_length=36, blank=True)
     evse_id = models.PositiveIntegerField("EVSE id", null=True, blank=True)
     connector_id = models.PositiveIntegerField(null=True, blank=True)
     id_tag = models.CharField(max_length=36, blank=True, db_index=True)
@@ -155,12 +155,12 @@ class Transaction(models.Model):
             # A StartTransaction retried after a lost reply must not open a second session.
             models.UniqueConstraint(
                 fields=["charge_point", "connector_id", "id_tag", "start_timestamp", "meter_start_wh"],
-                condition=models.Q(is_orphan=False, transaction_id=""),
+                condition=models.Q(is_orphan=False, station_transaction_id=""),
                 name="transaction_start_unique",
             ),
             models.UniqueConstraint(
-                fields=["charge_point", "transaction_id"],
-                condition=~models.Q(transaction_id=""),
+                fields=["charge_point", "station_transaction_id"],
+                condition=~models.Q(station_transaction_id=""),
                 name="station_transaction_id_unique",
             ),
         ]
@@ -171,7 +171,7 @@ class Transaction(models.Model):
     @property
     def ocpp_transaction_id(self) -> str:
         """The transactionId the charge point knows: its own (2.0.1) or ours (1.6)."""
-        return self.transaction_id or str(self.pk)
+        return self.station_transaction_id or str(self.pk)
 
     @property
     def is_active(self) -> bool:

@@ -178,7 +178,7 @@ class StopChargingForm(OperationForm):
             (
                 str(tx.pk),
                 f"{tx.pk}"
-                + (f" ({tx.transaction_id})" if tx.transaction_id else "")
+                + (f" ({tx.station_transaction_id})" if tx.station_transaction_id else "")
                 + f" — {'EVSE ' + str(tx.evse_id) if tx.evse_id else 'connector ' + str(tx.connector_id)}"
                 + f", {tx.id_tag or 'no id tag'}"
                 + (f", since {localtime(tx.start_timestamp):%Y-%m-%d %H:%M}" if tx.start_timestamp else ""),
@@ -374,7 +374,7 @@ class SetChargingProfileForm(OperationForm):
             "start schedule", help_text="Needed by Absolute and Recurring profiles."
         )
         active = Transaction.objects.active().filter(charge_point=self.charge_point).order_by("-id")
-        choices = [(str(tx.pk), f"{tx.pk}" + (f" ({tx.transaction_id})" if tx.transaction_id else "")) for tx in active]
+        choices = [(str(tx.pk), f"{tx.pk}" + (f" ({tx.station_transaction_id})" if tx.station_transaction_id else "")) for tx in active]
         self.fields["transaction"] = choice_or_integer(
             "transaction", choices, required=False, help_text="Only for TxProfile: the transaction it limits."
         )

@@ -1274,7 +1274,7 @@ def test_an_authorization_key_set_from_the_admin_is_sent_but_shown_as_the_marker
 
 
 def test_stop_charging_offers_the_201_transactions_by_their_station_id(admin_client, cs, stations):
-    tx = Transaction.objects.create(charge_point=cs, transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
+    tx = Transaction.objects.create(charge_point=cs, station_transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
 
     form = admin_client.get(command_url("stop-charging", "CS-1")).context["command_form"]
     admin_client.post(command_url("stop-charging", "CS-1"), {"transaction": str(tx.pk)})

@@ -550,7 +550,7 @@ def test_the_status_history_shows_the_evse(admin_client, station):
 def station_transaction(station):
     tx = Transaction.objects.create(
         charge_point=station,
-        transaction_id="tx-7f3a",
+        station_transaction_id="tx-7f3a",
         evse_id=1,
         connector_id=2,
         id_tag="TOKEN-1",
@@ -571,7 +571,7 @@ def station_transaction(station):
 
 
 def test_the_transaction_list_shows_the_station_id_and_evse_and_searches_by_it(admin_client, station_transaction):
-    Transaction.objects.create(charge_point_id="CS-1", transaction_id="tx-other", start_timestamp=timezone.now())
+    Transaction.objects.create(charge_point_id="CS-1", station_transaction_id="tx-other", start_timestamp=timezone.now())
 
     listing = admin_client.get(url(Transaction)).content.decode()
     found = admin_client.get(f"{url(Transaction)}?q=tx-7f3a")

@@ -109,7 +109,7 @@ def cps(db):
     IdTag.objects.create(id_tag="CARD-1")
     IdTag.objects.create(id_tag="RFID-9", type="ISO14443")
     tx16 = Transaction.objects.create(charge_point_id=CP16, connector_id=1, id_tag="CARD-1")
-    tx201 = Transaction.objects.create(charge_point_id=CS201, transaction_id="tx-abc", evse_id=1, connector_id=1)
+    tx201 = Transaction.objects.create(charge_point_id=CS201, station_transaction_id="tx-abc", evse_id=1, connector_id=1)
     return {"1.6": tx16, "2.0.1": tx201}
 
 

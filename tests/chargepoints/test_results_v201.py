@@ -381,9 +381,9 @@ def test_set_variables_changes_only_its_own_stations_device_model(station, other
 # --- RequestStopTransaction (F03)
 
 
-def station_transaction(transaction_id="tx-7f3a", charge_point_id="CS-1") -> Transaction:
+def station_transaction(station_transaction_id="tx-7f3a", charge_point_id="CS-1") -> Transaction:
     return Transaction.objects.create(
-        charge_point_id=charge_point_id, transaction_id=transaction_id, evse_id=1, start_timestamp=dj_timezone.now()
+        charge_point_id=charge_point_id, station_transaction_id=station_transaction_id, evse_id=1, start_timestamp=dj_timezone.now()
     )
 
 
@@ -411,7 +411,7 @@ def test_a_rejected_request_stop_leaves_the_transaction_unmarked(station):
 
 def test_a_request_stop_does_not_read_the_station_id_as_this_systems_id(station):
     # A 1.6 transactionId is our primary key; a 2.0.1 one is the station's string.
-    tx = station_transaction(transaction_id="tx-other")
+    tx = station_transaction(station_transaction_id="tx-other")
 
     answer("RequestStopTransaction", {"transactionId": str(tx.pk)}, {"status": "Accepted"})
 

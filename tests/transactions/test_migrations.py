@@ -106,3 +106,24 @@ def test_a_charging_profile_keeps_its_transaction_and_forgets_one_that_is_gone()
     assert ChargingProfile.objects.get(pk=kept).transaction_id == tx.pk
     assert ChargingProfile.objects.get(pk=gone).transaction_id is None
     assert ChargingProfile.objects.get(pk=none).transaction_id is None
+
+
+def test_the_station_transaction_id_rename_keeps_the_ids_and_their_uniqueness():
+    apps = migrate([("transactions", "0005_evse_id")])
+    ChargePoint = apps.get_model("chargepoints", "ChargePoint")
+    Transaction = apps.get_model("transactions", "Transaction")
+    ChargePoint.objects.create(id="CS-1")
+    station = Transaction.objects.create(charge_point_id="CS-1", transaction_id="tx-7f3a").pk
+
+    apps = migrate([("transactions", "0006_station_transaction_id")])
+
+    Transaction = apps.get_model("transactions", "Transaction")
+    assert Transaction.objects.get(pk=station).station_transaction_id == "tx-7f3a"
+    # Both partial unique indexes followed the renamed column.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Transaction.objects.create(charge_point_id="CS-1", station_transaction_id="tx-7f3a")
+    start = dict(charge_point_id="CS-1", connector_id=1, id_tag="T", start_timestamp=T0, meter_start_wh=0)
+    Transaction.objects.create(**start)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Transaction.objects.create(**start)
+    Transaction.objects.create(**start, station_transaction_id="tx-2")  # 2.0.1: not a 1.6 StartTransaction retry

@@ -53,7 +53,7 @@ def change_configuration(charge_point_id: str, request: dict, response: dict) ->
 def remote_stop(charge_point_id: str, request: dict, response: dict) -> None:
     """§5.12: mark the transaction (our primary key); its StopTransaction (reason Remote) closes it."""
     if _accepted(response):
-        tx_services.transaction_stop_requested(charge_point_id=charge_point_id, pk=request["transactionId"])
+        tx_services.transaction_stop_requested(charge_point_id=charge_point_id, transaction_pk=request["transactionId"])
 
 
 @answers("ReserveNow")
@@ -90,7 +90,7 @@ def set_charging_profile(charge_point_id: str, request: dict, response: dict) ->
     profile = request["csChargingProfiles"]
     transaction_pk = None
     if profile.get("transactionId") is not None:
-        transaction = tx_selectors.transaction_of(charge_point_id=charge_point_id, transaction_id=profile["transactionId"])
+        transaction = tx_selectors.transaction_of(charge_point_id=charge_point_id, transaction_pk=profile["transactionId"])
         transaction_pk = transaction and transaction.pk
         if transaction is None:
             logger.warning(

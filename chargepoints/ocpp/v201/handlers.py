@@ -128,7 +128,7 @@ async def transaction_event(session: Session, p: dict) -> dict:
         trigger_reason=p["triggerReason"],
         seq_no=p["seqNo"],
         offline=p.get("offline", False),
-        transaction_id=info["transactionId"],
+        station_transaction_id=info["transactionId"],
         charging_state=info.get("chargingState", ""),
         stopped_reason=info.get("stoppedReason", ""),
         remote_start_id=info.get("remoteStartId"),
@@ -152,7 +152,7 @@ async def meter_values(session: Session, p: dict) -> dict:
     await database_sync_to_async(tx_services.meter_values_create)(
         charge_point_id=session.charge_point_id,
         evse_id=p["evseId"],
-        transaction_id=None,
+        transaction_pk=None,
         samples=_samples(p["meterValue"]),
     )
     return {}
