@@ -218,13 +218,13 @@ class ConfigurationKeyInline(ReadOnlyInline):
 
 
 class ActiveChargingProfileInline(ReadOnlyInline):
-    """The charging profiles installed now, by connector (cleared ones are on the profile's page)."""
+    """The charging profiles installed now, by EVSE (cleared ones are on the profile's page)."""
 
     model = ChargingProfileInstallation
     verbose_name = "installed charging profile"
     verbose_name_plural = "installed charging profiles"
     fields = readonly_fields = (
-        "connector_id",
+        "evse_id",
         "profile",
         "purpose",
         "stack_level",
@@ -667,7 +667,7 @@ class ChargingProfileInstallationInline(ReadOnlyInline):
     verbose_name = "installation"
     fields = readonly_fields = (
         "charge_point",
-        "connector_id",
+        "evse_id",
         to_the_second("installed_at"),
         to_the_second("cleared_at"),
     )
@@ -677,8 +677,8 @@ class ChargingProfileInstallationInline(ReadOnlyInline):
 class ChargingProfileAdmin(ReadOnlyAdmin):
     """Charging profiles as sent with SetChargingProfile (OCPP 1.6 §7.8, 2.0.1 K01), with where they are installed.
 
-    An installation's connector is a 1.6 connector id or a 2.0.1 EVSE id; a
-    2.0.1 schedule is the profile's list of ChargingScheduleType.
+    An installation's EVSE is a 2.0.1 EVSE id or a 1.6 connector id (connector
+    N is EVSE N); a 2.0.1 schedule is the profile's list of ChargingScheduleType.
     """
 
     list_display = (
@@ -691,7 +691,7 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
         "charging_rate_unit",
         "valid_from",
         "valid_to",
-        "transaction_id",
+        "transaction_link",
         "created_at",
     )
     list_filter = ("purpose", "kind")
@@ -705,11 +705,18 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
         "recurrency_kind",
         "valid_from",
         "valid_to",
-        "transaction_id",
+        "transaction_link",
         "schedule_json",
         "created_at",
     )
-    readonly_fields = ("schedule_json",)
+    readonly_fields = ("schedule_json", "transaction_link")
+
+    @admin.display(description="transaction", ordering="transaction_id")
+    def transaction_link(self, obj):
+        if obj.transaction_id is None:
+            return None
+        url = reverse("admin:transactions_transaction_change", args=[obj.transaction_id])
+        return format_html('<a href="{}">{}</a>', url, obj.transaction_id)
 
     @admin.display(description="rate unit")
     def charging_rate_unit(self, obj):

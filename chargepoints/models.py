@@ -367,7 +367,10 @@ class ChargingProfile(models.Model):
     recurrency_kind = models.CharField(max_length=8, blank=True)
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_to = models.DateTimeField(null=True, blank=True)
-    transaction_id = models.BigIntegerField(null=True, blank=True)
+    # A TxProfile's transaction; NULL for other purposes, or once the transaction is deleted.
+    transaction = models.ForeignKey(
+        "transactions.Transaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     schedule = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -382,20 +385,23 @@ class ChargingProfile(models.Model):
 
 
 class ChargingProfileInstallation(models.Model):
-    """Where a charging profile is installed: a charge point's connector (0 = the whole charge point)."""
+    """Where a charging profile is installed: an EVSE of a charge point (0 = the whole charge point).
+
+    `evse_id` is the 2.0.1 evseId; a 1.6 connectorId N is EVSE N (one connector per EVSE in 1.6).
+    """
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="charging_profiles")
-    connector_id = models.PositiveIntegerField()
+    evse_id = models.PositiveIntegerField("EVSE id")
     profile = models.ForeignKey(ChargingProfile, on_delete=models.CASCADE, related_name="installations")
     installed_at = models.DateTimeField(default=timezone.now)
     cleared_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["charge_point_id", "connector_id", "-installed_at"]
+        ordering = ["charge_point_id", "evse_id", "-installed_at"]
         indexes = [models.Index(fields=["charge_point", "cleared_at"])]
 
     def __str__(self):
-        return f"{self.profile_id} on {self.charge_point_id} #{self.connector_id}"
+        return f"{self.profile_id} on {self.charge_point_id} EVSE {self.evse_id}"
 
     @property
     def active(self) -> bool:

@@ -520,7 +520,8 @@ def charging_profile_install(
 
     `profile` is the ChargingProfile as sent, camelCase, either version (the
     fields both share have the same names; `chargingSchedule` is kept as
-    sent). `transaction_pk` is our Transaction's primary key. An installed
+    sent). `transaction_pk` is the primary key of an existing Transaction
+(the answers look it up; a transaction unknown here is None). An installed
     profile is replaced by one with the same id, or with the same purpose and
     stack level on the same EVSE.
     """
@@ -542,10 +543,10 @@ def charging_profile_install(
     active = ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True)
     active.filter(profile_id=profile_row.pk).update(cleared_at=now)
     active.filter(
-        connector_id=evse_id, profile__purpose=profile_row.purpose, profile__stack_level=profile_row.stack_level
+        evse_id=evse_id, profile__purpose=profile_row.purpose, profile__stack_level=profile_row.stack_level
     ).update(cleared_at=now)
     ChargingProfileInstallation.objects.create(
-        charge_point_id=charge_point_id, connector_id=evse_id, profile=profile_row, installed_at=now
+        charge_point_id=charge_point_id, evse_id=evse_id, profile=profile_row, installed_at=now
     )
     return profile_row
 
@@ -564,7 +565,7 @@ def charging_profiles_clear(
         installed = installed.filter(profile__charging_profile_id=charging_profile_id)
     else:
         if evse_id is not None:
-            installed = installed.filter(connector_id=evse_id)
+            installed = installed.filter(evse_id=evse_id)
         if purpose is not None:
             installed = installed.filter(profile__purpose=purpose)
         if stack_level is not None:

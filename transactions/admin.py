@@ -200,7 +200,7 @@ class TransactionAdmin(ReadOnlyAdmin):
 
     list_display = (
         "id",
-        "transaction_id",
+        "station_transaction_id",
         "charge_point",
         "evse_id",
         "connector_id",
@@ -216,7 +216,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_select_related = ("charge_point",)
     # Sessions pile up for years: one COUNT per page view is enough.
     show_full_result_count = False
-    search_fields = ("id_tag", "charge_point__id", "=transaction_id")
+    search_fields = ("id_tag", "charge_point__id", "=station_transaction_id")
     search_help_text = "Id tag, charge point identity or exact station transaction id"
     inlines = (MeterValueInline, TransactionEventInline)
     fieldsets = (
@@ -225,7 +225,7 @@ class TransactionAdmin(ReadOnlyAdmin):
             {
                 "fields": (
                     "id",
-                    "transaction_id",
+                    "station_transaction_id",
                     "status",
                     "charge_point",
                     "evse_id",
@@ -254,12 +254,12 @@ class TransactionAdmin(ReadOnlyAdmin):
 
     def get_inlines(self, request, obj):
         # Only a 2.0.1 transaction (which carries the station's id) has TransactionEvents.
-        if obj is not None and not obj.transaction_id:
+        if obj is not None and not obj.station_transaction_id:
             return tuple(inline for inline in self.inlines if inline is not TransactionEventInline)
         return self.inlines
 
     def get_fieldsets(self, request, obj=None):
-        if obj is not None and not obj.transaction_id:
+        if obj is not None and not obj.station_transaction_id:
             return tuple(fieldset for fieldset in self.fieldsets if fieldset[0] != "OCPP 2.0.1")
         return self.fieldsets
 
@@ -297,7 +297,7 @@ class MeterValueAdmin(ReadOnlyAdmin):
     list_display = (
         to_the_second("timestamp"),
         "charge_point",
-        "connector_id",
+        "evse_id",
         "transaction_link",
         "measurand",
         "phase",
@@ -333,7 +333,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     CancelReservation commands.
     """
 
-    list_display = ("id", "charge_point", "connector_id", "id_tag", "expiry_date", "current_status", "transaction_link")
+    list_display = ("id", "charge_point", "evse_id", "id_tag", "expiry_date", "current_status", "transaction_link")
     list_filter = ("status",)
     list_select_related = ("charge_point",)
     search_fields = ("id_tag", "charge_point__id")
@@ -341,7 +341,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     fields = (
         "id",
         "charge_point",
-        "connector_id",
+        "evse_id",
         "id_tag",
         "parent_id_tag",
         "expiry_date",

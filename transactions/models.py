@@ -111,7 +111,7 @@ class Transaction(models.Model):
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.PROTECT, related_name="transactions")
     # The station's own transaction id: OCPP 2.0.1 transactionId (a string it
     # chooses). Blank for 1.6, whose transactionId is our primary key.
-    transaction_id = models.CharField("station transaction id", max_length=36, blank=True)
+    station_transaction_id = models.CharField("station transaction id", max_length=36, blank=True)
     evse_id = models.PositiveIntegerField("EVSE id", null=True, blank=True)
     connector_id = models.PositiveIntegerField(null=True, blank=True)
     id_tag = models.CharField(max_length=36, blank=True, db_index=True)
@@ -155,12 +155,12 @@ class Transaction(models.Model):
             # A StartTransaction retried after a lost reply must not open a second session.
             models.UniqueConstraint(
                 fields=["charge_point", "connector_id", "id_tag", "start_timestamp", "meter_start_wh"],
-                condition=models.Q(is_orphan=False, transaction_id=""),
+                condition=models.Q(is_orphan=False, station_transaction_id=""),
                 name="transaction_start_unique",
             ),
             models.UniqueConstraint(
-                fields=["charge_point", "transaction_id"],
-                condition=~models.Q(transaction_id=""),
+                fields=["charge_point", "station_transaction_id"],
+                condition=~models.Q(station_transaction_id=""),
                 name="station_transaction_id_unique",
             ),
         ]
@@ -171,7 +171,7 @@ class Transaction(models.Model):
     @property
     def ocpp_transaction_id(self) -> str:
         """The transactionId the charge point knows: its own (2.0.1) or ours (1.6)."""
-        return self.transaction_id or str(self.pk)
+        return self.station_transaction_id or str(self.pk)
 
     @property
     def is_active(self) -> bool:
@@ -211,15 +211,19 @@ class MeterValue(models.Model):
 
     `value` is kept as sent (it may be signed data); `value_wh` is the reading
     normalised to Wh for Energy.*.Register measurands given in Wh or kWh.
-    One row per reading: see the unique constraint.
+    `evse_id` is where it was measured: the 2.0.1 evseId, or the 1.6
+    connectorId (a 1.6 connector N is EVSE N); 0 is the charge point's main
+    meter. One row per reading: see the unique constraint.
     """
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="meter_values")
     transaction = models.ForeignKey(
         Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
     )
-    # 1.6 connectorId, or 2.0.1 evseId (0: the main meter of the station).
-    connector_id = models.PositiveIntegerField()
+    # The 2.0.1 evseId, or the 1.6 connectorId (a 1.6 connector N is EVSE N);
+    # 0: the main meter of the whole charge point. 2.0.1 MeterValues name no
+    # connector, so none is kept.
+    evse_id = models.PositiveIntegerField("EVSE id")
     timestamp = models.DateTimeField()
     value = models.CharField(max_length=2500)
     measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
@@ -240,7 +244,7 @@ class MeterValue(models.Model):
             # A MeterValues resent after a lost CALLRESULT must not store its
             # sampled values twice: one row per reading, and the services insert
             # with ignore_conflicts. What tells readings apart (OCPP 1.6
-            # §7.42-§7.43): the connector, its MeterValue's timestamp, and the
+            # §7.42-§7.43): the EVSE (connector), its MeterValue's timestamp, and the
             # sampled value's measurand, phase, location, context (a periodic and
             # a clock-aligned sample of one instant are two readings), unit and
             # format (signed data may sit beside the Raw value); and the
@@ -259,7 +263,7 @@ class MeterValue(models.Model):
             models.UniqueConstraint(
                 F("charge_point"),
                 F("timestamp").desc(),
-                F("connector_id"),
+                F("evse_id"),
                 F("measurand"),
                 F("phase"),
                 F("location"),
@@ -322,7 +326,8 @@ class Reservation(models.Model):
     """
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="reservations")
-    connector_id = models.PositiveIntegerField()
+    # 2.0.1 evseId, or the 1.6 connectorId (connector N is EVSE N); 0: any EVSE of the charge point.
+    evse_id = models.PositiveIntegerField("EVSE id")
     id_tag = models.CharField(max_length=36)
     parent_id_tag = models.CharField(max_length=36, blank=True)
     expiry_date = models.DateTimeField()

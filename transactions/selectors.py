@@ -46,12 +46,13 @@ def id_tags_changed(*, since=None) -> QuerySet[IdTag]:
     return tags
 
 
-def transaction_of(*, charge_point_id: str, transaction_id: int | None = None, station_transaction_id: str | None = None):
-    """The charge point's Transaction with primary key `transaction_id`, or with the station's own id; None if none."""
+def transaction_of(*, charge_point_id: str, transaction_pk: int | None = None, station_transaction_id: str | None = None):
+    """The charge point's Transaction with primary key `transaction_pk` (a 1.6 transactionId), or with the
+    station's own 2.0.1 transactionId `station_transaction_id`; None if none."""
     transactions = Transaction.objects.filter(charge_point_id=charge_point_id)
-    if transaction_id is not None:
-        return transactions.filter(pk=transaction_id).first()
-    return transactions.filter(transaction_id=station_transaction_id).first()
+    if transaction_pk is not None:
+        return transactions.filter(pk=transaction_pk).first()
+    return transactions.filter(station_transaction_id=station_transaction_id).first()
 
 
 def transaction_list(*, charge_point_id: str | None = None, status: str | None = None) -> QuerySet[Transaction]:
@@ -71,7 +72,7 @@ def transaction_list(*, charge_point_id: str | None = None, status: str | None =
 TRANSACTION_DETAIL_METER_VALUES = 200
 
 
-def transaction_get(*, transaction_id: int, meter_values_limit: int = TRANSACTION_DETAIL_METER_VALUES) -> Transaction | None:
+def transaction_get(*, transaction_pk: int, meter_values_limit: int = TRANSACTION_DETAIL_METER_VALUES) -> Transaction | None:
     """One transaction, or None when unknown, with a bounded view of its meter values.
 
     Sets on the transaction `meter_values_count` (int, all its sampled values)
@@ -87,7 +88,7 @@ def transaction_get(*, transaction_id: int, meter_values_limit: int = TRANSACTIO
         .values("n")
     )
     tx = (
-        Transaction.objects.filter(pk=transaction_id)
+        Transaction.objects.filter(pk=transaction_pk)
         .annotate(meter_values_count=Coalesce(Subquery(count), 0))
         .first()
     )
@@ -98,14 +99,14 @@ def transaction_get(*, transaction_id: int, meter_values_limit: int = TRANSACTIO
     return tx
 
 
-def transaction_exists(*, transaction_id: int) -> bool:
-    """Whether this system knows a transaction of that id."""
-    return Transaction.objects.filter(pk=transaction_id).exists()
+def transaction_exists(*, transaction_pk: int) -> bool:
+    """Whether this system knows a transaction of that primary key."""
+    return Transaction.objects.filter(pk=transaction_pk).exists()
 
 
 def meter_value_list(
     *,
-    transaction_id: int,
+    transaction_pk: int,
     measurand: str | None = None,
     phase: str | None = None,
     context: str | None = None,
@@ -119,7 +120,7 @@ def meter_value_list(
     MeterValue timestamp, timezone-aware datetimes. Served by the
     (transaction, timestamp) index.
     """
-    qs = MeterValue.objects.filter(transaction_id=transaction_id)
+    qs = MeterValue.objects.filter(transaction_id=transaction_pk)
     if measurand is not None:
         qs = qs.filter(measurand=measurand)
     if phase is not None:

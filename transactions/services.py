@@ -110,7 +110,7 @@ def transaction_start(
 def transaction_stop(
     *,
     charge_point_id: str,
-    transaction_id: int,
+    transaction_pk: int,
     meter_stop_wh: int,
     timestamp: datetime,
     reason: str = "",
@@ -119,7 +119,8 @@ def transaction_stop(
 ) -> tuple[Transaction, dict | None]:
     """Close a transaction for a StopTransaction (OCPP 1.6 §4.10); returns it and the IdTagInfo to answer.
 
-    The IdTagInfo is None when no id tag was sent. A transaction id this
+    `transaction_pk` is the 1.6 wire transactionId, which in 1.6 is our
+    Transaction's primary key. The IdTagInfo is None when no id tag was sent. A transaction id this
     system never issued to this charge point is stored as an orphan row, with
     its meter data, rather than dropped. A StopTransaction repeated for an
     already stopped transaction (or a repeated orphan stop, same id and
@@ -129,19 +130,19 @@ def transaction_stop(
     `_store_samples`.
     """
     info = id_tag_info_for(id_tag) if id_tag else None
-    tx = Transaction.objects.select_for_update().filter(pk=transaction_id, charge_point_id=charge_point_id).first()
+    tx = Transaction.objects.select_for_update().filter(pk=transaction_pk, charge_point_id=charge_point_id).first()
     if tx is None:
         orphan = Transaction.objects.filter(
-            charge_point_id=charge_point_id, is_orphan=True, orphan_transaction_id=transaction_id, stop_timestamp=timestamp
+            charge_point_id=charge_point_id, is_orphan=True, orphan_transaction_id=transaction_pk, stop_timestamp=timestamp
         ).first()
         if orphan is not None:
             # The same stop retried after a lost reply: its orphan row and meter data are already stored.
             return orphan, info
-        logger.warning("%s: StopTransaction for unknown transaction %s; stored as orphan", charge_point_id, transaction_id)
+        logger.warning("%s: StopTransaction for unknown transaction %s; stored as orphan", charge_point_id, transaction_pk)
         tx = Transaction.objects.create(
             charge_point_id=charge_point_id,
             is_orphan=True,
-            orphan_transaction_id=transaction_id,
+            orphan_transaction_id=transaction_pk,
             stop_timestamp=timestamp,
             meter_stop_wh=meter_stop_wh,
             stop_reason=reason,
@@ -152,7 +153,7 @@ def transaction_stop(
             logger.warning(
                 "%s: second StopTransaction for transaction %s differs from the first; keeping the first",
                 charge_point_id,
-                transaction_id,
+                transaction_pk,
             )
         return tx, info
     else:
@@ -164,7 +165,7 @@ def transaction_stop(
     if transaction_data:
         _store_samples(
             charge_point_id=charge_point_id,
-            connector_id=tx.connector_id or 0,
+            evse_id=tx.connector_id or 0,  # a 1.6 connector N is EVSE N
             tx=tx,
             samples=transaction_data,
         )
@@ -173,26 +174,29 @@ def transaction_stop(
 
 @transaction.atomic
 def meter_values_create(
-    *, charge_point_id: str, connector_id: int, transaction_id: int | None, samples: list[MeterSample]
+    *, charge_point_id: str, evse_id: int, transaction_pk: int | None, samples: list[MeterSample]
 ) -> list[MeterValue]:
     """Store the sampled values of a MeterValues request (OCPP 1.6 §4.7, 2.0.1 J01); returns them as rows.
 
-    Values are linked to the transaction when `transaction_id` names one of
-    this charge point's transactions; values naming an unknown transaction are
+    `evse_id` is the 2.0.1 evseId or the 1.6 connectorId (connector N is EVSE N).
+
+    Values are linked to the transaction when `transaction_pk` (the 1.6 wire
+    transactionId, our primary key; None for 2.0.1, whose MeterValues name
+    no transaction) names one of this charge point's transactions; values naming an unknown transaction are
     still stored, unlinked, and logged. Idempotent: a request resent after a
     lost CALLRESULT stores nothing again, as a reading already stored is
     skipped (one row per reading: MeterValue's `meter_value_reading_unique`).
     Rows are written with one bulk insert; the returned rows have no pk.
     """
     tx = None
-    if transaction_id is not None:
-        tx = Transaction.objects.filter(pk=transaction_id, charge_point_id=charge_point_id).first()
+    if transaction_pk is not None:
+        tx = Transaction.objects.filter(pk=transaction_pk, charge_point_id=charge_point_id).first()
         if tx is None:
-            logger.warning("%s: MeterValues for unknown transaction %s; stored unlinked", charge_point_id, transaction_id)
-    return _store_samples(charge_point_id=charge_point_id, connector_id=connector_id, tx=tx, samples=samples)
+            logger.warning("%s: MeterValues for unknown transaction %s; stored unlinked", charge_point_id, transaction_pk)
+    return _store_samples(charge_point_id=charge_point_id, evse_id=evse_id, tx=tx, samples=samples)
 
 
-def _store_samples(*, charge_point_id, connector_id, tx, samples) -> list[MeterValue]:
+def _store_samples(*, charge_point_id, evse_id, tx, samples) -> list[MeterValue]:
     """Insert the sampled values of `samples` (MeterSample list); returns them all as unsaved-pk rows.
 
     A reading already stored (the key of MeterValue's `meter_value_reading_unique`)
@@ -205,7 +209,7 @@ def _store_samples(*, charge_point_id, connector_id, tx, samples) -> list[MeterV
         MeterValue(
             charge_point_id=charge_point_id,
             transaction=tx,
-            connector_id=connector_id,
+            evse_id=evse_id,
             timestamp=sample.timestamp,
             value=sv.value,
             measurand=sv.measurand,
@@ -334,7 +338,7 @@ def transaction_event_record(
     timestamp: datetime,
     trigger_reason: str,
     seq_no: int,
-    transaction_id: str,
+    station_transaction_id: str,
     offline: bool = False,
     charging_state: str = "",
     stopped_reason: str = "",
@@ -348,7 +352,7 @@ def transaction_event_record(
 ) -> TransactionEventResult:
     """Record an OCPP 2.0.1 TransactionEvent (E01–E15) and its meter values.
 
-    The transaction is found by the station's `transaction_id` and created by
+    The transaction is found by the station's own transactionId, `station_transaction_id`, and created by
     whichever event arrives first (a Started may be lost or arrive after an
     Updated sent offline). An event whose `seq_no` was already stored for the
     transaction is a retry: nothing is stored again. Energy: the first
@@ -357,15 +361,15 @@ def transaction_event_record(
     the Ended event the meter stop (both in Wh). Raises nothing for odd
     orders; the transaction ends when an Ended event arrives.
     """
-    tx = Transaction.objects.select_for_update().filter(charge_point_id=charge_point_id, transaction_id=transaction_id).first()
+    tx = Transaction.objects.select_for_update().filter(charge_point_id=charge_point_id, station_transaction_id=station_transaction_id).first()
     if tx is None:
         try:
             with transaction.atomic():
                 tx = Transaction.objects.create(
-                    charge_point_id=charge_point_id, transaction_id=transaction_id, start_timestamp=timestamp
+                    charge_point_id=charge_point_id, station_transaction_id=station_transaction_id, start_timestamp=timestamp
                 )
         except IntegrityError:  # the same first event raced in on another connection
-            tx = Transaction.objects.select_for_update().get(charge_point_id=charge_point_id, transaction_id=transaction_id)
+            tx = Transaction.objects.select_for_update().get(charge_point_id=charge_point_id, station_transaction_id=station_transaction_id)
     info = id_token_info_for(id_token) if id_token else None
 
     try:
@@ -407,7 +411,7 @@ def transaction_event_record(
     if tx.last_seq_no is None or seq_no > tx.last_seq_no:
         tx.last_seq_no = seq_no
 
-    rows = _store_samples(charge_point_id=charge_point_id, connector_id=tx.evse_id or 0, tx=tx, samples=samples)
+    rows = _store_samples(charge_point_id=charge_point_id, evse_id=tx.evse_id or 0, tx=tx, samples=samples)
     readings = sorted((r.timestamp, wh) for r in rows if (wh := r.value_wh) is not None and not r.phase)
     if readings and (tx.meter_start_wh is None or starts):
         tx.meter_start_wh = readings[0][1]
@@ -433,16 +437,18 @@ def reservation_status_update(*, charge_point_id: str, reservation_id: int, stat
     return Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(status=new_status)
 
 
-def transaction_stop_requested(*, charge_point_id: str, pk: int | None = None, station_transaction_id: str | None = None) -> int:
-    """Mark a transaction whose remote stop the station accepted (1.6 §5.12 by our `pk`; 2.0.1 F03 by its own id).
+def transaction_stop_requested(
+    *, charge_point_id: str, transaction_pk: int | None = None, station_transaction_id: str | None = None
+) -> int:
+    """Mark a transaction whose remote stop the station accepted (1.6 §5.12 by our `transaction_pk`; 2.0.1 F03 by its own id).
 
     Its StopTransaction / Ended TransactionEvent closes it. Returns the rows marked.
     """
     transactions = Transaction.objects.filter(charge_point_id=charge_point_id)
-    if pk is not None:
-        transactions = transactions.filter(pk=pk)
+    if transaction_pk is not None:
+        transactions = transactions.filter(pk=transaction_pk)
     else:
-        transactions = transactions.filter(transaction_id=station_transaction_id)
+        transactions = transactions.filter(station_transaction_id=station_transaction_id)
     return transactions.update(remote_stop_requested_at=timezone.now())
 
 
@@ -458,7 +464,7 @@ def reservation_create(*, charge_point_id: str, evse_id: int, id_tag: str, paren
             with transaction.atomic():
                 return Reservation.objects.create(
                     charge_point_id=charge_point_id,
-                    connector_id=evse_id,
+                    evse_id=evse_id,
                     id_tag=id_tag,
                     parent_id_tag=parent_id_tag,
                     expiry_date=expiry_date,
@@ -495,7 +501,7 @@ def reservation_answered(
         pk=reservation_id,
         defaults={
             "charge_point_id": charge_point_id,
-            "connector_id": evse_id,
+            "evse_id": evse_id,
             "id_tag": id_tag,
             "parent_id_tag": parent_id_tag,
             "expiry_date": expiry_date,

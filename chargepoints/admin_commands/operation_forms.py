@@ -167,7 +167,7 @@ class StopChargingForm(OperationForm):
             (
                 str(tx.pk),
                 f"{tx.pk}"
-                + (f" ({tx.transaction_id})" if tx.transaction_id else "")
+                + (f" ({tx.station_transaction_id})" if tx.station_transaction_id else "")
                 + f" — {'EVSE ' + str(tx.evse_id) if tx.evse_id else 'connector ' + str(tx.connector_id)}"
                 + f", {tx.id_tag or 'no id tag'}"
                 + (f", since {localtime(tx.start_timestamp):%Y-%m-%d %H:%M}" if tx.start_timestamp else ""),
@@ -263,7 +263,7 @@ class CancelReservationForm(OperationForm):
     def add_fields(self):
         accepted = Reservation.objects.filter(charge_point=self.charge_point, status=ReservationStatus.ACCEPTED)
         choices = [
-            (str(r.pk), f"{r.pk} — EVSE {r.connector_id or 'any'}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}")
+            (str(r.pk), f"{r.pk} — EVSE {r.evse_id or 'any'}, {r.id_tag}, until {localtime(r.expiry_date):%Y-%m-%d %H:%M}")
             for r in accepted.order_by("-id")
         ]
         self.fields["reservation_id"] = choice_or_integer(
@@ -339,7 +339,7 @@ class SetChargingProfileForm(OperationForm):
             "start schedule", help_text="Needed by Absolute and Recurring profiles."
         )
         active = Transaction.objects.active().filter(charge_point=self.charge_point).order_by("-id")
-        choices = [(str(tx.pk), f"{tx.pk}" + (f" ({tx.transaction_id})" if tx.transaction_id else "")) for tx in active]
+        choices = [(str(tx.pk), f"{tx.pk}" + (f" ({tx.station_transaction_id})" if tx.station_transaction_id else "")) for tx in active]
         self.fields["transaction"] = choice_or_integer(
             "transaction", choices, required=False, help_text="Only for TxProfile: the transaction it limits."
         )
@@ -370,7 +370,7 @@ class ClearChargingProfileForm(OperationForm):
             required=False,
             min_value=0,
             widget=DatalistInput(
-                options=[(i.profile.charging_profile_id, f"EVSE {i.connector_id}, {i.profile}") for i in installed]
+                options=[(i.profile.charging_profile_id, f"EVSE {i.evse_id}, {i.profile}") for i in installed]
             ),
             help_text="Clears this profile only; leave the criteria below empty.",
         )

@@ -106,7 +106,7 @@ class TransactionField(serializers.IntegerField):
     def to_internal_value(self, data):
         pk = super().to_internal_value(data)
         charge_point = self.context.get("charge_point")
-        transaction = tx_selectors.transaction_of(charge_point_id=charge_point and charge_point.pk, transaction_id=pk)
+        transaction = tx_selectors.transaction_of(charge_point_id=charge_point and charge_point.pk, transaction_pk=pk)
         if transaction is None:
             raise serializers.ValidationError(f"no transaction {pk} of {charge_point and charge_point.pk} is known")
         return transaction

@@ -604,7 +604,7 @@ def test_stop_charging_offers_the_active_transactions_of_this_charge_point_only(
 
 
 def test_stop_charging_offers_the_201_transactions_by_their_station_id(admin_client, cs, charge_points):
-    tx = Transaction.objects.create(charge_point=cs, transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
+    tx = Transaction.objects.create(charge_point=cs, station_transaction_id="tx-9", evse_id=1, connector_id=2, id_tag="TAG-1")
 
     form = admin_client.get(command_url("stop-charging", "CS-1")).context["command_form"]
     admin_client.post(command_url("stop-charging", "CS-1"), {"transaction": str(tx.pk)})
@@ -621,7 +621,7 @@ def test_reserve_allocates_the_reservation_id_and_shows_the_reservation(admin_cl
     reservation = Reservation.objects.get()
     [sent] = charge_points.sent
     assert sent.payload.get("reservationId", sent.payload.get("id")) == reservation.pk
-    assert (reservation.charge_point_id, reservation.connector_id, reservation.id_tag) == (station, 2, "TAG-1")
+    assert (reservation.charge_point_id, reservation.evse_id, reservation.id_tag) == (station, 2, "TAG-1")
     assert reservation.status == ReservationStatus.ACCEPTED
     assert response.context["reservation"] == reservation
     assert f"{reservation.pk} (Accepted)" in response.content.decode()
@@ -630,10 +630,10 @@ def test_reserve_allocates_the_reservation_id_and_shows_the_reservation(admin_cl
 def test_cancel_reservation_offers_the_accepted_reservations_and_cancels_one(admin_client, cp, charge_points):
     expiry = timezone.now() + timedelta(hours=1)
     accepted = Reservation.objects.create(
-        charge_point=cp, connector_id=1, id_tag="TAG-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
+        charge_point=cp, evse_id=1, id_tag="TAG-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
     )
     Reservation.objects.create(
-        charge_point=cp, connector_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED
+        charge_point=cp, evse_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED
     )
 
     form = admin_client.get(command_url("cancel-reservation")).context["command_form"]
@@ -649,7 +649,7 @@ def test_an_accepted_charging_profile_is_installed_and_its_id_suggested_for_clea
     admin_client.post(command_url("set-charging-profile"), {**PROFILE_7, "evse_id": "1"})
 
     installation = ChargingProfileInstallation.objects.get()
-    assert (installation.charge_point_id, installation.connector_id, installation.profile.charging_profile_id) == ("CP-1", 1, 7)
+    assert (installation.charge_point_id, installation.evse_id, installation.profile.charging_profile_id) == ("CP-1", 1, 7)
     set_form = admin_client.get(command_url("set-charging-profile")).context["command_form"]
     assert set_form.fields["charging_profile_id"].initial == 8
     assert '<option value="7">' in admin_client.get(command_url("clear-charging-profile")).content.decode()
@@ -959,8 +959,8 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     profile = ChargingProfile.objects.create(
         charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative", schedule={"chargingRateUnit": "A"}
     )
-    ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=1, profile=profile)
-    ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=2, profile=profile, cleared_at=timezone.now())
+    ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=1, profile=profile)
+    ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=2, profile=profile, cleared_at=timezone.now())
     ChargePoint.objects.filter(pk="CP-1").update(local_list_version=5)
     for i in range(12):
         Command.objects.create(
@@ -978,7 +978,7 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     html = response.content.decode()
     inlines = {f.opts.model._meta.model_name: f for f in response.context["inline_admin_formsets"]}
     assert [f.original.key for f in inlines["configurationkey"]] == ["HeartbeatInterval", "NumberOfConnectors"]
-    assert [f.original.connector_id for f in inlines["chargingprofileinstallation"]] == [1]
+    assert [f.original.evse_id for f in inlines["chargingprofileinstallation"]] == [1]
     assert "HeartbeatInterval" in html and "300" in html
     assert '<div class="readonly">5</div>' in html  # local list version
     # The latest ten commands, newest first, with their answers.
@@ -1065,7 +1065,7 @@ def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client
         charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative",
         schedule={"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
     )
-    ChargingProfileInstallation.objects.create(charge_point=cp, connector_id=1, profile=profile)
+    ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=1, profile=profile)
 
     listing = admin_client.get(url(ChargingProfile))
     page = admin_client.get(url(ChargingProfile, "change", profile.pk))
@@ -1079,7 +1079,7 @@ def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client
 
 def test_reservations_are_listed_with_their_current_status(admin_client, cp):
     past = Reservation.objects.create(
-        charge_point=cp, connector_id=1, id_tag="TAG-OLD", expiry_date=datetime(2020, 1, 1, tzinfo=UTC),
+        charge_point=cp, evse_id=1, id_tag="TAG-OLD", expiry_date=datetime(2020, 1, 1, tzinfo=UTC),
         status=ReservationStatus.ACCEPTED,
     )
 

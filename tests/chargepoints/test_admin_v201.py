@@ -549,7 +549,7 @@ def test_the_status_history_shows_the_evse(admin_client, station):
 def station_transaction(station):
     tx = Transaction.objects.create(
         charge_point=station,
-        transaction_id="tx-7f3a",
+        station_transaction_id="tx-7f3a",
         evse_id=1,
         connector_id=2,
         id_tag="TOKEN-1",
@@ -570,7 +570,7 @@ def station_transaction(station):
 
 
 def test_the_transaction_list_shows_the_station_id_and_evse_and_searches_by_it(admin_client, station_transaction):
-    Transaction.objects.create(charge_point_id="CS-1", transaction_id="tx-other", start_timestamp=timezone.now())
+    Transaction.objects.create(charge_point_id="CS-1", station_transaction_id="tx-other", start_timestamp=timezone.now())
 
     listing = admin_client.get(url(Transaction)).content.decode()
     found = admin_client.get(f"{url(Transaction)}?q=tx-7f3a")
@@ -608,7 +608,7 @@ def test_a_2_0_1_charging_profile_shows_its_schedules_and_rate_unit(admin_client
         charge_point=station, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Absolute",
         schedule=schedules,
     )
-    installation = profile.installations.create(charge_point=station, connector_id=1)
+    installation = profile.installations.create(charge_point=station, evse_id=1)
 
     listing = admin_client.get(url(ChargingProfile))
     page = admin_client.get(url(ChargingProfile, "change", profile.pk))

@@ -292,7 +292,7 @@ def test_the_schema_documents_the_device_model(db):
 def test_a_station_transaction_shows_the_stations_id_evse_token_type_and_charging_state(api, station):
     tx = Transaction.objects.create(
         charge_point=station,
-        transaction_id="tx-7f3a",
+        station_transaction_id="tx-7f3a",
         evse_id=1,
         connector_id=2,
         id_tag="04E1A2B3C4D5E6",
@@ -307,19 +307,19 @@ def test_a_station_transaction_shows_the_stations_id_evse_token_type_and_chargin
 
     for body in (listed, detail):
         assert body["id"] == tx.pk
-        assert body["transaction_id"] == "tx-7f3a"
+        assert body["station_transaction_id"] == "tx-7f3a"
         assert (body["evse_id"], body["connector_id"]) == (1, 2)
         assert (body["id_tag"], body["id_tag_type"]) == ("04E1A2B3C4D5E6", "ISO14443")
         assert body["charging_state"] == "SuspendedEV"
 
 
-def test_a_1_6_transaction_id_is_the_one_this_system_issued(api):
+def test_a_1_6_transaction_has_no_station_transaction_id_its_transaction_id_is_ours(api):
     ChargePoint.objects.create(id="CP-16", ocpp_version="1.6")
     tx = Transaction.objects.create(charge_point_id="CP-16", connector_id=1, id_tag="T", start_timestamp=T0)
 
     [body] = api.get("/api/v1/transactions/").json()["results"]
 
-    assert body["transaction_id"] == str(tx.pk)
+    assert (body["id"], body["station_transaction_id"]) == (tx.pk, "")
     assert (body["evse_id"], body["id_tag_type"], body["charging_state"]) == (None, "", "")
 
 

@@ -109,7 +109,7 @@ def cps(db):
     IdTag.objects.create(id_tag="CARD-1")
     IdTag.objects.create(id_tag="RFID-9", type="ISO14443")
     tx16 = Transaction.objects.create(charge_point_id=CP16, connector_id=1, id_tag="CARD-1")
-    tx201 = Transaction.objects.create(charge_point_id=CS201, transaction_id="tx-abc", evse_id=1, connector_id=1)
+    tx201 = Transaction.objects.create(charge_point_id=CS201, station_transaction_id="tx-abc", evse_id=1, connector_id=1)
     return {"1.6": tx16, "2.0.1": tx201}
 
 
@@ -725,7 +725,7 @@ def test_reserve_allocates_the_reservation_and_keeps_the_answered_status(cps, st
     result = run_operation("reserve", charge_point_id=station(version), id_tag="CARD-1", expiry=EXPIRY, evse_id=2)
 
     reservation = Reservation.objects.get(pk=result.extra["reservation_id"])
-    assert (reservation.charge_point_id, reservation.connector_id, reservation.status) == (
+    assert (reservation.charge_point_id, reservation.evse_id, reservation.status) == (
         station(version), 2, ReservationStatus.OCCUPIED
     )
     sent_id = stations.last[1]["reservationId" if version == "1.6" else "id"]
@@ -745,7 +745,7 @@ def test_a_reservation_the_station_certainly_did_not_make_is_deleted(cps, statio
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_an_accepted_cancellation_cancels_the_reservation(cps, stations, version):
     reservation = Reservation.objects.create(
-        charge_point_id=station(version), connector_id=1, id_tag="CARD-1", expiry_date=EXPIRY, status="Accepted"
+        charge_point_id=station(version), evse_id=1, id_tag="CARD-1", expiry_date=EXPIRY, status="Accepted"
     )
 
     run_operation("cancel-reservation", charge_point_id=station(version), reservation_id=reservation.pk)

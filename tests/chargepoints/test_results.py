@@ -61,7 +61,7 @@ def installed(charge_point_id: str = "CP-1") -> dict[int, int]:
     """Active installations: {charging profile id: connector id}."""
     return dict(
         ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True).values_list(
-            "profile__charging_profile_id", "connector_id"
+            "profile__charging_profile_id", "evse_id"
         )
     )
 
@@ -230,14 +230,14 @@ def test_a_reservation_takes_the_status_the_charge_point_answers(charge_point, s
 
     reservation = Reservation.objects.get(pk=77)
     assert reservation.status == status
-    assert (reservation.charge_point_id, reservation.connector_id) == ("CP-1", 2)
+    assert (reservation.charge_point_id, reservation.evse_id) == ("CP-1", 2)
     assert (reservation.id_tag, reservation.parent_id_tag) == ("CARD-1", "FLEET")
     assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 
 
 def test_a_requested_reservation_is_updated_by_the_answer(charge_point):
     requested = Reservation.objects.create(
-        charge_point=charge_point, connector_id=1, id_tag="CARD-1", expiry_date=dj_timezone.now(), status=ReservationStatus.REQUESTED
+        charge_point=charge_point, evse_id=1, id_tag="CARD-1", expiry_date=dj_timezone.now(), status=ReservationStatus.REQUESTED
     )
 
     reserve(requested.pk, "Accepted")
@@ -315,8 +315,9 @@ def test_a_transaction_without_a_reservation_leaves_reservations_alone(charge_po
 
 
 def test_an_accepted_charging_profile_is_stored_and_installed_on_the_connector(charge_point):
+    tx = start()
     p = profile(1, "TxProfile", stack_level=2, limit=10)
-    p["transactionId"] = 42
+    p["transactionId"] = tx.pk
     p["validTo"] = "2026-11-23T00:00:00Z"
     p["recurrencyKind"] = "Daily"
 
@@ -324,10 +325,35 @@ def test_an_accepted_charging_profile_is_stored_and_installed_on_the_connector(c
 
     stored = ChargingProfile.objects.get(charging_profile_id=1)
     assert (stored.purpose, stored.stack_level, stored.kind, stored.recurrency_kind) == ("TxProfile", 2, "Absolute", "Daily")
-    assert stored.transaction_id == 42
+    assert stored.transaction == tx
     assert stored.valid_from == datetime(2026, 11, 22, tzinfo=timezone.utc)
     assert stored.valid_to == datetime(2026, 11, 23, tzinfo=timezone.utc)
     assert stored.schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10}]
+    assert installed() == {1: 1}
+
+
+def test_a_tx_profile_for_a_transaction_unknown_here_is_stored_without_it(charge_point):
+    ChargePoint.objects.create(id="CP-2")
+    other = start(charge_point_id="CP-2")  # not this charge point's
+    for profile_id, transaction_id in ((1, 424242), (2, other.pk)):
+        p = profile(profile_id, "TxProfile", stack_level=profile_id, limit=10)
+        p["transactionId"] = transaction_id
+        set_profile(1, p)
+
+    assert list(ChargingProfile.objects.order_by("charging_profile_id").values_list("transaction", flat=True)) == [None, None]
+    assert installed() == {1: 1, 2: 1}
+
+
+def test_deleting_its_transaction_keeps_the_tx_profile_without_it(charge_point):
+    tx = start()
+    p = profile(1, "TxProfile", stack_level=2, limit=10)
+    p["transactionId"] = tx.pk
+    set_profile(1, p)
+
+    tx.delete()
+
+    stored = ChargingProfile.objects.get(charging_profile_id=1)
+    assert stored.transaction is None
     assert installed() == {1: 1}
 
 

@@ -87,7 +87,7 @@ def values(charge_point_id="CS-1") -> dict[tuple, str | None]:
 def installed(charge_point_id: str = "CS-1") -> dict[int, int]:
     """Active installations: {charging profile id: EVSE id}."""
     active = ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True)
-    return dict(active.values_list("profile__charging_profile_id", "connector_id"))
+    return dict(active.values_list("profile__charging_profile_id", "evse_id"))
 
 
 def profile(profile_id: int, purpose="TxDefaultProfile", stack_level=0, limit=16.0, **fields) -> dict:
@@ -381,9 +381,9 @@ def test_set_variables_changes_only_its_own_stations_device_model(station, other
 # --- RequestStopTransaction (F03)
 
 
-def station_transaction(transaction_id="tx-7f3a", charge_point_id="CS-1") -> Transaction:
+def station_transaction(station_transaction_id="tx-7f3a", charge_point_id="CS-1") -> Transaction:
     return Transaction.objects.create(
-        charge_point_id=charge_point_id, transaction_id=transaction_id, evse_id=1, start_timestamp=dj_timezone.now()
+        charge_point_id=charge_point_id, station_transaction_id=station_transaction_id, evse_id=1, start_timestamp=dj_timezone.now()
     )
 
 
@@ -411,7 +411,7 @@ def test_a_rejected_request_stop_leaves_the_transaction_unmarked(station):
 
 def test_a_request_stop_does_not_read_the_station_id_as_this_systems_id(station):
     # A 1.6 transactionId is our primary key; a 2.0.1 one is the station's string.
-    tx = station_transaction(transaction_id="tx-other")
+    tx = station_transaction(station_transaction_id="tx-other")
 
     answer("RequestStopTransaction", {"transactionId": str(tx.pk)}, {"status": "Accepted"})
 
@@ -433,7 +433,7 @@ def test_reserve_now_records_the_reservation_on_its_evse(station):
 
     reservation = Reservation.objects.get(pk=41)
     assert reservation.charge_point_id == "CS-1"
-    assert (reservation.connector_id, reservation.id_tag, reservation.parent_id_tag) == (2, "TOKEN-1", "FLEET")
+    assert (reservation.evse_id, reservation.id_tag, reservation.parent_id_tag) == (2, "TOKEN-1", "FLEET")
     assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
     assert reservation.status == ReservationStatus.ACCEPTED
 
@@ -442,7 +442,7 @@ def test_reserve_now_without_evse_reserves_the_station_as_evse_0(station):
     reserve()
 
     reservation = Reservation.objects.get(pk=41)
-    assert (reservation.connector_id, reservation.parent_id_tag) == (0, "")
+    assert (reservation.evse_id, reservation.parent_id_tag) == (0, "")
 
 
 @pytest.mark.parametrize("status", ["Faulted", "Occupied", "Rejected", "Unavailable"])
@@ -457,7 +457,7 @@ def test_reserve_now_again_updates_the_same_reservation(station):
     reserve(evseId=2, expiryDateTime="2026-11-23T12:00:00Z")
 
     reservation = Reservation.objects.get()
-    assert reservation.connector_id == 2
+    assert reservation.evse_id == 2
     assert reservation.expiry_date == datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
 
 
@@ -467,7 +467,7 @@ def test_reserve_now_leaves_another_stations_reservation_with_the_same_id_alone(
     reserve(evseId=3)
 
     reservation = Reservation.objects.get(pk=41)
-    assert (reservation.charge_point_id, reservation.connector_id) == ("CS-2", 1)
+    assert (reservation.charge_point_id, reservation.evse_id) == ("CS-2", 1)
     assert "belongs to CS-2" in caplog.text
 
 

@@ -324,7 +324,7 @@ def test_get_local_list_version_records_what_the_charge_point_reports(csms, cp, 
 
 
 def reservation(database, reservation_id: int) -> tuple | None:
-    rows = database.rows("SELECT status, connector_id, id_tag, transaction_id FROM transactions_reservation WHERE id = %s", reservation_id)
+    rows = database.rows("SELECT status, evse_id, id_tag, transaction_id FROM transactions_reservation WHERE id = %s", reservation_id)
     return rows[0] if rows else None
 
 
@@ -385,7 +385,7 @@ def installed(database) -> dict[int, int]:
     """Active installations on CP: {profile id: connector id}."""
     return dict(
         database.rows(
-            "SELECT p.charging_profile_id, i.connector_id FROM chargepoints_chargingprofileinstallation i"
+            "SELECT p.charging_profile_id, i.evse_id FROM chargepoints_chargingprofileinstallation i"
             " JOIN chargepoints_chargingprofile p ON p.id = i.profile_id"
             " WHERE i.charge_point_id = %s AND i.cleared_at IS NULL",
             CP,

@@ -221,7 +221,7 @@ def test_trigger_message_makes_the_station_send_it(csms, st):
 
 def reservation(database, reservation_id: int) -> tuple | None:
     rows = database.rows(
-        "SELECT status, connector_id, id_tag, charge_point_id FROM transactions_reservation WHERE id = %s", reservation_id
+        "SELECT status, evse_id, id_tag, charge_point_id FROM transactions_reservation WHERE id = %s", reservation_id
     )
     return rows[0] if rows else None
 

@@ -195,7 +195,7 @@ def test_a_201_station_and_a_16_charge_point_charge_side_by_side_and_share_one_t
     assert energies == [("20000", "Wh"), ("20100", "Wh"), ("20250", "Wh"), ("20400", "Wh"), ("20.6", "kWh")]
     powers = [mv["value"] for mv in detail["meter_values"] if mv["measurand"] == "Power.Active.Import"]
     assert powers == ["11000"] * 5, "the multiplier is applied"
-    assert {mv["connector_id"] for mv in detail["meter_values"]} == {1}
+    assert {mv["evse_id"] for mv in detail["meter_values"]} == {1}
     assert [mv["context"] for mv in detail["meter_values"]][::2] == [
         "Transaction.Begin",
         "Sample.Periodic",

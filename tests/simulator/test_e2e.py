@@ -212,7 +212,7 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
         eventually(lambda: len(samples(get(csms, f"/api/v1/transactions/{tx['id']}/"), "Power.Active.Import")) >= 2)
         # The API does not show the station's transactionId; the database does.
         [(station_tx_id, remote_start_id)] = database.rows(
-            "SELECT transaction_id, remote_start_id FROM transactions_transaction WHERE id = %s", tx["id"])
+            "SELECT station_transaction_id, remote_start_id FROM transactions_transaction WHERE id = %s", tx["id"])
         assert remote_start_id == 4711
         sent_at = utc_now()
         profile = {

@@ -105,7 +105,7 @@ def test_transactions_queued_while_the_central_system_is_down_arrive_in_order_ex
     offline_ids = {s.transaction_id for s in started_offline[CP201]}
     seen_offline = set()
     for tx in transactions:
-        [(station_tx_id,)] = database.rows("SELECT transaction_id FROM transactions_transaction WHERE id = %s", tx["id"])
+        [(station_tx_id,)] = database.rows("SELECT station_transaction_id FROM transactions_transaction WHERE id = %s", tx["id"])
         events = database.rows(
             "SELECT seq_no, event_type, offline FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY id",
             tx["id"])

@@ -25,7 +25,7 @@ def meter_values(tx, count, start=START, every=timedelta(seconds=10)):
         MeterValue(
             charge_point_id=tx.charge_point_id,
             transaction=tx,
-            connector_id=1,
+            evse_id=1,
             timestamp=start + i * every,
             value=str(100000 + i),
         )
@@ -234,7 +234,7 @@ def test_it_lists_meter_values_newest_first_with_a_link_to_their_transaction(adm
     MeterValue.objects.bulk_create(meter_values(completed, 3))
     MeterValue.objects.create(
         charge_point_id="CP-1",
-        connector_id=0,
+        evse_id=0,
         timestamp=START - timedelta(seconds=1),
         value="231.4",
         measurand="Voltage",
@@ -267,7 +267,7 @@ def test_it_filters_meter_values(admin_client, completed, query, found):
     MeterValue.objects.bulk_create(meter_values(completed, 1))
     MeterValue.objects.create(
         charge_point_id="CP-2",
-        connector_id=0,
+        evse_id=0,
         timestamp=START,
         value="231.4",
         measurand="Voltage",

@@ -67,7 +67,7 @@ def test_it_shows_live_energy_of_an_active_transaction(api, cps):
 
     assert item == {
         "id": tx.pk,
-        "transaction_id": str(tx.pk),
+        "station_transaction_id": "",
         "charge_point": "CP-1",
         "evse_id": None,
         "connector_id": 1,
@@ -172,21 +172,21 @@ def test_it_retrieves_a_transaction_with_its_meter_values_in_time_order(api, cps
         MeterValue.objects.create(
             charge_point_id="CP-1",
             transaction=tx,
-            connector_id=1,
+            evse_id=1,
             timestamp=T0 + timedelta(minutes=minutes),
             value=value,
         )
     MeterValue.objects.create(
         charge_point_id="CP-1",
         transaction=tx,
-        connector_id=1,
+        evse_id=1,
         timestamp=T0 + timedelta(minutes=5),
         value="16.1",
         measurand="Current.Import",
         phase="L1",
         unit="A",
     )
-    MeterValue.objects.create(charge_point_id="CP-1", connector_id=1, timestamp=T0, value="999")  # no transaction
+    MeterValue.objects.create(charge_point_id="CP-1", evse_id=1, timestamp=T0, value="999")  # no transaction
 
     response = api.get(f"/api/v1/transactions/{tx.pk}/")
 
@@ -202,7 +202,7 @@ def test_it_retrieves_a_transaction_with_its_meter_values_in_time_order(api, cps
     ]
     assert values[1] == {
         "timestamp": "2025-03-01T08:05:00Z",
-        "connector_id": 1,
+        "evse_id": 1,
         "measurand": "Current.Import",
         "phase": "L1",
         "unit": "A",
@@ -218,12 +218,12 @@ def readings(tx, count, *, start=T0, every=timedelta(seconds=10)) -> list[MeterV
     rows = []
     for n in range(count):
         at = start + every * n
-        rows.append(MeterValue(charge_point_id=tx.charge_point_id, transaction=tx, connector_id=1, timestamp=at, value=str(1000 + n)))
+        rows.append(MeterValue(charge_point_id=tx.charge_point_id, transaction=tx, evse_id=1, timestamp=at, value=str(1000 + n)))
         rows.append(
             MeterValue(
                 charge_point_id=tx.charge_point_id,
                 transaction=tx,
-                connector_id=1,
+                evse_id=1,
                 timestamp=at,
                 value="16.0",
                 measurand="Current.Import",
@@ -282,7 +282,7 @@ def test_it_pages_through_all_meter_values_of_a_transaction_oldest_first(api, cp
     assert len(page) == 300
     assert page[0] == {
         "timestamp": "2025-03-01T08:50:00Z",
-        "connector_id": 1,
+        "evse_id": 1,
         "measurand": "Energy.Active.Import.Register",
         "phase": "",
         "unit": "Wh",

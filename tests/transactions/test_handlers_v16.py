@@ -176,7 +176,7 @@ async def test_meter_values_for_an_unknown_transaction_are_stored_unlinked(clien
         },
     )
     row = await MeterValue.objects.aget()
-    assert row.transaction_id is None and row.connector_id == 2 and row.value == "5"
+    assert row.transaction_id is None and row.evse_id == 2 and row.value == "5"
 
 
 async def test_a_late_meter_value_does_not_move_energy_backwards(client, card):
@@ -295,7 +295,7 @@ async def test_a_resent_meter_values_of_other_charge_points_and_connectors_stay_
     await client.call("MeterValues", {**payload, "connectorId": 2})
     await other.call("MeterValues", payload)
     await other.call("MeterValues", payload)
-    stored = [(mv.charge_point_id, mv.connector_id) async for mv in MeterValue.objects.order_by("id")]
+    stored = [(mv.charge_point_id, mv.evse_id) async for mv in MeterValue.objects.order_by("id")]
     assert stored == [("CP-1", 1), ("CP-1", 2), ("CP-2", 1)]
 
 

@@ -133,7 +133,7 @@ async def test_a_started_event_opens_the_transaction_and_answers_the_token_info(
     answer = await call_ok(client, "TransactionEvent", started)
     assert answer == {"idTokenInfo": {"status": "Accepted"}}
 
-    tx = await Transaction.objects.aget(charge_point_id="CP-1", transaction_id="TX-1")
+    tx = await Transaction.objects.aget(charge_point_id="CP-1", station_transaction_id="TX-1")
     assert (tx.evse_id, tx.connector_id) == (1, 2)
     assert (tx.id_tag, tx.id_tag_type, tx.id_tag_status) == ("CARD-1", "ISO14443", "Accepted")
     assert (tx.start_timestamp, tx.meter_start_wh) == (when(0), 1000)
@@ -150,7 +150,7 @@ async def test_a_started_event_opens_the_transaction_and_answers_the_token_info(
         "CARD-1",
     )
     mv = await MeterValue.objects.aget(transaction=tx)
-    assert (mv.connector_id, mv.value, mv.unit, mv.context, mv.value_wh) == (1, "1000", "Wh", "Transaction.Begin", 1000)
+    assert (mv.evse_id, mv.value, mv.unit, mv.context, mv.value_wh) == (1, "1000", "Wh", "Transaction.Begin", 1000)
 
 
 async def test_id_token_info_is_answered_only_when_the_event_carries_an_id_token(client, card):
@@ -159,7 +159,7 @@ async def test_id_token_info_is_answered_only_when_the_event_carries_an_id_token
     assert answer == {"idTokenInfo": {"status": "Accepted"}}
     answer = await call_ok(client, "TransactionEvent", event("Updated", 2, 2, info={"chargingState": "Charging"}))
     assert answer == {}
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.id_tag, tx.id_tag_status, tx.charging_state) == ("CARD-1", "Accepted", "Charging")
 
 
@@ -167,7 +167,7 @@ async def test_an_unknown_token_is_answered_unknown_and_remembered_on_the_transa
     stranger = {"idToken": "NOPE", "type": "ISO14443"}
     answer = await call_ok(client, "TransactionEvent", event("Started", 0, 0, trigger="Authorized", idToken=stranger))
     assert answer == {"idTokenInfo": {"status": "Unknown"}}
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.id_tag, tx.id_tag_status) == ("NOPE", "Unknown")
 
 
@@ -198,7 +198,7 @@ async def test_meter_values_apply_unit_and_multiplier_and_store_every_sampled_va
     assert await call_ok(client, "TransactionEvent", updated) == {}
     rows = [
         (mv.measurand, mv.phase, mv.value, mv.unit, mv.value_wh)
-        async for mv in MeterValue.objects.filter(transaction__transaction_id="TX-1").order_by("timestamp", "id")
+        async for mv in MeterValue.objects.filter(transaction__station_transaction_id="TX-1").order_by("timestamp", "id")
     ]
     assert rows == [
         ("Energy.Active.Import.Register", "", "1.5", "kWh", 1500),
@@ -208,7 +208,7 @@ async def test_meter_values_apply_unit_and_multiplier_and_store_every_sampled_va
         ("Voltage", "L1-N", "230", "V", None),
         ("Energy.Active.Import.Register", "", "2300", "Wh", 2300),
     ]
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.meter_start_wh, tx.last_meter_wh, tx.energy_wh) == (1500, 2300, 800)
 
 
@@ -220,7 +220,7 @@ async def test_signed_meter_values_still_count_towards_the_energy(client):
 
     await call_ok(client, "TransactionEvent", event("Started", 0, 0, meterValue=[signed(0, 4000)]))
     await call_ok(client, "TransactionEvent", event("Ended", 1, 1, meterValue=[signed(1, 4900)]))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (4000, 4900, 900)
     assert [mv.value async for mv in tx.meter_values.order_by("timestamp")] == ["4000", "4900"]
 
@@ -239,7 +239,7 @@ async def test_a_whole_transaction_ends_with_its_energy_in_wh_and_stopped_reason
     await call_ok(client, "TransactionEvent", started)
     for seq_no, minute, wh in [(1, 1, 10_150), (2, 2, 10_300)]:
         await call_ok(client, "TransactionEvent", event("Updated", seq_no, minute, meterValue=[energy(minute, wh)]))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert tx.is_active and tx.energy_wh == 300, "live energy while charging"
 
     ended = event(
@@ -253,7 +253,7 @@ async def test_a_whole_transaction_ends_with_its_energy_in_wh_and_stopped_reason
     )
     assert await call_ok(client, "TransactionEvent", ended) == {"idTokenInfo": {"status": "Accepted"}}
 
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.start_timestamp, tx.stop_timestamp) == (when(0), when(3))
     assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (10_000, 10_500, 500)
     assert (tx.stop_reason, tx.stop_id_tag, tx.charging_state, tx.last_seq_no) == ("EVDisconnected", "CARD-1", "Idle", 3)
@@ -272,7 +272,7 @@ async def test_an_ended_event_without_stopped_reason_is_a_local_stop(client):
     await call_ok(client, "TransactionEvent", event("Started", 0, 0, meterValue=[energy(0, 100)]))
     await call_ok(client, "TransactionEvent", event("Updated", 1, 1, meterValue=[energy(1, 160)]))
     await call_ok(client, "TransactionEvent", event("Ended", 2, 2, trigger="EVDeparted"))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert tx.stop_reason == "Local"
     assert (tx.meter_stop_wh, tx.energy_wh) == (160, 60), "the last reading is the meter stop when Ended carries none"
 
@@ -283,7 +283,7 @@ async def test_a_retry_with_the_same_seq_no_and_a_new_message_id_is_answered_and
     first = await call_ok(client, "TransactionEvent", updated, unique_id="first-try")
     again = await call_ok(client, "TransactionEvent", updated, unique_id="second-try")
     assert first == again == {"idTokenInfo": {"status": "Accepted"}}
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert await tx.events.acount() == 2
     assert [mv.value async for mv in MeterValue.objects.filter(transaction=tx).order_by("timestamp")] == ["1000", "1200"]
     assert tx.energy_wh == 200
@@ -299,7 +299,7 @@ async def test_the_offline_flag_is_stored_with_the_event(client):
 async def test_an_updated_event_arriving_before_started_creates_the_transaction(client, card):
     # Queued offline and delivered out of order: Updated (seqNo 1) first, then Started (seqNo 0), then Ended.
     await call_ok(client, "TransactionEvent", event("Updated", 1, 5, offline=True, meterValue=[energy(5, 1500)]))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert tx.is_active and tx.start_timestamp == when(5)
 
     started = event(
@@ -317,7 +317,7 @@ async def test_an_updated_event_arriving_before_started_creates_the_transaction(
     await call_ok(client, "TransactionEvent", ended)
 
     assert await Transaction.objects.acount() == 1
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.start_timestamp, tx.stop_timestamp, tx.id_tag, tx.evse_id) == (when(0), when(10), "CARD-1", 1)
     assert (tx.meter_start_wh, tx.meter_stop_wh) == (1000, 2000)
     assert tx.energy_wh == 1000
@@ -328,7 +328,7 @@ async def test_an_ended_event_arriving_before_started_still_counts_from_the_star
     ended = event("Ended", 1, 10, info={"stoppedReason": "Remote"}, meterValue=[energy(10, 900)])
     await call_ok(client, "TransactionEvent", ended)
     await call_ok(client, "TransactionEvent", event("Started", 0, 0, meterValue=[energy(0, 400)]))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert (tx.start_timestamp, tx.stop_timestamp, tx.stop_reason) == (when(0), when(10), "Remote")
     assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (400, 900, 500)
 
@@ -338,14 +338,14 @@ async def test_transaction_ids_are_per_station(client, ocpp_connect):
     other, _, _ = await ocpp_connect("/ocpp/CP-2", subprotocols=["ocpp2.0.1"])
     await call_ok(client, "TransactionEvent", event("Started", 0, 0, meterValue=[energy(0, 1)]))
     await call_ok(other, "TransactionEvent", event("Started", 0, 0, meterValue=[energy(0, 2)]))
-    rows = {tx.charge_point_id: tx.meter_start_wh async for tx in Transaction.objects.filter(transaction_id="TX-1")}
+    rows = {tx.charge_point_id: tx.meter_start_wh async for tx in Transaction.objects.filter(station_transaction_id="TX-1")}
     assert rows == {"CP-1": 1, "CP-2": 2}
 
 
 async def test_a_started_event_with_a_reservation_id_consumes_the_reservation(client, card):
     reservation = await Reservation.objects.acreate(
         charge_point_id="CP-1",
-        connector_id=1,
+        evse_id=1,
         id_tag="CARD-1",
         expiry_date=dj_timezone.now() + timedelta(hours=1),
         status=ReservationStatus.ACCEPTED,
@@ -355,7 +355,7 @@ async def test_a_started_event_with_a_reservation_id_consumes_the_reservation(cl
         "TransactionEvent",
         event("Started", 0, 0, trigger="Authorized", idToken=CARD, evse={"id": 1}, reservationId=reservation.pk),
     )
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     await reservation.arefresh_from_db()
     assert reservation.status == ReservationStatus.USED
     assert reservation.transaction_id == tx.pk
@@ -365,7 +365,7 @@ async def test_a_started_event_with_a_reservation_id_consumes_the_reservation(cl
 async def test_a_reservation_that_is_no_longer_accepted_is_not_consumed(client):
     reservation = await Reservation.objects.acreate(
         charge_point_id="CP-1",
-        connector_id=1,
+        evse_id=1,
         id_tag="CARD-1",
         expiry_date=dj_timezone.now() + timedelta(hours=1),
         status=ReservationStatus.CANCELLED,
@@ -392,7 +392,7 @@ async def test_meter_values_of_evse_0_are_stored_as_the_main_meter_without_trans
         ],
     }
     assert await call_ok(client, "MeterValues", payload) == {}
-    rows = [(mv.connector_id, mv.transaction_id, mv.measurand, mv.value, mv.unit, mv.context, mv.location)
+    rows = [(mv.evse_id, mv.transaction_id, mv.measurand, mv.value, mv.unit, mv.context, mv.location)
             async for mv in MeterValue.objects.order_by("id")]
     assert rows == [
         (0, None, "Energy.Active.Import.Register", "123.456", "kWh", "Sample.Clock", "Inlet"),
@@ -404,7 +404,7 @@ async def test_meter_values_of_evse_0_are_stored_as_the_main_meter_without_trans
 async def test_meter_values_of_an_evse_are_stored_with_its_id(client):
     assert await call_ok(client, "MeterValues", {"evseId": 2, "meterValue": [energy(1, 5)]}) == {}
     mv = await MeterValue.objects.aget()
-    assert (mv.connector_id, mv.value_wh) == (2, 5)
+    assert (mv.evse_id, mv.value_wh) == (2, 5)
 
 
 async def test_a_resent_meter_values_of_an_evse_is_answered_every_time_and_stored_once(client):
@@ -423,7 +423,7 @@ async def test_a_resent_meter_values_of_an_evse_is_answered_every_time_and_store
     }
     assert await call_ok(client, "MeterValues", payload, unique_id="mv-1") == {}
     assert await call_ok(client, "MeterValues", payload, unique_id="mv-1-retry") == {}
-    rows = [(mv.connector_id, mv.measurand, mv.phase, mv.value) async for mv in MeterValue.objects.order_by("id")]
+    rows = [(mv.evse_id, mv.measurand, mv.phase, mv.value) async for mv in MeterValue.objects.order_by("id")]
     assert rows == [
         (1, "Energy.Active.Import.Register", "", "1500"),
         (1, "Current.Import", "L1", "16.1"),
@@ -436,7 +436,7 @@ async def test_an_event_repeating_a_reading_of_an_earlier_event_is_answered_and_
     # A new seqNo (not a retry) whose meter value is one already received.
     assert await call_ok(client, "TransactionEvent", event("Updated", 1, 1, meterValue=[energy(0, 1000)])) == {}
     await call_ok(client, "TransactionEvent", event("Ended", 2, 2, meterValue=[energy(2, 1300)]))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert await tx.events.acount() == 3
     assert [mv.value async for mv in tx.meter_values.order_by("timestamp")] == ["1000", "1300"]
     assert (tx.meter_start_wh, tx.meter_stop_wh, tx.energy_wh) == (1000, 1300, 300)
@@ -446,7 +446,7 @@ async def test_a_reading_of_an_evse_sent_in_meter_values_and_in_a_transaction_ev
     await call_ok(client, "TransactionEvent", event("Started", 0, 0, evse={"id": 1}))
     await call_ok(client, "MeterValues", {"evseId": 1, "meterValue": [energy(1, 1200)]})
     await call_ok(client, "TransactionEvent", event("Updated", 1, 1, meterValue=[energy(1, 1200)]))
-    tx = await Transaction.objects.aget(transaction_id="TX-1")
+    tx = await Transaction.objects.aget(station_transaction_id="TX-1")
     assert [mv.transaction_id async for mv in MeterValue.objects.order_by("id")] == [None, tx.pk]
     assert tx.last_meter_wh == 1200
 
@@ -459,10 +459,10 @@ async def test_a_reservation_status_update_ends_the_reservation(client, update, 
     await ChargePoint.objects.acreate(id="CP-2")
     expiry = dj_timezone.now() + timedelta(hours=1)
     mine = await Reservation.objects.acreate(
-        charge_point_id="CP-1", connector_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
+        charge_point_id="CP-1", evse_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
     )
     theirs = await Reservation.objects.acreate(
-        charge_point_id="CP-2", connector_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
+        charge_point_id="CP-2", evse_id=1, id_tag="CARD-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
     )
     payload = {"reservationId": mine.pk, "reservationUpdateStatus": update}
     assert await call_ok(client, "ReservationStatusUpdate", payload) == {}

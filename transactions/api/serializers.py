@@ -64,7 +64,10 @@ class MeterValueOutputSerializer(serializers.Serializer):
     """One sampled value (OCPP 1.6 §7.43) at its MeterValue's timestamp; `value` exactly as sent."""
 
     timestamp = serializers.DateTimeField()
-    connector_id = serializers.IntegerField()
+    evse_id = serializers.IntegerField(
+        help_text="Where it was measured: OCPP 2.0.1 evseId, or the 1.6 connectorId (connector N is EVSE N); "
+        "0: the charge point's main meter."
+    )
     measurand = serializers.CharField()
     phase = serializers.CharField()
     unit = serializers.CharField()
@@ -80,9 +83,8 @@ class TransactionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(
         help_text="This system's id of the transaction (the URL's); for OCPP 1.6 also the transactionId it issued."
     )
-    transaction_id = serializers.CharField(
-        source="ocpp_transaction_id",
-        help_text="The transactionId the charge point knows: a 2.0.1 station's own id, or for 1.6 `id` as a string.",
+    station_transaction_id = serializers.CharField(
+        help_text='OCPP 2.0.1: the transactionId the station chose; "" for 1.6, whose transactionId is `id`.',
     )
     charge_point = serializers.CharField(source="charge_point_id", help_text="Identity of the charge point.")
     evse_id = serializers.IntegerField(allow_null=True, help_text="OCPP 2.0.1 EVSE; null for 1.6.")

@@ -61,7 +61,7 @@ class TransactionViewSet(viewsets.GenericViewSet):
     )
     def retrieve(self, request, id=None):
         """One transaction with its meter value count and latest meter values; all of them at meter-values/."""
-        tx = selectors.transaction_get(transaction_id=int(id))
+        tx = selectors.transaction_get(transaction_pk=int(id))
         if tx is None:
             raise NotFound(f"No transaction {id}.")
         return Response(TransactionDetailOutputSerializer(tx, context={"request": request}).data)
@@ -83,9 +83,9 @@ class TransactionViewSet(viewsets.GenericViewSet):
         """
         filters = MeterValueFilterInputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        if not selectors.transaction_exists(transaction_id=int(id)):
+        if not selectors.transaction_exists(transaction_pk=int(id)):
             raise NotFound(f"No transaction {id}.")
-        qs = selectors.meter_value_list(transaction_id=int(id), **filters.validated_data)
+        qs = selectors.meter_value_list(transaction_pk=int(id), **filters.validated_data)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(MeterValueOutputSerializer(page, many=True).data)
 

@@ -9,11 +9,16 @@ service call; actions whose answer changes nothing stored have none.
 
 from __future__ import annotations
 
+import logging
+
 from chargepoints import services
+from transactions import selectors as tx_selectors
 from transactions import services as tx_services
 
 from ..datetimes import parse_timestamp
 from ..registry import registrar
+
+logger = logging.getLogger("csms.commands")
 
 ANSWERS: dict = {}
 answers = registrar(ANSWERS)
@@ -48,7 +53,7 @@ def change_configuration(charge_point_id: str, request: dict, response: dict) ->
 def remote_stop(charge_point_id: str, request: dict, response: dict) -> None:
     """§5.12: mark the transaction (our primary key); its StopTransaction (reason Remote) closes it."""
     if _accepted(response):
-        tx_services.transaction_stop_requested(charge_point_id=charge_point_id, pk=request["transactionId"])
+        tx_services.transaction_stop_requested(charge_point_id=charge_point_id, transaction_pk=request["transactionId"])
 
 
 @answers("ReserveNow")
@@ -74,16 +79,33 @@ def cancel_reservation(charge_point_id: str, request: dict, response: dict) -> N
 
 @answers("SetChargingProfile")
 def set_charging_profile(charge_point_id: str, request: dict, response: dict) -> None:
-    """§5.16 / §3.13.2: store the profile and install it on the connector; its transactionId is our primary key."""
-    if _accepted(response):
-        profile = request["csChargingProfiles"]
-        services.charging_profile_install(
-            charge_point_id=charge_point_id,
-            evse_id=request["connectorId"],
-            charging_profile_id=profile["chargingProfileId"],
-            profile=profile,
-            transaction_pk=profile.get("transactionId"),
-        )
+    """§5.16 / §3.13.2: store the profile and install it on the connector (EVSE N for connector N).
+
+    The profile's 1.6 transactionId is our Transaction's primary key; the
+    profile is linked to that transaction of this charge point (none when it
+    is not known here).
+    """
+    if not _accepted(response):
+        return
+    profile = request["csChargingProfiles"]
+    transaction_pk = None
+    if profile.get("transactionId") is not None:
+        transaction = tx_selectors.transaction_of(charge_point_id=charge_point_id, transaction_pk=profile["transactionId"])
+        transaction_pk = transaction and transaction.pk
+        if transaction is None:
+            logger.warning(
+                "%s: TxProfile %s is for transaction %s, unknown here; stored without its transaction",
+                charge_point_id,
+                profile["chargingProfileId"],
+                profile["transactionId"],
+            )
+    services.charging_profile_install(
+        charge_point_id=charge_point_id,
+        evse_id=request["connectorId"],
+        charging_profile_id=profile["chargingProfileId"],
+        profile=profile,
+        transaction_pk=transaction_pk,
+    )
 
 
 @answers("ClearChargingProfile")

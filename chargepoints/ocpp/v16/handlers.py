@@ -111,7 +111,7 @@ async def stop_transaction(session: Session, p: dict) -> dict:
     """§4.10: close the transaction with its meter data; always a CALLRESULT, even for unknown ids."""
     _, info = await database_sync_to_async(tx_services.transaction_stop)(
         charge_point_id=session.charge_point_id,
-        transaction_id=p["transactionId"],
+        transaction_pk=p["transactionId"],  # a 1.6 transactionId is our primary key
         meter_stop_wh=p["meterStop"],
         timestamp=parse_timestamp(p["timestamp"]),
         reason=p.get("reason", ""),
@@ -126,8 +126,8 @@ async def meter_values(session: Session, p: dict) -> dict:
     """§4.7: store every sampled value, linked to the transaction when one is named."""
     await database_sync_to_async(tx_services.meter_values_create)(
         charge_point_id=session.charge_point_id,
-        connector_id=p["connectorId"],
-        transaction_id=p.get("transactionId"),
+        evse_id=p["connectorId"],  # a 1.6 connector N is EVSE N
+        transaction_pk=p.get("transactionId"),
         samples=_samples(p["meterValue"]),
     )
     return {}

@@ -127,7 +127,7 @@ async def transaction_event(session: Session, p: dict) -> dict:
         trigger_reason=p["triggerReason"],
         seq_no=p["seqNo"],
         offline=p.get("offline", False),
-        transaction_id=info["transactionId"],
+        station_transaction_id=info["transactionId"],
         charging_state=info.get("chargingState", ""),
         stopped_reason=info.get("stoppedReason", ""),
         remote_start_id=info.get("remoteStartId"),
@@ -150,8 +150,8 @@ async def meter_values(session: Session, p: dict) -> dict:
     """J01: store every sampled value of the EVSE (0: the main meter)."""
     await database_sync_to_async(tx_services.meter_values_create)(
         charge_point_id=session.charge_point_id,
-        connector_id=p["evseId"],
-        transaction_id=None,
+        evse_id=p["evseId"],
+        transaction_pk=None,
         samples=_samples(p["meterValue"]),
     )
     return {}

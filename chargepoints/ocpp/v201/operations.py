@@ -47,17 +47,17 @@ def _id_token(id_tag: str, token_type: str | None = None) -> dict:
     return {"idToken": id_tag, "type": token_type or tx_selectors.id_tag_type(id_tag) or "Central"}
 
 
-def _transaction_id(transaction, field_name: str) -> str:
+def _station_transaction_id(transaction, field_name: str) -> str:
     """The station's own transactionId of our Transaction row."""
-    if not transaction.transaction_id:
+    if not transaction.station_transaction_id:
         raise invalid(field_name, f"transaction {transaction.pk} has no 2.0.1 transaction id")
-    return transaction.transaction_id
+    return transaction.station_transaction_id
 
 
 def _profile(profile: dict, prefix: str = "") -> dict:
     """A neutral charging profile as ChargingProfileType (K01): one schedule, whose id is the profile's."""
     tx = profile.get("transaction")
-    tx_id = _transaction_id(tx, f"{prefix}transaction") if tx else None
+    tx_id = _station_transaction_id(tx, f"{prefix}transaction") if tx else None
     common = profile_common(profile, prefix, PURPOSES.get(profile["purpose"], profile["purpose"]), tx_id)
     profile_id = profile["charging_profile_id"]
     return {"id": profile_id, **common, "chargingSchedule": [{"id": profile_id, **schedule(profile, prefix)}]}
@@ -103,7 +103,7 @@ def start_charging(cp, *, id_tag, evse_id=None, charging_profile=None, id_token_
 @builds("stop-charging", message="RequestStopTransaction")
 def stop_charging(cp, *, transaction) -> Request:
     """F03 RequestStopTransaction {transactionId: the station's own id}."""
-    payload = {"transactionId": _transaction_id(transaction, "transaction")}
+    payload = {"transactionId": _station_transaction_id(transaction, "transaction")}
     return Request("RequestStopTransaction", payload, {"transaction": transaction.pk})
 
 
