@@ -83,6 +83,9 @@ class TransactionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(
         help_text="This system's id of the transaction (the URL's); for OCPP 1.6 also the transactionId it issued."
     )
+    ocpp_transaction_id = serializers.CharField(
+        help_text="The transactionId the charge point knows it by: OCPP 1.6 `id` (as text), the station's own for 2.0.1.",
+    )
     station_transaction_id = serializers.CharField(
         help_text='OCPP 2.0.1: the transactionId the station chose; "" for 1.6, whose transactionId is `id`.',
     )
