@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
+from ocpp.v201.enums import IdTokenEnumType
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -35,6 +36,7 @@ class IdTag(models.Model):
     type = models.CharField(
         max_length=20,
         blank=True,
+        choices=[(t.value, t.value) for t in IdTokenEnumType],
         help_text="OCPP 2.0.1 IdTokenEnumType (ISO14443, eMAID, Central …); blank for 1.6 id tags.",
     )
     status = models.CharField(max_length=16, choices=AuthorizationStatus.choices, default=AuthorizationStatus.ACCEPTED)

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from ocpp.v201.enums import IdTokenEnumType
 
 from .models import (
     AuthorizationStatus,
@@ -251,10 +250,6 @@ class IdTagAlreadyExists(Exception):
 
 _ID_TAG_FIELDS = ("id_tag", "type", "status", "expiry_date", "parent", "note")
 
-# OCPP 2.0.1 IdTokenEnumType (C01), or "" for an OCPP 1.6 id tag.
-ID_TOKEN_TYPES = ("", *(t.value for t in IdTokenEnumType))
-
-
 def id_tag_create(
     *,
     id_tag: str,
@@ -300,11 +295,8 @@ def id_tag_delete(*, tag: IdTag) -> None:
 
 
 def _id_tag_clean(tag: IdTag) -> None:
-    # The model field has no choices (the admin form and the API offer them):
-    # any other writer is held to IdTokenEnumType here.
+    # The type's choices (IdTokenEnumType, or blank) are the model field's.
     tag.full_clean(validate_unique=False)
-    if tag.type not in ID_TOKEN_TYPES:
-        raise ValidationError({"type": [f"{tag.type!r} is not an OCPP 2.0.1 IdTokenEnumType."]})
 
 
 def _id_tag_save(tag: IdTag, **save_kwargs) -> IdTag:

@@ -7,7 +7,6 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from ocpp.v201.enums import IdTokenEnumType
 from rest_framework import serializers
 
 from transactions.models import AuthorizationStatus, IdTag, Transaction, TransactionStatus
@@ -16,7 +15,7 @@ from transactions.selectors import TRANSACTION_DETAIL_METER_VALUES
 # OCPP 2.0.1 IdTokenEnumType (C01): what kind of identifier an id token is. Its
 # schema component, IdTagTypeEnum, also allows "" (a 1.6 id tag), which is why it
 # is not named after the spec's type.
-ID_TOKEN_TYPES = [t.value for t in IdTokenEnumType]
+ID_TOKEN_TYPES = [value for value, _ in IdTag._meta.get_field("type").choices]
 
 
 class NamedChoiceField(serializers.ChoiceField):
