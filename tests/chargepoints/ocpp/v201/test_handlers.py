@@ -391,7 +391,7 @@ async def test_every_station_initiated_201_action_has_a_handler_and_a_test():
     csms_only = set(v201.ACTIONS) - {"DataTransfer"}  # DataTransfer goes both ways
     station_initiated = rpc.known_actions("2.0.1") - csms_only
     assert set(v201.HANDLERS) == station_initiated
-    # Tested in this module, or in tests/transactions/test_handlers_v201.py (Authorize … ReservationStatusUpdate).
+    # Tested in this module, or in tests/chargepoints/ocpp/v201/test_transaction_handlers.py (Authorize … ReservationStatusUpdate).
     tested = {"BootNotification", "Heartbeat", "StatusNotification", "NotifyReport", "FirmwareStatusNotification"}
     tested |= {"LogStatusNotification", "DataTransfer"} | {action for action, _, _ in STORED}
     tested |= {"Authorize", "TransactionEvent", "MeterValues", "ReservationStatusUpdate"}

@@ -1,6 +1,6 @@
 """State that follows from OCPP 2.0.1 stations' answers (chargepoints.ocpp.v201.answers).
 
-As in test_results.py: each test stores a `Command` sent in 2.0.1, records
+As in tests/chargepoints/ocpp/v16/test_answers.py: each test stores a `Command` sent in 2.0.1, records
 the station's CALLRESULT through `services.command_finish` — the door the
 consumer uses — and checks what an operator would then see in the database.
 """
