@@ -17,8 +17,8 @@ from ocpp.v16 import call_result as result16
 
 from chargepoints.commands import ACTIONS
 from chargepoints.ocpp import rpc
-from chargepoints.simulator.model import Session, Vehicle, VEHICLE_MODELS, utc_now
-from chargepoints.simulator.station import Station, StationSettings
+from simulator.model import Session, Vehicle, VEHICLE_MODELS, utc_now
+from simulator.station import Station, StationSettings
 
 FUTURE = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
 NOW = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chargepoints.simulator.connection import Backoff
-from chargepoints.simulator.faults import FaultInjector, FaultRates
-from chargepoints.simulator.keystore import KeyStore, keys_16
-from chargepoints.simulator.model import (
+from simulator.connection import Backoff
+from simulator.faults import FaultInjector, FaultRates
+from simulator.keystore import KeyStore, keys_16
+from simulator.model import (
     VEHICLE_MODELS,
     AuthCache,
     ChargingCurve,
@@ -22,7 +22,7 @@ from chargepoints.simulator.model import (
     offline_authorization,
     split_range,
 )
-from chargepoints.simulator.offline import (
+from simulator.offline import (
     CallFailed,
     Disconnected,
     QueuedMessage,
@@ -30,7 +30,7 @@ from chargepoints.simulator.offline import (
     TransactionQueue,
     deliver_head,
 )
-from chargepoints.simulator.profiles import ChargingProfile, ProfileStore, combined_limit
+from simulator.profiles import ChargingProfile, ProfileStore, combined_limit
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 PREMIUM = VehicleModel("premium", 95_000, 3, 32.0)

@@ -20,8 +20,8 @@ import websockets
 
 from .offline import CallFailed, Disconnected
 
-logger = logging.getLogger("chargepoints.simulator")
-frame_logger = logging.getLogger("chargepoints.simulator.frames")
+logger = logging.getLogger("simulator")
+frame_logger = logging.getLogger("simulator.frames")
 
 
 class Backoff:

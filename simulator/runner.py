@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from .faults import FaultRates
 from .station import Event, Station, StationSettings
 
-logger = logging.getLogger("chargepoints.simulator")
+logger = logging.getLogger("simulator")
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ocpp/"
 VERSIONS = ("1.6", "2.0.1")

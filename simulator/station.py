@@ -54,7 +54,7 @@ from .model import (
 from .offline import CallFailed, Disconnected, QueuedMessage, TransactionQueue, deliver_head
 from .profiles import ChargingProfile, ProfileStore, combined_limit
 
-logger = logging.getLogger("chargepoints.simulator")
+logger = logging.getLogger("simulator")
 
 # Stop reasons (1.6 Reason, §7.39) after which the connector is not unplugged by a driver.
 REBOOT_REASONS = {"SoftReset", "HardReset", "Reboot", "PowerLoss"}
@@ -196,7 +196,7 @@ class Station:
     # --- reporting -------------------------------------------------------
 
     def note(self, kind: str, text: str) -> None:
-        """Record an event for the view / log (and the `chargepoints.simulator` logger at DEBUG)."""
+        """Record an event for the view / log (and the `simulator` logger at DEBUG)."""
         self.stats[f"event_{kind}"] += 1
         self.last_event = text
         logger.debug("%s: %s", self.id, text)
