@@ -199,7 +199,7 @@ def test_reset_reboots_the_station(csms, st):
     assert answer["status"] == "Accepted"
     assert st.cp.script.received[-1][1] == {"type": "Soft" if st.version == "1.6" else "OnIdle"}
     eventually(lambda: charge_point(csms, st)["last_boot_at"] != booted)
-    assert st.cp.boots == boots + 1
+    eventually(lambda: st.cp.boots == boots + 1)  # it booted once more (the server may have answered first)
 
 
 def test_unlock_frees_a_cable(csms, st):
