@@ -24,7 +24,7 @@ from ocpp.v201.enums import MutabilityEnumType
 
 from transactions.models import MeterValue, Reservation, Transaction
 
-from . import commands, operations
+from . import commands, operations, services
 from .admin_commands.outcomes import Outcome, attempt, attempt_each, command_answer, pretty_json, summarise
 from .admin_commands.views import command_links, command_view
 from .models import (
@@ -417,8 +417,8 @@ class ChargePointAdmin(admin.ModelAdmin):
         text, level = summarise(label, outcomes)
         self.message_user(request, text, level)
 
-    def _operate_on_each(self, request, queryset, label: str, action: str, operation, **arguments) -> None:
-        """Run the version-neutral `operation` (`chargepoints.operations`) with `arguments` on each selected one.
+    def _operate_on_each(self, request, queryset, label: str, name: str, **arguments) -> None:
+        """Run the version-neutral operation `name` (`chargepoints.operations`) with `arguments` on each selected one.
 
         The operation builds each station's own message: a selection may mix
         OCPP 1.6 and 2.0.1 charge points.
@@ -427,34 +427,32 @@ class ChargePointAdmin(admin.ModelAdmin):
             request,
             queryset,
             label,
-            action,
-            lambda cp_id: operation(charge_point_id=cp_id, source=CommandSource.ADMIN, user=request.user, **arguments),
+            operations.OPERATIONS[name].label,
+            lambda cp_id: operations.operation_run(
+                charge_point_id=cp_id, name=name, arguments=arguments, source=CommandSource.ADMIN, user=request.user
+            ),
         )
 
     @admin.action(description="Reset (soft)", permissions=["change"])
     def reset_soft(self, request, queryset):
         """Reset gracefully: 1.6 Reset Soft, 2.0.1 Reset OnIdle (1.6 §5.14; 2.0.1 B11/B12)."""
-        self._operate_on_each(request, queryset, "Reset (soft)", "Reset", operations.reset, type="soft")
+        self._operate_on_each(request, queryset, "Reset (soft)", "reset", type="soft")
 
     @admin.action(description="Reset (hard)", permissions=["change"])
     def reset_hard(self, request, queryset):
         """Reset at once: 1.6 Reset Hard, 2.0.1 Reset Immediate (1.6 §5.14; 2.0.1 B11/B12)."""
-        self._operate_on_each(request, queryset, "Reset (hard)", "Reset", operations.reset, type="hard")
+        self._operate_on_each(request, queryset, "Reset (hard)", "reset", type="hard")
 
     @admin.action(description="Change availability: Operative", permissions=["change"])
     def make_operative(self, request, queryset):
         """The whole charge point Operative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
-        self._operate_on_each(
-            request, queryset, "Change availability: Operative", "ChangeAvailability",
-            operations.change_availability, operative=True,
-        )
+        self._operate_on_each(request, queryset, "Change availability: Operative", "change-availability", operative=True)
 
     @admin.action(description="Change availability: Inoperative", permissions=["change"])
     def make_inoperative(self, request, queryset):
         """The whole charge point Inoperative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
         self._operate_on_each(
-            request, queryset, "Change availability: Inoperative", "ChangeAvailability",
-            operations.change_availability, operative=False,
+            request, queryset, "Change availability: Inoperative", "change-availability", operative=False
         )
 
     @admin.action(description="Get configuration", permissions=["change"])
@@ -463,7 +461,7 @@ class ChargePointAdmin(admin.ModelAdmin):
 
         A 2.0.1 station answers only whether it will report: the values follow as NotifyReport.
         """
-        self._operate_on_each(request, queryset, "Get configuration", "GetConfiguration", operations.get_configuration)
+        self._operate_on_each(request, queryset, "Get configuration", "get-configuration")
 
     @admin.action(description="Clear cache", permissions=["change"])
     def clear_cache(self, request, queryset):
@@ -479,19 +477,17 @@ class ChargePointAdmin(admin.ModelAdmin):
     @admin.action(description="Send local list (full)", permissions=["change"])
     def send_full_local_list(self, request, queryset):
         """The id tags table as a Full SendLocalList (1.6 §5.15; 2.0.1 D01)."""
-        self._operate_on_each(
-            request, queryset, "Send local list (full)", "SendLocalList", operations.send_local_list, update_type="Full"
-        )
+        self._operate_on_each(request, queryset, "Send local list (full)", "send-local-list", update_type="Full")
 
     def save_model(self, request, obj, form, change):
+        # The services write only the operator's columns (the consumer may be
+        # writing the others right now) and never overwrite a charge point
+        # registered meanwhile.
+        fields = {name: getattr(obj, name) for name in self.editable_fields}
         if change:
-            # Every other column belongs to the consumer, which may be writing
-            # it right now: a full save would undo a disconnect or a boot.
-            obj.save(update_fields=list(self.editable_fields))
+            services.charge_point_update(charge_point=obj, **fields)
         else:
-            # A plain save() of a set primary key UPDATEs a row that exists, so
-            # a charge point the consumer registered meanwhile would be wiped.
-            obj.save(force_insert=True)
+            services.charge_point_create(charge_point_id=obj.pk, **fields)
 
     @admin.display(boolean=True)
     def online(self, obj):
@@ -734,7 +730,7 @@ class StationMessageAdmin(ChargePointHistoryAdmin):
     list_display = (to_the_second("received_at"), "charge_point", "action")
     # The actions the 2.0.1 handlers store as StationMessage, so the filter
     # needs no SELECT DISTINCT over a table NotifyEvent keeps growing.
-    list_filter = (FixedChoicesFilter.of("action", sorted(v201._STORED), "action"),)
+    list_filter = (FixedChoicesFilter.of("action", sorted(v201.handlers.STORED_MESSAGES), "action"),)
     search_fields = ("charge_point__id", "action")
     search_help_text = "Charge point identity or action"
     show_full_result_count = False

@@ -12,10 +12,10 @@ The consumer holding the socket — in this process or any other sharing the
 Redis channel layer — acknowledges at once, queues the command (one CALL in
 flight per charge point, OCPP-J §4.1.1), sends the CALL, waits for the answer
 in a task of its own (trap 1), records the outcome on the `Command` row,
-applies what follows from it (`chargepoints.results`) and sends the outcome to
-the caller's reply channel.
+applies what follows from it (the version's `answers`) and sends the outcome
+(`exceptions.CommandOutcome`) to the caller's reply channel.
 
-Errors, each a `CommandError` with an HTTP status for the API:
+Errors (`chargepoints.exceptions`), each a `CommandError` with an HTTP status for the API:
 `UnknownChargePoint` 404, `UnknownAction` 400, `InvalidPayload` 400,
 `ChargePointOffline` 409, `QueueFull` 429, `CallErrorReceived` 502,
 `InvalidResponse` 502, `CommandTimeout` 504.
@@ -24,17 +24,28 @@ Errors, each a `CommandError` with an HTTP status for the API:
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.utils import timezone
 from ocpp.charge_point import remove_nones, snake_to_camel_case
 
-from . import services
+from . import ocpp, services
+from .exceptions import (  # noqa: F401 (the errors callers catch, as commands.X)
+    CallErrorReceived,
+    ChargePointOffline,
+    CommandError,
+    CommandOutcome,
+    CommandTimeout,
+    InvalidArguments,
+    InvalidPayload,
+    InvalidResponse,
+    QueueFull,
+    UnknownAction,
+    UnknownChargePoint,
+)
 from .models import ChargePoint, Command, CommandSource, CommandStatus
 from .ocpp import rpc
 
@@ -43,130 +54,6 @@ from .ocpp import rpc
 ACK_TIMEOUT_S = 5.0
 # Extra seconds the caller waits beyond the timeout for the outcome message.
 OUTCOME_GRACE_S = 5.0
-
-# OCPP 1.6 central-system-initiated actions (§5), by feature profile.
-ACTIONS = {
-    "1.6": (
-        # Core
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "DataTransfer",
-        "GetConfiguration",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "Reset",
-        "UnlockConnector",
-        # Firmware Management
-        "GetDiagnostics",
-        "UpdateFirmware",
-        # Local Auth List Management
-        "GetLocalListVersion",
-        "SendLocalList",
-        # Reservation
-        "CancelReservation",
-        "ReserveNow",
-        # Smart Charging
-        "ClearChargingProfile",
-        "GetCompositeSchedule",
-        "SetChargingProfile",
-        # Remote Trigger
-        "TriggerMessage",
-    ),
-    # OCPP 2.0.1 CSMS-initiated messages (Part 2), by functional block.
-    "2.0.1": (
-        "CancelReservation",
-        "CertificateSigned",
-        "ChangeAvailability",
-        "ClearCache",
-        "ClearChargingProfile",
-        "ClearDisplayMessage",
-        "ClearVariableMonitoring",
-        "CostUpdated",
-        "CustomerInformation",
-        "DataTransfer",
-        "DeleteCertificate",
-        "GetBaseReport",
-        "GetChargingProfiles",
-        "GetCompositeSchedule",
-        "GetDisplayMessages",
-        "GetInstalledCertificateIds",
-        "GetLocalListVersion",
-        "GetLog",
-        "GetMonitoringReport",
-        "GetReport",
-        "GetTransactionStatus",
-        "GetVariables",
-        "InstallCertificate",
-        "PublishFirmware",
-        "RequestStartTransaction",
-        "RequestStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "SetDisplayMessage",
-        "SetMonitoringBase",
-        "SetMonitoringLevel",
-        "SetNetworkProfile",
-        "SetVariableMonitoring",
-        "SetVariables",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UnpublishFirmware",
-        "UpdateFirmware",
-    ),
-}
-
-
-class CommandError(Exception):
-    """A command that did not get a CALLRESULT. `http_status` is what the REST API answers."""
-
-    http_status = 500
-
-    def __init__(self, message: str, *, command_id: int | None = None, **details):
-        super().__init__(message)
-        self.message = message
-        self.command_id = command_id
-        self.details = details
-
-
-class UnknownChargePoint(CommandError):
-    http_status = 404
-
-
-class UnknownAction(CommandError):
-    http_status = 400
-
-
-class InvalidPayload(CommandError):
-    """The payload fails the action's official schema; `details["field"]` names the field."""
-
-    http_status = 400
-
-
-class ChargePointOffline(CommandError):
-    http_status = 409
-
-
-class QueueFull(CommandError):
-    http_status = 429
-
-
-class CallErrorReceived(CommandError):
-    """The charge point answered with a CALLERROR; details hold error_code, error_description, error_details."""
-
-    http_status = 502
-
-
-class InvalidResponse(CommandError):
-    """The charge point's CALLRESULT fails the official schema."""
-
-    http_status = 502
-
-
-class CommandTimeout(CommandError):
-    http_status = 504
 
 
 @dataclass
@@ -189,12 +76,13 @@ def normalise_payload(payload: dict) -> dict:
 
 
 def actions_for(version: str) -> tuple[str, ...]:
-    return ACTIONS.get(version or "1.6", ACTIONS["1.6"])
+    """The messages a central system may send in OCPP `version` (None or "": 1.6)."""
+    return ocpp.dialect(version).ACTIONS
 
 
 def all_actions() -> list[str]:
-    """Every central-system operation of any supported version, sorted."""
-    return sorted({action for actions in ACTIONS.values() for action in actions})
+    """Every central-system message of any supported version, sorted."""
+    return sorted({action for version in ocpp.VERSIONS for action in actions_for(version)})
 
 
 def validate(version: str, action: str, payload: dict) -> None:
@@ -211,20 +99,20 @@ def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user
     cp = ChargePoint.objects.filter(pk=charge_point_id).only("pk", "ocpp_version", "connected").first()
     if cp is None:
         raise UnknownChargePoint(f"No charge point {charge_point_id!r} is registered")
-    version = cp.ocpp_version or "1.6"
-    validate(version, action, payload)
+    validate(cp.version, action, payload)
     # The log keeps the payload with its secrets hidden; the caller sends `payload` itself.
     command = services.command_create(
-        charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source, user=user
+        charge_point_id=charge_point_id, ocpp_version=cp.version, action=action, payload=payload, source=source, user=user
     )
     return command, cp.connected
 
 
-def _finish(command_id: int, status: str, **fields) -> None:
-    """Record a final state on the command unless the consumer already did."""
-    Command.objects.filter(pk=command_id, status__in=[CommandStatus.PENDING, CommandStatus.SENT]).update(
-        status=status, completed_at=timezone.now(), **fields
+async def _give_up(command: Command, status: str, error: CommandError) -> CommandError:
+    """Record `status` on the command unless the consumer already finished it; returns `error` to raise."""
+    await database_sync_to_async(services.command_finish)(
+        command_id=command.pk, outcome=CommandOutcome(status=status), if_unfinished=True
     )
+    return error
 
 
 async def acall(
@@ -246,9 +134,9 @@ async def acall(
     payload = normalise_payload(payload)
     timeout = float(timeout if timeout is not None else settings.OCPP_COMMAND_TIMEOUT)
     command, connected = await database_sync_to_async(_prepare)(charge_point_id, action, payload, source, user)
+    offline = ChargePointOffline(f"Charge point {charge_point_id!r} is not connected", command_id=command.pk)
     if not connected:
-        await database_sync_to_async(_finish)(command.pk, CommandStatus.OFFLINE)
-        raise ChargePointOffline(f"Charge point {charge_point_id!r} is not connected", command_id=command.pk)
+        raise await _give_up(command, CommandStatus.OFFLINE, offline)
 
     layer = get_channel_layer()
     # The default prefix: channels-redis reads all of a process's "specific." channels with one
@@ -266,62 +154,28 @@ async def acall(
         },
     )
     try:
-        ack = await asyncio.wait_for(layer.receive(reply_channel), ACK_TIMEOUT_S)
+        message = await asyncio.wait_for(layer.receive(reply_channel), ACK_TIMEOUT_S)
     except asyncio.TimeoutError:
-        await database_sync_to_async(_finish)(command.pk, CommandStatus.OFFLINE)
-        raise ChargePointOffline(
+        offline = ChargePointOffline(
             f"Charge point {charge_point_id!r} is not connected (no connection answered)", command_id=command.pk
-        ) from None
-    outcome = ack
+        )
+        raise await _give_up(command, CommandStatus.OFFLINE, offline) from None
     deadline = asyncio.get_running_loop().time() + timeout + OUTCOME_GRACE_S
     # A second "queued" can come from a connection closing after a takeover.
-    while outcome.get("type") == "ocpp.queued":
+    while message.get("type") == "ocpp.queued":
         try:
             remaining = deadline - asyncio.get_running_loop().time()
-            outcome = await asyncio.wait_for(layer.receive(reply_channel), max(remaining, 0))
+            message = await asyncio.wait_for(layer.receive(reply_channel), max(remaining, 0))
         except asyncio.TimeoutError:
-            await database_sync_to_async(_finish)(command.pk, CommandStatus.TIMEOUT)
-            raise CommandTimeout(
+            timed_out = CommandTimeout(
                 f"No answer from {charge_point_id!r} to {action} within {timeout:g} s", command_id=command.pk
-            ) from None
-    return _result_or_raise(command.pk, charge_point_id, action, timeout, outcome)
-
-
-def _result_or_raise(command_id: int, charge_point_id: str, action: str, timeout: float, outcome: dict) -> CommandResult:
-    status = outcome.get("status")
-    if status == CommandStatus.ANSWERED:
-        return CommandResult(command_id, action, outcome["response"], outcome.get("round_trip_ms"))
-    if status == CommandStatus.CALL_ERROR:
-        raise CallErrorReceived(
-            f"{charge_point_id} answered {action} with CALLERROR {outcome['error_code']}: {outcome['error_description']}",
-            command_id=command_id,
-            error_code=outcome["error_code"],
-            error_description=outcome["error_description"],
-            error_details=outcome.get("error_details") or {},
-        )
-    if status == CommandStatus.TIMEOUT:
-        raise CommandTimeout(f"No answer from {charge_point_id!r} to {action} within {timeout:g} s", command_id=command_id)
-    if outcome.get("reason") == "queue_full":
-        raise QueueFull(
-            f"{charge_point_id!r} already has {outcome.get('queued')} commands waiting; try again later",
-            command_id=command_id,
-        )
-    if outcome.get("reason") == "invalid_response":
-        raise InvalidResponse(
-            f"{charge_point_id} answered {action} with a payload that fails the schema: {outcome.get('error')}",
-            command_id=command_id,
-            response=outcome.get("response"),
-        )
-    if outcome.get("reason") == "internal_error":
-        raise CommandError(
-            f"{action} to {charge_point_id} failed on the server holding its connection; see its log",
-            command_id=command_id,
-        )
-    if status == CommandStatus.OFFLINE:
-        raise ChargePointOffline(
-            f"Charge point {charge_point_id!r} disconnected before answering {action}", command_id=command_id
-        )
-    raise CommandError(f"{action} to {charge_point_id} failed: {json.dumps(outcome)[:300]}", command_id=command_id)
+            )
+            raise await _give_up(command, CommandStatus.TIMEOUT, timed_out) from None
+    outcome = CommandOutcome.from_message(message)
+    error = outcome.error(command_id=command.pk, charge_point_id=charge_point_id, action=action, timeout=timeout)
+    if error is not None:
+        raise error
+    return CommandResult(command.pk, action, outcome.response, outcome.round_trip_ms)
 
 
 def call(

@@ -19,42 +19,26 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import is_dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.charge_point import remove_nones
 
-from . import services
+from . import ocpp, services
+from .exceptions import CommandOutcome, FailureReason, UnknownChargePoint
 from .models import IDENTITY_RE, ChargePoint, CommandStatus
-from .ocpp import rpc, v16, v201
+from .ocpp import rpc
 from .ocpp.session import Session
 
 logger = logging.getLogger("csms.ocpp")
 protocol_logger = logging.getLogger("csms.protocol")
 
-# Subprotocol name → version, newest first (we pick the newest one offered).
-SUBPROTOCOLS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
-HANDLERS = {"1.6": v16.HANDLERS, "2.0.1": v201.HANDLERS}
-# OCPP 2.0.1 TriggerMessage requestedMessage → the action the station then sends.
-TRIGGERED_ACTIONS = {
-    "SignChargingStationCertificate": "SignCertificate",
-    "SignV2GCertificate": "SignCertificate",
-    "SignCombinedCertificate": "SignCertificate",
-}
 # channels-redis forgets group members after a day (DESIGN.md trap 5): re-join well before.
 GROUP_REFRESH_SECONDS = 3600
 TAKEOVER_CLOSE_CODE = 4000
 # Handlers of these actions write last_seen themselves.
 LAST_SEEN_WRITING_ACTIONS = {"BootNotification", "Heartbeat"}
-
-
-def to_payload(result) -> dict:
-    """An `ocpp` call_result dataclass (or a dict) as a camelCase payload without null fields."""
-    if is_dataclass(result):
-        result = snake_to_camel_case(serialize_as_dict(result))
-    return remove_nones(result)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -99,7 +83,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 ocpp_version=version,
                 allow_unknown=settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS,
             )
-        except services.UnknownChargePoint:
+        except UnknownChargePoint:
             logger.warning("%s: rejected connection: charge point is not registered", charge_point_id)
             await self.close()
             return
@@ -131,7 +115,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """
         if not offered:
             return None, path_version or "1.6"
-        for name, version in SUBPROTOCOLS.items():
+        for name, version in ocpp.SUBPROTOCOLS.items():
             if name in offered and (path_version is None or path_version == version):
                 return name, version
         return None, None
@@ -190,7 +174,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _handle_call(self, call: rpc.Call) -> None:
         version = self.session.version
-        handler = HANDLERS[version].get(call.action)
+        handler = ocpp.dialect(version).HANDLERS.get(call.action)
         try:
             if handler is None:
                 if call.action in rpc.known_actions(version):
@@ -205,7 +189,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             rpc.validate_payload(version, call.action, call.payload, unique_id=call.unique_id)
             self._check_registration(call)
             result = await handler(self.session, call.payload)
-            payload = to_payload(result)
+            payload = remove_nones(result)
             try:
                 rpc.validate_payload(version, call.action, payload, response=True, unique_id=call.unique_id)
             except rpc.RpcError as error:
@@ -227,7 +211,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def _check_registration(self, call: rpc.Call) -> None:
         """OCPP 2.0.1 B02/B03: until a boot is Accepted, only BootNotification and triggered messages pass."""
         session = self.session
-        if session.accepted or call.action in v201.ALLOWED_BEFORE_ACCEPTED:
+        if session.accepted or call.action in ocpp.dialect(session.version).ALLOWED_BEFORE_ACCEPTED:
             return
         if call.action in session.triggered:
             session.triggered.discard(call.action)
@@ -255,20 +239,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def ocpp_call(self, event):
         """Queue a command from `commands.acall` and acknowledge it at once; a task sends it."""
-        reply_channel = event["reply_channel"]
         if self.session is None or self.closing:
             return  # a closing connection stays silent; the caller waits for the live one
         limit = settings.OCPP_COMMAND_QUEUE_SIZE
         if self._commands.qsize() >= limit:
-            outcome = {"type": "ocpp.outcome", "status": CommandStatus.FAILED, "reason": "queue_full", "queued": limit}
-            await database_sync_to_async(services.command_complete)(
-                command_id=event["command_id"], status=CommandStatus.FAILED, error_description="command queue full"
-            )
-            await self.channel_layer.send(reply_channel, outcome)
+            outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.QUEUE_FULL, queued=limit)
+            await self._finish(event, outcome)
             return
         event["queued_at"] = time.monotonic()
         self._commands.put_nowait(event)
-        await self.channel_layer.send(reply_channel, {"type": "ocpp.queued"})
+        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.queued"})
         if self._command_worker is None or self._command_worker.done():
             self._command_worker = asyncio.create_task(self._run_commands())
 
@@ -279,31 +259,21 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 outcome = await self._send_command(event)
             except asyncio.CancelledError:
                 # Disconnected with this command in flight or about to be sent.
-                await database_sync_to_async(services.command_complete)(
-                    command_id=event["command_id"], status=CommandStatus.OFFLINE, error_description="disconnected"
-                )
-                await self._reply(event, {"status": CommandStatus.OFFLINE, "reason": "disconnected"})
+                await self._finish(event, CommandOutcome(status=CommandStatus.OFFLINE, reason=FailureReason.DISCONNECTED))
                 raise
             except Exception:
                 logger.exception("%s: command %s failed", self.session.charge_point_id, event["action"])
-                outcome = {"status": CommandStatus.FAILED, "reason": "internal_error"}
-                try:
-                    await database_sync_to_async(services.command_complete)(
-                        command_id=event["command_id"], status=CommandStatus.FAILED, error_description="internal error"
-                    )
-                except Exception:
-                    logger.exception("%s: could not record command %s as failed", self.session.charge_point_id, event["command_id"])
+                outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.INTERNAL_ERROR)
             # Shielded: a disconnect right after the answer (Reset, then reboot)
             # must not cancel telling the caller what the charge point said.
-            await asyncio.shield(self._reply(event, outcome))
+            await asyncio.shield(self._finish(event, outcome))
 
-    async def _send_command(self, event) -> dict:
+    async def _send_command(self, event) -> CommandOutcome:
         """Send one CALL and wait for its answer within what is left of the caller's timeout."""
         command_id, action, payload = event["command_id"], event["action"], event["payload"]
         remaining = event["timeout"] - (time.monotonic() - event["queued_at"])
         if remaining <= 0:
-            await database_sync_to_async(services.command_complete)(command_id=command_id, status=CommandStatus.TIMEOUT)
-            return {"status": CommandStatus.TIMEOUT}
+            return CommandOutcome(status=CommandStatus.TIMEOUT)
         unique_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self._pending[unique_id] = future
@@ -314,51 +284,49 @@ class OcppConsumer(AsyncWebsocketConsumer):
             try:
                 reply = await asyncio.wait_for(future, remaining)
             except asyncio.TimeoutError:
-                await database_sync_to_async(services.command_complete)(command_id=command_id, status=CommandStatus.TIMEOUT)
-                return {"status": CommandStatus.TIMEOUT}
+                return CommandOutcome(status=CommandStatus.TIMEOUT)
         finally:
             self._pending.pop(unique_id, None)
         round_trip_ms = round((time.monotonic() - sent) * 1000)
 
         if isinstance(reply, rpc.CallError):
-            await database_sync_to_async(services.command_complete)(
-                command_id=command_id,
+            return CommandOutcome(
                 status=CommandStatus.CALL_ERROR,
                 error_code=reply.error_code,
                 error_description=reply.error_description,
                 error_details=reply.error_details,
                 round_trip_ms=round_trip_ms,
             )
-            return {
-                "status": CommandStatus.CALL_ERROR,
-                "error_code": reply.error_code,
-                "error_description": reply.error_description,
-                "error_details": reply.error_details,
-                "round_trip_ms": round_trip_ms,
-            }
         try:
             rpc.validate_payload(self.session.version, action, reply.payload, response=True)
         except rpc.RpcError as error:
-            await database_sync_to_async(services.command_complete)(
-                command_id=command_id,
+            return CommandOutcome(
                 status=CommandStatus.FAILED,
+                reason=FailureReason.INVALID_RESPONSE,
                 response=reply.payload,
                 error_description=f"invalid answer: {error.description}",
                 round_trip_ms=round_trip_ms,
             )
-            return {"status": CommandStatus.FAILED, "reason": "invalid_response", "error": error.description,
-                    "response": reply.payload}
         if action == "TriggerMessage" and reply.payload.get("status") == "Accepted":
             # Before any await: the triggered message may be the very next frame.
             requested = payload["requestedMessage"]
-            self.session.triggered.add(TRIGGERED_ACTIONS.get(requested, requested))
-        await database_sync_to_async(services.command_complete)(
-            command_id=command_id, status=CommandStatus.ANSWERED, response=reply.payload, round_trip_ms=round_trip_ms
-        )
-        return {"status": CommandStatus.ANSWERED, "response": reply.payload, "round_trip_ms": round_trip_ms}
+            triggered = getattr(ocpp.dialect(self.session.version), "TRIGGERED_ACTIONS", {})
+            self.session.triggered.add(triggered.get(requested, requested))
+        return CommandOutcome(status=CommandStatus.ANSWERED, response=reply.payload, round_trip_ms=round_trip_ms)
 
-    async def _reply(self, event, outcome: dict) -> None:
-        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.outcome", **outcome})
+    async def _finish(self, event, outcome: CommandOutcome) -> None:
+        """Record the command's outcome (and apply what follows from it), then tell the caller.
+
+        The caller hears of it even when recording fails: it would otherwise
+        wait for its timeout for an answer the charge point gave.
+        """
+        try:
+            await database_sync_to_async(services.command_finish)(command_id=event["command_id"], outcome=outcome)
+        except Exception:
+            logger.exception("%s: could not record command %s", self.session.charge_point_id, event["command_id"])
+            if outcome.status == CommandStatus.ANSWERED:
+                outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.INTERNAL_ERROR)
+        await self.channel_layer.send(event["reply_channel"], outcome.to_message())
 
     async def _fail_commands(self) -> None:
         """On disconnect: the command in flight and every queued one end as offline."""
@@ -370,10 +338,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 pass
         while not self._commands.empty():
             event = self._commands.get_nowait()
-            await database_sync_to_async(services.command_complete)(
-                command_id=event["command_id"], status=CommandStatus.OFFLINE, error_description="disconnected"
-            )
-            await self._reply(event, {"status": CommandStatus.OFFLINE, "reason": "disconnected"})
+            await self._finish(event, CommandOutcome(status=CommandStatus.OFFLINE, reason=FailureReason.DISCONNECTED))
 
     async def _send_frame(self, frame: str) -> None:
         if protocol_logger.isEnabledFor(logging.DEBUG):

@@ -92,6 +92,11 @@ class ChargePoint(models.Model):
     def __str__(self):
         return self.id
 
+    @property
+    def version(self) -> str:
+        """The OCPP version it speaks: the last one it connected with, 1.6 before it ever connected."""
+        return self.ocpp_version or OcppVersion.V16
+
     @staticmethod
     def group_name_for(charge_point_id: str) -> str:
         """Channels group of the connection holding `charge_point_id`'s socket.
@@ -466,6 +471,20 @@ class Variable(models.Model):
 
     def __str__(self):
         return f"{self.component_path}.{self.variable_path}"
+
+    @staticmethod
+    def lookup(component: dict, variable: dict, attribute_type: str = "Actual") -> dict:
+        """The identity fields of a 2.0.1 (ComponentType, VariableType, attribute type), for filter() or create()."""
+        evse = component.get("evse") or {}
+        return dict(
+            component=component["name"],
+            component_instance=component.get("instance", ""),
+            evse_id=evse.get("id", 0),
+            connector_id=evse.get("connectorId", 0),
+            variable=variable["name"],
+            variable_instance=variable.get("instance", ""),
+            attribute_type=attribute_type or "Actual",
+        )
 
     @property
     def component_path(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from ocpp.v201.enums import MutabilityEnumType
 
 from .models import ChargePoint, Connector, Variable
 
@@ -36,3 +37,17 @@ def variables_for(
     return qs.order_by(
         "component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance", "attribute_type"
     )
+
+
+def charge_point_get(*, charge_point_id: str) -> ChargePoint | None:
+    """The charge point of that identity, or None."""
+    return ChargePoint.objects.filter(pk=charge_point_id).first()
+
+
+def variable_is_write_only(*, charge_point_id: str, component: dict, variable: dict, attribute_type: str) -> bool:
+    """True when the station reported that attribute (2.0.1 ComponentType, VariableType) WriteOnly."""
+    return Variable.objects.filter(
+        charge_point_id=charge_point_id,
+        **Variable.lookup(component, variable, attribute_type),
+        mutability=MutabilityEnumType.write_only,
+    ).exists()

@@ -11,29 +11,30 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from . import redaction
+from . import ocpp, redaction
+from .exceptions import CommandOutcome, UnknownChargePoint
+from .ocpp.datetimes import parse_timestamp
 from .models import (
     BootNotification,
     ChargePoint,
-    RegistrationStatus,
-    StationMessage,
-    Variable,
+    ChargingProfile,
+    ChargingProfileInstallation,
     Command,
     CommandStatus,
+    ConfigurationKey,
     Connector,
     DataTransfer,
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
+    RegistrationStatus,
+    StationMessage,
     StatusNotification,
+    Variable,
 )
-
-
-class UnknownChargePoint(Exception):
-    """The charge point is not registered and unknown ones are not allowed."""
 
 
 @transaction.atomic
@@ -258,15 +259,25 @@ class ChargePointInUse(Exception):
     """
 
 
-def charge_point_create(*, charge_point_id: str, description: str = "") -> ChargePoint:
+def charge_point_create(
+    *,
+    charge_point_id: str,
+    description: str = "",
+    registration_status: str = RegistrationStatus.ACCEPTED,
+    ocpp_version: str = "",
+) -> ChargePoint:
     """Register a charge point so it may connect when unknown ones are not allowed.
 
     `charge_point_id` is its OCPP identity (1 to 48 characters of
-    identifierString, `identity_validator`). Raises django's ValidationError
-    for an invalid identity or description, and ChargePointAlreadyExists when
-    the identity is taken, including by a registration racing this one.
+    identifierString, `identity_validator`); `ocpp_version` the version it is
+    expected to speak ("" until its first connection records the one it
+    does). Raises django's ValidationError for an invalid identity,
+    description or status, and ChargePointAlreadyExists when the identity is
+    taken, including by a registration racing this one.
     """
-    cp = ChargePoint(id=charge_point_id, description=description)
+    cp = ChargePoint(
+        id=charge_point_id, description=description, registration_status=registration_status, ocpp_version=ocpp_version
+    )
     cp.full_clean(validate_unique=False)
     if ChargePoint.objects.filter(pk=charge_point_id).exists():
         raise ChargePointAlreadyExists(charge_point_id)
@@ -280,15 +291,26 @@ def charge_point_create(*, charge_point_id: str, description: str = "") -> Charg
     return cp
 
 
-def charge_point_update(*, charge_point: ChargePoint, description: str) -> ChargePoint:
-    """Set the operator's description of a charge point (at most 200 characters).
+def charge_point_update(
+    *, charge_point: ChargePoint, description: str | None = None, registration_status: str | None = None
+) -> ChargePoint:
+    """Set what the operator decides about a charge point: its description (at most 200 characters)
+    and its registration status (what its next BootNotification is answered, `RegistrationStatus`).
 
-    Only `description` is written: the other columns belong to the consumer,
-    which may be updating them at the same moment.
+    Only the fields given (not None) are written: the other columns belong
+    to the consumer, which may be updating them at the same moment. Raises
+    django's ValidationError for invalid values.
     """
-    charge_point.description = description
-    charge_point.clean_fields(exclude=[f.name for f in ChargePoint._meta.fields if f.name != "description"])
-    charge_point.save(update_fields=["description"])
+    fields = {
+        name: value
+        for name, value in (("description", description), ("registration_status", registration_status))
+        if value is not None
+    }
+    for name, value in fields.items():
+        setattr(charge_point, name, value)
+    charge_point.clean_fields(exclude=[f.name for f in ChargePoint._meta.fields if f.name not in fields])
+    if fields:
+        charge_point.save(update_fields=list(fields))
     return charge_point
 
 
@@ -344,38 +366,35 @@ def command_mark_sent(*, command_id: int, unique_id: str) -> None:
 
 
 @transaction.atomic
-def command_complete(
-    *,
-    command_id: int,
-    status: str,
-    response: dict | None = None,
-    error_code: str = "",
-    error_description: str = "",
-    error_details: dict | None = None,
-    round_trip_ms: int | None = None,
-) -> Command | None:
-    """Record the outcome of a command and, for a CALLRESULT, apply what follows from it.
+def command_finish(*, command_id: int, outcome: CommandOutcome, if_unfinished: bool = False) -> Command | None:
+    """Record how a command ended and, for a CALLRESULT, apply what follows from it.
 
-    `status` is a final CommandStatus. For ANSWERED, `chargepoints.results`
-    updates the state the answer implies (configuration snapshot, reservation
-    status, installed charging profiles …). Returns the command, or None when
-    it no longer exists.
+    `outcome.status` is a final CommandStatus. For ANSWERED, the answers of
+    the version the command was sent in (`chargepoints.ocpp.<version>.answers`)
+    update the state the answer implies (configuration snapshot, reservation
+    status, installed charging profiles …), in this transaction. With
+    `if_unfinished` (the caller giving up: offline, timeout) nothing is
+    written once the consumer recorded an outcome. Returns the command, or
+    None when it no longer exists or was already finished.
     """
-    command = Command.objects.select_for_update().filter(pk=command_id).first()
+    commands = Command.objects.select_for_update().filter(pk=command_id)
+    if if_unfinished:
+        commands = commands.filter(status__in=[CommandStatus.PENDING, CommandStatus.SENT])
+    command = commands.first()
     if command is None:
         return None
-    command.status = status
-    command.response = response
-    command.error_code = error_code
-    command.error_description = error_description
-    command.error_details = error_details
-    command.round_trip_ms = round_trip_ms
+    command.status = outcome.status
+    command.response = outcome.response
+    command.error_code = outcome.error_code
+    command.error_description = outcome.error_description
+    command.error_details = outcome.error_details
+    command.round_trip_ms = outcome.round_trip_ms
     command.completed_at = timezone.now()
     command.save()
-    if status == CommandStatus.ANSWERED and response is not None:
-        from . import results
-
-        results.apply(command)
+    if outcome.status == CommandStatus.ANSWERED and outcome.response is not None:
+        apply = ocpp.dialect(command.ocpp_version).ANSWERS.get(command.action)
+        if apply is not None:
+            apply(command.charge_point_id, command.payload or {}, command.response)
     return command
 
 
@@ -385,19 +404,6 @@ def command_complete(
 def station_message_create(*, charge_point_id: str, action: str, payload: dict) -> StationMessage:
     """Keep a station-initiated request as sent (`StationMessage`)."""
     return StationMessage.objects.create(charge_point_id=charge_point_id, action=action, payload=payload)
-
-
-def _variable_key(component: dict, variable: dict, attribute_type: str = "Actual") -> dict:
-    evse = component.get("evse") or {}
-    return dict(
-        component=component["name"],
-        component_instance=component.get("instance", ""),
-        evse_id=evse.get("id", 0),
-        connector_id=evse.get("connectorId", 0),
-        variable=variable["name"],
-        variable_instance=variable.get("instance", ""),
-        attribute_type=attribute_type or "Actual",
-    )
 
 
 @transaction.atomic
@@ -417,7 +423,7 @@ def device_model_report(*, charge_point_id: str, report_data: list[dict]) -> int
             mutability = attribute.get("mutability", "ReadWrite")
             Variable.objects.update_or_create(
                 charge_point_id=charge_point_id,
-                **_variable_key(entry["component"], entry["variable"], attribute.get("type", "Actual")),
+                **Variable.lookup(entry["component"], entry["variable"], attribute.get("type", "Actual")),
                 defaults=dict(
                     # A WriteOnly value is never reported by a conforming station;
                     # one that does anyway must not make a secret readable here.
@@ -438,9 +444,188 @@ def device_model_report(*, charge_point_id: str, report_data: list[dict]) -> int
 
 
 def variable_value_set(*, charge_point_id: str, component: dict, variable: dict, attribute_type: str, value) -> None:
-    """Record a variable value the station reported (GetVariables) or accepted (SetVariables)."""
+    """Record a variable value the station reported (GetVariables) or accepted (SetVariables).
+
+    A secret (`redaction.is_secret_variable`) is stored without its value,
+    even when a station reports one it should have refused to read (B06).
+    """
+    if redaction.is_secret_variable(component, variable):
+        value = None
     Variable.objects.update_or_create(
         charge_point_id=charge_point_id,
-        **_variable_key(component, variable, attribute_type),
+        **Variable.lookup(component, variable, attribute_type),
         defaults=dict(value=value, updated_at=timezone.now()),
     )
+
+
+def variable_touch(*, charge_point_id: str, component: dict, variable: dict, attribute_type: str) -> None:
+    """Record that the attribute was set now, its value left unknown (a secret, a WriteOnly variable)."""
+    Variable.objects.filter(charge_point_id=charge_point_id, **Variable.lookup(component, variable, attribute_type)).update(
+        updated_at=timezone.now()
+    )
+
+
+# --- What answers to commands imply (chargepoints.ocpp.<version>.answers) ----
+
+
+def configuration_keys_store(*, charge_point_id: str, reported: list[dict], unknown: list[str], complete: bool) -> None:
+    """Store reported configuration keys (1.6 GetConfiguration, §5.8): [{key, value, readonly}].
+
+    `complete`: the report answers a request for all keys and replaces the
+    whole snapshot; otherwise the `unknown` keys are dropped from it. A
+    secret key (AuthorizationKey) is stored without its value even if a
+    station reports one, which the Security Whitepaper forbids it to do.
+    """
+    now = timezone.now()
+    keys = ConfigurationKey.objects.filter(charge_point_id=charge_point_id)
+    if complete:
+        keys.exclude(key__in=[item["key"] for item in reported]).delete()
+    else:
+        keys.filter(key__in=unknown).delete()
+    for item in reported:
+        ConfigurationKey.objects.update_or_create(
+            charge_point_id=charge_point_id,
+            key=item["key"],
+            defaults={
+                "value": None if redaction.is_secret_configuration_key(item["key"]) else item["value"],
+                "readonly": item["readonly"],
+                "updated_at": now,
+            },
+        )
+
+
+def configuration_key_set(*, charge_point_id: str, key: str, value: str) -> None:
+    """Record a configuration key's new value (1.6 ChangeConfiguration Accepted or RebootRequired, §5.3).
+
+    A secret key is recorded as changed now with no value.
+    """
+    ConfigurationKey.objects.update_or_create(
+        charge_point_id=charge_point_id,
+        key=key,
+        defaults={
+            "value": None if redaction.is_secret_configuration_key(key) else value,
+            "updated_at": timezone.now(),
+        },
+    )
+
+
+def charging_profile_install(
+    *, charge_point_id: str, evse_id: int, charging_profile_id: int, profile: dict, transaction_pk: int | None
+) -> ChargingProfile:
+    """Store an accepted charging profile and install it on `evse_id` (1.6 §5.16 / §3.13.2; 2.0.1 K01).
+
+    `profile` is the ChargingProfile as sent, camelCase, either version (the
+    fields both share have the same names; `chargingSchedule` is kept as
+    sent). `transaction_pk` is our Transaction's primary key. An installed
+    profile is replaced by one with the same id, or with the same purpose and
+    stack level on the same EVSE.
+    """
+    profile_row, _ = ChargingProfile.objects.update_or_create(
+        charge_point_id=charge_point_id,
+        charging_profile_id=charging_profile_id,
+        defaults={
+            "purpose": profile["chargingProfilePurpose"],
+            "stack_level": profile["stackLevel"],
+            "kind": profile["chargingProfileKind"],
+            "recurrency_kind": profile.get("recurrencyKind", ""),
+            "valid_from": parse_timestamp(profile["validFrom"]) if profile.get("validFrom") else None,
+            "valid_to": parse_timestamp(profile["validTo"]) if profile.get("validTo") else None,
+            "transaction_id": transaction_pk,
+            "schedule": profile["chargingSchedule"],
+        },
+    )
+    now = timezone.now()
+    active = ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True)
+    active.filter(profile_id=profile_row.pk).update(cleared_at=now)
+    active.filter(
+        connector_id=evse_id, profile__purpose=profile_row.purpose, profile__stack_level=profile_row.stack_level
+    ).update(cleared_at=now)
+    ChargingProfileInstallation.objects.create(
+        charge_point_id=charge_point_id, connector_id=evse_id, profile=profile_row, installed_at=now
+    )
+    return profile_row
+
+
+def charging_profiles_clear(
+    *, charge_point_id: str, charging_profile_id: int | None, evse_id: int | None, purpose: str | None, stack_level: int | None
+) -> int:
+    """Clear the charge point's installed profiles that match (1.6 §5.5; 2.0.1 K10); None matches anything.
+
+    A profile id, when given, is the whole criterion: both versions say the
+    CSMS sends either the id or the other criteria (1.6 §5.5, 2.0.1 K10.FR.02).
+    Returns the installations cleared.
+    """
+    installed = ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True)
+    if charging_profile_id is not None:
+        installed = installed.filter(profile__charging_profile_id=charging_profile_id)
+    else:
+        if evse_id is not None:
+            installed = installed.filter(connector_id=evse_id)
+        if purpose is not None:
+            installed = installed.filter(profile__purpose=purpose)
+        if stack_level is not None:
+            installed = installed.filter(profile__stack_level=stack_level)
+    return installed.update(cleared_at=timezone.now())
+
+
+def local_list_accepted(*, charge_point_id: str, list_version: int) -> None:
+    """An Accepted SendLocalList (1.6 §5.15 listVersion, 2.0.1 D01 versionNumber) is the station's list from now on."""
+    ChargePoint.objects.filter(pk=charge_point_id).update(local_list_version=list_version)
+
+
+def local_list_synced(*, charge_point_id: str, synced_at: datetime) -> None:
+    """The list the station accepted holds the id tags as they were at `synced_at` (the next Differential's base).
+
+    Set by the send-local-list operation, which knows when it built the
+    list; a list sent raw gives no such moment.
+    """
+    ChargePoint.objects.filter(pk=charge_point_id).update(local_list_synced_at=synced_at)
+
+
+def local_list_reported(*, charge_point_id: str, list_version: int) -> None:
+    """Store the list version the station reports (1.6 §5.10 listVersion, 2.0.1 D02 versionNumber).
+
+    A version other than the one we last sent means the station lost or
+    replaced our list: the next Differential update must be a Full one.
+    """
+    ChargePoint.objects.filter(pk=charge_point_id).exclude(local_list_version=list_version).update(
+        local_list_version=list_version, local_list_synced_at=None
+    )
+
+
+def request_id_allocate() -> int:
+    """A new id for a request 2.0.1 asks the CSMS to number (remoteStartId, requestId); never handed out twice.
+
+    Drawn from the Command table's own id series and consumed, on both
+    databases, even under concurrent callers (threads, or processes on one
+    SQLite file): the station's later messages carry it back to name the
+    request (TransactionEvent remoteStartId, FirmwareStatusNotification /
+    NotifyReport requestId …). Sharing the series with command ids keeps ids
+    issued earlier unique (they were command ids), and the Command row
+    carrying the request gets a later id, normally the next. PostgreSQL:
+    nextval() of the id sequence. SQLite: the table's counter in
+    sqlite_sequence, which AUTOINCREMENT hands out ids above. Raises
+    django.db.NotSupportedError on other databases.
+    """
+    table = Command._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [table])
+            return int(cursor.fetchone()[0])
+    if connection.vendor == "sqlite":
+        # Raising the counter consumes an id as nextval() does (SQLite gives the
+        # next row max(counter, largest id) + 1). The UPDATE takes the database's
+        # write lock (settings even take it at BEGIN), held until the commit, so
+        # no other connection can raise the counter between it and the SELECT.
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The row appears with the table's first insert: seed it if no Command was ever stored.
+            cursor.execute(
+                "INSERT INTO sqlite_sequence (name, seq) "
+                f"SELECT %s, (SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}) "
+                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+                [table, table],
+            )
+            cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+            return int(cursor.fetchone()[0])
+    raise NotSupportedError(f"request ids need PostgreSQL or SQLite, not {connection.vendor}")

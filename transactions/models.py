@@ -69,6 +69,18 @@ class IdTag(models.Model):
             info["parentIdTag"] = self.parent.id_tag
         return info
 
+    def id_token_info(self, now=None) -> dict:
+        """OCPP 2.0.1 IdTokenInfoType (C01) as a camelCase dict: status, cacheExpiryDateTime, groupIdToken.
+
+        The parent should be joined; a type-less tag (a 1.6 id tag) counts as Central.
+        """
+        info = {"status": self.effective_status(now)}
+        if self.expiry_date:
+            info["cacheExpiryDateTime"] = format_datetime(self.expiry_date)
+        if self.parent_id:
+            info["groupIdToken"] = {"idToken": self.parent.id_tag, "type": self.parent.type or "Central"}
+        return info
+
 
 class TransactionQuerySet(models.QuerySet):
     def active(self):

@@ -7,8 +7,6 @@ from datetime import datetime
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from chargepoints.ocpp.datetimes import format_datetime
-
 from .models import AuthorizationStatus, IdTag, MeterValue, Transaction, TransactionStatus
 
 
@@ -32,17 +30,28 @@ def id_token_info_for(id_token: str) -> dict:
     tag = IdTag.objects.select_related("parent").filter(id_tag=id_token).first()
     if tag is None:
         return {"status": "Unknown"}
-    return _id_token_info(tag)
+    return tag.id_token_info()
 
 
-def _id_token_info(tag: IdTag) -> dict:
-    """2.0.1 IdTokenInfoType of a known tag (its parent joined); a type-less tag counts as Central."""
-    info = {"status": tag.effective_status()}
-    if tag.expiry_date:
-        info["cacheExpiryDateTime"] = format_datetime(tag.expiry_date)
-    if tag.parent_id:
-        info["groupIdToken"] = {"idToken": tag.parent.id_tag, "type": tag.parent.type or "Central"}
-    return info
+def id_tag_type(id_tag: str) -> str:
+    """The 2.0.1 IdTokenEnumType stored for `id_tag`; "" when unknown or typeless (a 1.6 id tag)."""
+    return IdTag.objects.filter(id_tag=id_tag).values_list("type", flat=True).first() or ""
+
+
+def id_tags_changed(*, since=None) -> QuerySet[IdTag]:
+    """Id tags ordered by id tag, their parent joined; with `since` only those changed after it (a Differential list)."""
+    tags = IdTag.objects.select_related("parent").order_by("id_tag")
+    if since is not None:
+        tags = tags.filter(updated_at__gt=since)
+    return tags
+
+
+def transaction_of(*, charge_point_id: str, transaction_id: int | None = None, station_transaction_id: str | None = None):
+    """The charge point's Transaction with primary key `transaction_id`, or with the station's own id; None if none."""
+    transactions = Transaction.objects.filter(charge_point_id=charge_point_id)
+    if transaction_id is not None:
+        return transactions.filter(pk=transaction_id).first()
+    return transactions.filter(transaction_id=station_transaction_id).first()
 
 
 def transaction_list(*, charge_point_id: str | None = None, status: str | None = None) -> QuerySet[Transaction]:
@@ -129,30 +138,3 @@ def id_tag_list() -> QuerySet[IdTag]:
     return IdTag.objects.select_related("parent").order_by("id_tag")
 
 
-def local_authorization_list(*, since=None) -> list[dict]:
-    """OCPP 1.6 localAuthorizationList entries (§7.1 AuthorizationData) built from the id tags table.
-
-    All id tags, or with `since` (a datetime) only those changed after it, for
-    a Differential update. Each entry: {"idTag": str, "idTagInfo": IdTagInfo}.
-    """
-    tags = IdTag.objects.select_related("parent").order_by("id_tag")
-    if since is not None:
-        tags = tags.filter(updated_at__gt=since)
-    return [{"idTag": tag.id_tag, "idTagInfo": tag.id_tag_info()} for tag in tags]
-
-
-def local_authorization_list_v201(*, since=None) -> list[dict]:
-    """OCPP 2.0.1 localAuthorizationList entries (D01, AuthorizationData) built from the id tags table.
-
-    All id tags ordered by id tag, or with `since` (a datetime) only those
-    changed after it, for a Differential update. Each entry:
-    {"idToken": {"idToken": str, "type": IdTokenEnumType}, "idTokenInfo": IdTokenInfoType};
-    a tag without a type (a 1.6 id tag) is sent as Central.
-    """
-    tags = IdTag.objects.select_related("parent").order_by("id_tag")
-    if since is not None:
-        tags = tags.filter(updated_at__gt=since)
-    return [
-        {"idToken": {"idToken": tag.id_tag, "type": tag.type or "Central"}, "idTokenInfo": _id_token_info(tag)}
-        for tag in tags
-    ]

@@ -13,6 +13,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from ocpp.v201.enums import IdTokenEnumType
 
 from .models import (
@@ -425,3 +426,82 @@ def reservation_status_update(*, charge_point_id: str, reservation_id: int, stat
     """OCPP 2.0.1 ReservationStatusUpdate (H05): "Expired" or "Removed" ends the reservation; returns rows changed."""
     new_status = ReservationStatus.EXPIRED if status == "Expired" else ReservationStatus.CANCELLED
     return Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(status=new_status)
+
+
+def transaction_stop_requested(*, charge_point_id: str, pk: int | None = None, station_transaction_id: str | None = None) -> int:
+    """Mark a transaction whose remote stop the station accepted (1.6 §5.12 by our `pk`; 2.0.1 F03 by its own id).
+
+    Its StopTransaction / Ended TransactionEvent closes it. Returns the rows marked.
+    """
+    transactions = Transaction.objects.filter(charge_point_id=charge_point_id)
+    if pk is not None:
+        transactions = transactions.filter(pk=pk)
+    else:
+        transactions = transactions.filter(transaction_id=station_transaction_id)
+    return transactions.update(remote_stop_requested_at=timezone.now())
+
+
+def reservation_create(*, charge_point_id: str, evse_id: int, id_tag: str, parent_id_tag: str, expiry_date) -> Reservation:
+    """A Requested reservation with a fresh id, the reservationId the ReserveNow will carry.
+
+    A ReserveNow sent through the raw API may have used an id the sequence has
+    not reached yet (PostgreSQL does not advance it for explicit ids); the
+    next values are tried until one is free (20 tries, then IntegrityError).
+    """
+    for attempt in range(20):
+        try:
+            with transaction.atomic():
+                return Reservation.objects.create(
+                    charge_point_id=charge_point_id,
+                    connector_id=evse_id,
+                    id_tag=id_tag,
+                    parent_id_tag=parent_id_tag,
+                    expiry_date=expiry_date,
+                    status=ReservationStatus.REQUESTED,
+                )
+        except IntegrityError:
+            if attempt == 19:
+                raise
+    raise AssertionError("unreachable")
+
+
+def reservation_delete(*, reservation_id: int) -> None:
+    """Forget a reservation the station certainly did not make (offline, CALLERROR …); the command log keeps the attempt."""
+    Reservation.objects.filter(pk=reservation_id).delete()
+
+
+@transaction.atomic
+def reservation_answered(
+    *, charge_point_id: str, reservation_id: int, evse_id: int, id_tag: str, parent_id_tag: str, expiry_date, status: str
+) -> Reservation | None:
+    """Record a ReserveNow and its answered status (1.6 §5.13, 2.0.1 H01), creating the row for raw sends.
+
+    Reservation ids are system-wide here; one sent through the raw API may
+    collide with another charge point's: that one is kept intact and None
+    returned.
+    """
+    owner = Reservation.objects.filter(pk=reservation_id).values_list("charge_point_id", flat=True).first()
+    if owner is not None and owner != charge_point_id:
+        logger.warning(
+            "%s: ReserveNow used reservation id %s, which belongs to %s; not recorded", charge_point_id, reservation_id, owner
+        )
+        return None
+    reservation, _ = Reservation.objects.update_or_create(
+        pk=reservation_id,
+        defaults={
+            "charge_point_id": charge_point_id,
+            "connector_id": evse_id,
+            "id_tag": id_tag,
+            "parent_id_tag": parent_id_tag,
+            "expiry_date": expiry_date,
+            "status": status,
+        },
+    )
+    return reservation
+
+
+def reservation_cancel(*, charge_point_id: str, reservation_id: int) -> int:
+    """An Accepted CancelReservation (1.6 §5.1, 2.0.1 H02) ends the reservation; returns rows changed."""
+    return Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(
+        status=ReservationStatus.CANCELLED
+    )

@@ -532,9 +532,10 @@ class SendLocalListForm(CommandForm):
     )
 
     def send(self, *, user):
-        return operations.send_local_list(
+        return operations.operation_run(
             charge_point_id=self.charge_point.pk,
-            update_type=self.cleaned_data["update_type"],
+            name="send-local-list",
+            arguments={"update_type": self.cleaned_data["update_type"]},
             source=CommandSource.ADMIN,
             user=user,
         )
@@ -566,15 +567,19 @@ class ReserveNowForm(CommandForm):
 
     def send(self, *, user):
         d = self.cleaned_data
-        self.reservation, result = operations.reserve_now(
+        result = operations.operation_run(
             charge_point_id=self.charge_point.pk,
-            connector_id=d["connector"],
-            id_tag=d["id_tag"],
-            expiry_date=d["expiry_date"],
-            parent_id_tag=d["parent_id_tag"],
+            name="reserve",
+            arguments={
+                "evse_id": d["connector"],
+                "id_tag": d["id_tag"],
+                "expiry": d["expiry_date"],
+                "parent_id_tag": d["parent_id_tag"],
+            },
             source=CommandSource.ADMIN,
             user=user,
         )
+        self.reservation = Reservation.objects.filter(pk=result.extra.get("reservation_id")).first()
         return result
 
 

@@ -24,7 +24,9 @@ from django.utils.timezone import localtime
 
 from transactions.models import Reservation, ReservationStatus, Transaction
 
-from .. import commands, operations
+from .. import commands, ocpp, operations
+from ..ocpp.v201.operations import parse_variable_key
+from ..operations import inputs
 from ..models import (
     ChargePoint,
     ChargingProfile,
@@ -47,7 +49,7 @@ from .forms import (
     retries_fields,
 )
 
-V16, V201 = operations.V16, operations.V201
+V16, V201 = ocpp.VERSIONS[1], ocpp.VERSIONS[0]
 
 
 def version_of(charge_point: ChargePoint) -> str:
@@ -99,8 +101,9 @@ def connector_in_evse_field(help_text: str = "") -> forms.IntegerField:
 
 def purpose_choices(version: str, *, blank: bool = False) -> list[tuple[str, str]]:
     """Neutral purposes, each labelled with the version's word (ChargePointMaxProfile in 1.6)."""
-    names = [operations.STATION_MAX_PROFILE, "TxDefaultProfile", "TxProfile"]
-    choices = [(name, operations.PURPOSES[name][version]) for name in names]
+    names = [inputs.STATION_MAX_PROFILE, "TxDefaultProfile", "TxProfile"]
+    words = ocpp.dialect(version).operations.PURPOSES
+    choices = [(name, words.get(name, name)) for name in names]
     return [("", "—")] + choices if blank else choices
 
 
@@ -120,7 +123,7 @@ class OperationForm(CommandForm):
 
     @property
     def action(self) -> str:  # the OCPP message this form sends to this charge point
-        return operations.MESSAGES[self.operation][self.version]
+        return operations.OPERATIONS[self.operation].message(self.version)
 
     @property
     def title(self) -> str:
@@ -139,8 +142,13 @@ class OperationForm(CommandForm):
         return {}
 
     def send(self, *, user) -> commands.CommandResult:
-        function = operations.OPERATIONS[self.operation]
-        return function(charge_point_id=self.charge_point.pk, **self.arguments(), source=CommandSource.ADMIN, user=user)
+        return operations.operation_run(
+            charge_point_id=self.charge_point.pk,
+            name=self.operation,
+            arguments=self.arguments(),
+            source=CommandSource.ADMIN,
+            user=user,
+        )
 
 
 class StartChargingForm(OperationForm):
@@ -149,7 +157,7 @@ class StartChargingForm(OperationForm):
     description = "Ask the charge point to start a transaction for an id tag."
 
     def add_fields(self):
-        self.fields["id_tag"] = id_tag_field(max_length=operations.ID_TAG_MAX_LENGTH[self.version])
+        self.fields["id_tag"] = id_tag_field(max_length=ocpp.dialect(self.version).operations.ID_TAG_MAX_LENGTH)
         self.fields["evse"] = evse_field(
             self.charge_point, required=False, whole=False, help_text="Empty lets the charge point choose."
         )
@@ -247,7 +255,11 @@ class TriggerMessageForm(OperationForm):
 
     def add_fields(self):
         self.fields["message"] = forms.ChoiceField(
-            choices=[(name, operations.TRIGGERS[name][self.version]) for name in operations.TRIGGER_MESSAGES]
+            choices=[
+                (name, ocpp.dialect(self.version).operations.TRIGGERS.get(name, name))
+                for name in inputs.TRIGGER_MESSAGES
+                if name != "LogStatusNotification"
+            ]
         )
         self.fields["evse"] = evse_field(
             self.charge_point, required=False, help_text="Only for messages about one EVSE or connector."
@@ -265,7 +277,7 @@ class ReserveForm(OperationForm):
     reservation: Reservation | None = None
 
     def add_fields(self):
-        length = operations.ID_TAG_MAX_LENGTH[self.version]
+        length = ocpp.dialect(self.version).operations.ID_TAG_MAX_LENGTH
         self.fields["evse"] = evse_field(self.charge_point, required=False, help_text="Empty or 0: any.")
         self.fields["id_tag"] = id_tag_field(max_length=length)
         self.fields["expiry"] = datetime_field("expiry", required=True, help_text="The reservation ends then.")
@@ -336,12 +348,12 @@ class SetChargingProfileForm(OperationForm):
 
     charging_profile_id = forms.IntegerField(label="charging profile id", min_value=0)
     stack_level = forms.IntegerField(label="stack level", min_value=0, initial=0)
-    kind = forms.ChoiceField(choices=enum_choices(operations.PROFILE_KINDS))
+    kind = forms.ChoiceField(choices=enum_choices(inputs.values(inputs.ChargingProfileKindEnumType)))
     recurrency = forms.ChoiceField(
-        choices=enum_choices(operations.RECURRENCY_KINDS, blank=True), required=False,
+        choices=enum_choices(inputs.values(inputs.RecurrencyKindEnumType), blank=True), required=False,
         help_text="Only for Recurring profiles.",
     )
-    charging_rate_unit = forms.ChoiceField(label="charging rate unit", choices=enum_choices(operations.RATE_UNITS))
+    charging_rate_unit = forms.ChoiceField(label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType)))
     periods = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "cols": 40}),
         help_text='One period a line, "start:limit[:phases]" (seconds from the schedule start, limit in A or W), '
@@ -376,7 +388,7 @@ class SetChargingProfileForm(OperationForm):
         cleaned = super().clean()
         evse, purpose, kind = cleaned.get("evse"), cleaned.get("purpose"), cleaned.get("kind")
         # Where each purpose may be installed and what only some kinds carry: 1.6 §3.13.1 / 2.0.1 K01.
-        if purpose == operations.STATION_MAX_PROFILE and evse not in (None, 0):
+        if purpose == inputs.STATION_MAX_PROFILE and evse not in (None, 0):
             self.add_error("evse", "A station-wide maximum profile can only be set on 0.")
         if purpose == "TxProfile" and evse == 0:
             self.add_error("evse", "A TxProfile applies to a transaction: pick an EVSE above 0.")
@@ -461,7 +473,7 @@ class CompositeScheduleForm(OperationForm):
 
     duration = forms.IntegerField(min_value=1, initial=86400, help_text="Seconds from now.")
     charging_rate_unit = forms.ChoiceField(
-        label="charging rate unit", choices=enum_choices(operations.RATE_UNITS, blank=True), required=False
+        label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType), blank=True), required=False
     )
 
     def add_fields(self):
@@ -481,7 +493,7 @@ class SendLocalListForm(OperationForm):
         "sends only the id tags changed since the last list the charge point accepted."
     )
 
-    update_type = forms.ChoiceField(label="update type", choices=enum_choices(operations.UPDATE_TYPES), initial="Full")
+    update_type = forms.ChoiceField(label="update type", choices=enum_choices(inputs.values(inputs.UpdateEnumType)), initial="Full")
 
     def arguments(self):
         return {"update_type": self.cleaned_data["update_type"]}
@@ -576,8 +588,8 @@ class GetConfigurationForm(OperationForm):
         else:
             for key in keys:
                 try:
-                    operations.parse_variable_key(key)
-                except operations.InvalidArguments as error:
+                    parse_variable_key(key)
+                except commands.InvalidArguments as error:
                     raise ValidationError(error.message.split(": ", 1)[-1]) from None
         return keys
 
@@ -617,8 +629,8 @@ class ChangeConfigurationForm(OperationForm):
             raise ValidationError(f"{key} is read-only on this charge point.")
         if self.version == V201:
             try:
-                operations.parse_variable_key(key)
-            except operations.InvalidArguments as error:
+                parse_variable_key(key)
+            except commands.InvalidArguments as error:
                 raise ValidationError(error.message.split(": ", 1)[-1]) from None
         return key
 
@@ -647,7 +659,6 @@ OPERATION_FORMS: dict[str, type[OperationForm]] = {
         ChangeConfigurationForm,
     )
 }
-assert set(OPERATION_FORMS) == set(operations.OPERATIONS)
 
 
 RAW_MESSAGE = "send-message"
@@ -719,12 +730,5 @@ class RawMessageForm(CommandForm):
 
 # The Commands box of a 2.0.1 station: its neutral operations, by what they are about.
 OPERATION_GROUPS: list[tuple[str, list[str]]] = [
-    ("Transactions", ["start-charging", "stop-charging"]),
-    ("Station", ["reset", "unlock", "change-availability", "trigger-message"]),
-    ("Configuration", ["get-configuration", "change-configuration"]),
-    ("Firmware and logs", ["update-firmware", "fetch-logs"]),
-    ("Local authorization list", ["send-local-list"]),
-    ("Reservation", ["reserve", "cancel-reservation"]),
-    ("Smart charging", ["set-charging-profile", "clear-charging-profile", "composite-schedule"]),
+    (group, [operation.name for operation in members]) for group, members in operations.groups()
 ]
-assert sorted(n for _, names in OPERATION_GROUPS for n in names) == sorted(OPERATION_FORMS)

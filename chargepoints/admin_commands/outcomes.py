@@ -13,7 +13,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.db import connections, transaction
 
-from .. import commands, operations
+from .. import commands
+from ..ocpp import v201
 from ..models import Command, CommandStatus
 
 # Answers that mean "done as asked"; any other status (Rejected, Occupied,
@@ -109,9 +110,8 @@ class Outcome:
         """The messages framework level: success, warning (answered otherwise) or error (no answer)."""
         if not self.answered:
             return messages.ERROR
-        status = (self.response or {}).get("status")
-        if self.action == "SetVariables":
-            status = operations.answer_status(self.action, self.response)
+        # SetVariables, a 2.0.1 message only, answers a status per variable.
+        status = v201.answer_status(self.action, self.response or {})
         return messages.SUCCESS if status is None or status in SUCCESS_STATUSES else messages.WARNING
 
     @property

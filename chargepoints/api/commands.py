@@ -116,16 +116,13 @@ class SendCommandView(APIView):
     def post(self, request, charge_point_id: str):
         if not isinstance(request.data, dict):
             raise ParseError("The body must be a JSON object: the action's payload.")
-        timeout = self._timeout(request)
+        timeout = timeout_from(request)
         try:
             result = commands.call(
                 charge_point_id, self.action, dict(request.data), timeout=timeout, source=CommandSource.API, user=request.user
             )
         except commands.CommandError as error:
-            body = {"detail": error.message, **error.details}
-            if error.command_id is not None:
-                body["command_id"] = error.command_id
-            return Response(body, status=error.http_status)
+            return error_response(error)
         return Response(
             {
                 "command_id": result.command_id,
@@ -136,18 +133,39 @@ class SendCommandView(APIView):
             }
         )
 
-    @staticmethod
-    def _timeout(request) -> float | None:
-        raw = request.query_params.get("timeout")
-        if raw is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            value = -1
-        if not 0 < value <= MAX_TIMEOUT_S:
-            raise ParseError(f"timeout: seconds, above 0 and at most {MAX_TIMEOUT_S}")
-        return value
+
+
+def timeout_from(request) -> float | None:
+    """The `?timeout=` seconds (0 < t ≤ 300), None when absent; ParseError (HTTP 400) otherwise."""
+    raw = request.query_params.get("timeout")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise ParseError(f"timeout: seconds, above 0 and at most {MAX_TIMEOUT_S}")
+    return value
+
+
+def error_response(error: commands.CommandError) -> Response:
+    """A CommandError as the API answers it: {"detail", "command_id"?, …details}, with the error's HTTP status."""
+    body = {"detail": error.message, **error.details}
+    if error.command_id is not None:
+        body["command_id"] = error.command_id
+    return Response(body, status=error.http_status)
+
+
+TIMEOUT_PARAMETER = OpenApiParameter("timeout", OpenApiTypes.FLOAT, description="Seconds to wait for the answer.")
+# What a command or an operation answers besides 200 and 400, by HTTP status.
+ERROR_RESPONSES = {
+    404: OpenApiResponse(ERROR, description="Unknown charge point."),
+    409: OpenApiResponse(ERROR, description="Charge point not connected."),
+    429: OpenApiResponse(ERROR, description="Too many commands waiting for this charge point."),
+    502: OpenApiResponse(ERROR, description="CALLERROR from the charge point, or an invalid answer."),
+    504: OpenApiResponse(ERROR, description="No answer within the timeout."),
+}
 
 
 # JSON-schema keywords an OpenAPI 3.0 schema object accepts; the official
@@ -204,17 +222,11 @@ def _view_for(action: str):
             "official schema of the charge point's OCPP version (camelCase shown); snake_case keys are accepted too."
         ),
         request={"application/json": _openapi_schema(action)},
-        parameters=[
-            OpenApiParameter("timeout", OpenApiTypes.FLOAT, description="Seconds to wait for the answer."),
-        ],
+        parameters=[TIMEOUT_PARAMETER],
         responses={
             200: CALL_RESULT,
             400: OpenApiResponse(ERROR, description="Invalid payload (`field` names it)."),
-            404: OpenApiResponse(ERROR, description="Unknown charge point."),
-            409: OpenApiResponse(ERROR, description="Charge point not connected."),
-            429: OpenApiResponse(ERROR, description="Too many commands waiting for this charge point."),
-            502: OpenApiResponse(ERROR, description="CALLERROR from the charge point, or an invalid answer."),
-            504: OpenApiResponse(ERROR, description="No answer within the timeout."),
+            **ERROR_RESPONSES,
         },
         tags=["commands"],
     )(post)

@@ -6,7 +6,6 @@ Authentication and permissions are the project defaults (staff only).
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -92,14 +91,14 @@ class ChargePointViewSet(viewsets.GenericViewSet):
         serializer = ChargePointUpdateInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with transaction.atomic():
-            if "description" in data:
-                try:
-                    services.charge_point_update(charge_point=cp, description=data["description"])
-                except DjangoValidationError as exc:
-                    raise ValidationError(get_error_detail(exc))
-            if "registration_status" in data:
-                _registration_status_set(cp, data["registration_status"])
+        try:
+            services.charge_point_update(
+                charge_point=cp,
+                description=data.get("description"),
+                registration_status=data.get("registration_status"),
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(get_error_detail(exc)) from None
         return Response(ChargePointDetailOutputSerializer(self._reload(cp)).data)
 
     @extend_schema(
@@ -148,12 +147,4 @@ class ChargePointViewSet(viewsets.GenericViewSet):
     def _reload(self, cp: ChargePoint) -> ChargePoint:
         # Read back through the selector so the answer has its connectors.
         return self.get_queryset().get(pk=cp.pk)
-
-
-def _registration_status_set(cp: ChargePoint, registration_status: str) -> None:
-    """Write only the registration status: the other columns belong to the consumer (as in charge_point_update)."""
-    # services.charge_point_update sets the description alone; this belongs
-    # beside it there, and is here until services take it.
-    cp.registration_status = registration_status
-    cp.save(update_fields=["registration_status"])
 

@@ -3,7 +3,7 @@
 No socket is opened: `commands.call` is replaced by a fake charge point that
 checks the payload against the official schema of the charge point's version
 as the real path does, logs the Command row as it does (secrets hidden), records the answer through
-`services.command_complete` (so what follows from it is applied) and answers
+`services.command_finish` (so what follows from it is applied) and answers
 as told.
 """
 
@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from chargepoints.exceptions import CommandOutcome
 from chargepoints import commands, services
 from chargepoints.admin_commands.forms import FORMS, PROFILES
 from chargepoints.admin_commands.operation_forms import OPERATION_FORMS
@@ -109,14 +110,13 @@ class FakeChargePoints:
         answer = self.answers.get(charge_point_id, default or ANSWERS.get(action, ACCEPTED))
         if isinstance(answer, commands.CommandError):
             answer.command_id = command.pk
-            services.command_complete(
-                command_id=command.pk,
-                status=ERROR_STATUSES.get(type(answer), CommandStatus.FAILED),
+            services.command_finish(
+                command_id=command.pk, outcome=CommandOutcome(status=ERROR_STATUSES.get(type(answer), CommandStatus.FAILED),
                 error_code=answer.details.get("error_code", ""),
-                error_description=answer.details.get("error_description", ""),
+                error_description=answer.details.get("error_description", ""))
             )
             raise answer
-        services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=answer, round_trip_ms=42)
+        services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=answer, round_trip_ms=42))
         return commands.CommandResult(command.pk, action, answer, round_trip_ms=42)
 
 

@@ -2,7 +2,7 @@
 
 Setting a variable goes through `commands.call`, replaced here by a fake that
 plays the station: it records the command as the consumer would
-(`services.command_complete`) and answers what the test says.
+(`services.command_finish`) and answers what the test says.
 """
 
 import asyncio
@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from chargepoints.exceptions import CommandOutcome
 from chargepoints import commands, services
 from chargepoints.admin_commands.outcomes import pretty_json
 from chargepoints.models import (
@@ -89,7 +90,7 @@ class FakeStation:
                 }
             ]
         }
-        services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=response)
+        services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response))
         return commands.CommandResult(command.pk, action, response, 12)
 
 
@@ -675,7 +676,7 @@ class AnsweringStations:
             user=user,
         )
         response = {"status": "Accepted"}
-        services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=response)
+        services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response))
         return commands.CommandResult(command.pk, action, response, 12)
 
 

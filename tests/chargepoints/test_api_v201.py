@@ -99,16 +99,14 @@ def test_a_patch_of_the_description_alone_keeps_the_registration_status(api, sta
 
 
 def test_a_patch_of_the_registration_status_writes_nothing_else(api, station, monkeypatch):
-    from chargepoints.api import views
+    real_update = services.charge_point_update
 
-    real_set = views._registration_status_set
-
-    def disconnect_meanwhile(cp, status):
+    def disconnect_meanwhile(**kwargs):
         # The view loaded the charge point connected; the consumer marks it offline before the save.
         services.charge_point_disconnect(charge_point_id="CS-1", session_id="s1")
-        real_set(cp, status)
+        return real_update(**kwargs)
 
-    monkeypatch.setattr(views, "_registration_status_set", disconnect_meanwhile)
+    monkeypatch.setattr(services, "charge_point_update", disconnect_meanwhile)
 
     response = api.patch(f"{URL}CS-1/", {"registration_status": "Pending"}, format="json")
 

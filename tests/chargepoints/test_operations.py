@@ -29,7 +29,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
-from chargepoints import commands, operations
+from chargepoints import commands, operations, services
+from chargepoints.exceptions import CommandOutcome
+from chargepoints.ocpp.v201.operations import parse_variable_key, variable_key
 from chargepoints.models import ChargePoint, Command, CommandSource, CommandStatus
 from transactions.models import IdTag, Reservation, ReservationStatus, Transaction
 
@@ -51,7 +53,11 @@ class Sent:
 
 
 class FakeStations:
-    """Stands in for `commands.call`: validates, logs and answers each CALL; `answers[action]` is a dict or an error."""
+    """Stands in for `commands.call`: validates, logs and answers each CALL; `answers[action]` is a dict or an error.
+
+    An answer is recorded through `services.command_finish`, as the consumer
+    records it, so what follows from it (the version's `answers`) is applied.
+    """
 
     def __init__(self):
         self.sent: list[Sent] = []
@@ -63,12 +69,15 @@ class FakeStations:
         commands.validate(version, action, payload)  # raises InvalidPayload, like the real path
         self.sent.append(Sent(charge_point_id, action, payload, source, user, timeout))
         answer = self.answers.get(action, {"status": "Accepted"})
-        command = Command.objects.create(
-            charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source,
-            status=CommandStatus.FAILED if isinstance(answer, commands.CommandError) else CommandStatus.ANSWERED,
-            response=None if isinstance(answer, commands.CommandError) else answer,
+        command = services.command_create(
+            charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source
         )
-        if isinstance(answer, commands.CommandError):
+        failed = isinstance(answer, commands.CommandError)
+        outcome = CommandOutcome(
+            status=CommandStatus.FAILED if failed else CommandStatus.ANSWERED, response=None if failed else answer
+        )
+        services.command_finish(command_id=command.pk, outcome=outcome)
+        if failed:
             answer.command_id = command.pk
             raise answer
         return commands.CommandResult(command.pk, action, answer, round_trip_ms=9)
@@ -76,6 +85,13 @@ class FakeStations:
     @property
     def last(self) -> tuple[str, dict]:
         return self.sent[-1].action, self.sent[-1].payload
+
+
+def run_operation(name, *, charge_point_id, source=CommandSource.SYSTEM, user=None, timeout=None, **arguments):
+    """`operations.operation_run` with the arguments as keywords, as the tests write them."""
+    return operations.operation_run(
+        charge_point_id=charge_point_id, name=name, arguments=arguments, source=source, user=user, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -432,7 +448,7 @@ ANSWERS = {
 def test_each_operation_sends_the_message_of_the_charge_points_version(cps, stations, operation, kwargs, expected, version):
     stations.answers.update({k: v for k, v in ANSWERS.items() if k not in stations.answers})
 
-    result = getattr(operations, operation)(charge_point_id=station(version), **kwargs)
+    result = run_operation(operation.replace("_", "-"), charge_point_id=station(version), **kwargs)
 
     assert stations.last == expected[version]
     assert result.action == expected[version][0]
@@ -445,7 +461,7 @@ def test_each_operation_sends_the_message_of_the_charge_points_version(cps, stat
 def test_stop_charging_names_the_transaction_as_the_station_knows_it(cps, stations, version):
     tx = cps[version]
 
-    result = operations.stop_charging(charge_point_id=station(version), transaction=tx.pk)
+    result = run_operation("stop-charging", charge_point_id=station(version), transaction=tx.pk)
 
     expected = ("RemoteStopTransaction", {"transactionId": tx.pk}) if version == "1.6" else (
         "RequestStopTransaction", {"transactionId": "tx-abc"}
@@ -459,7 +475,7 @@ def test_stopping_a_transaction_of_another_charge_point_is_refused_and_nothing_i
     other = cps["2.0.1" if version == "1.6" else "1.6"]
 
     with pytest.raises(operations.InvalidArguments) as caught:
-        operations.stop_charging(charge_point_id=station(version), transaction=other.pk)
+        run_operation("stop-charging", charge_point_id=station(version), transaction=other.pk)
 
     assert caught.value.details["field"] == "transaction"
     assert caught.value.http_status == 400
@@ -472,7 +488,7 @@ def test_a_tx_profile_names_its_transaction_as_the_station_knows_it(cps, station
     profile = {**PROFILE, "purpose": "TxProfile", "kind": "Relative", "transaction": tx.pk}
     del profile["start_schedule"]
 
-    operations.set_charging_profile(charge_point_id=station(version), evse_id=1, **profile)
+    run_operation("set-charging-profile", charge_point_id=station(version), evse_id=1, **profile)
 
     action, payload = stations.last
     sent = payload["csChargingProfiles"] if version == "1.6" else payload["chargingProfile"]
@@ -484,18 +500,18 @@ def test_a_start_may_carry_a_tx_profile(cps, stations, version):
     profile = {**PROFILE, "purpose": "TxProfile", "kind": "Relative"}
     del profile["start_schedule"]
 
-    operations.start_charging(charge_point_id=station(version), id_tag="CARD-1", evse_id=1, charging_profile=profile)
+    run_operation("start-charging", charge_point_id=station(version), id_tag="CARD-1", evse_id=1, charging_profile=profile)
 
     _, payload = stations.last
     assert payload["chargingProfile"]["chargingProfilePurpose"] == "TxProfile"
     with pytest.raises(operations.InvalidArguments):
-        operations.start_charging(charge_point_id=station(version), id_tag="CARD-1", charging_profile=PROFILE)
+        run_operation("start-charging", charge_point_id=station(version), id_tag="CARD-1", charging_profile=PROFILE)
 
 
 def test_request_ids_of_201_are_drawn_from_the_command_log_ids(cps, stations):
-    first = operations.start_charging(charge_point_id=CS201, id_tag="CARD-1")
-    second = operations.fetch_logs(charge_point_id=CS201, location="ftp://x.example.com/")
-    third = operations.get_configuration(charge_point_id=CS201)
+    first = run_operation("start-charging", charge_point_id=CS201, id_tag="CARD-1")
+    second = run_operation("fetch-logs", charge_point_id=CS201, location="ftp://x.example.com/")
+    third = run_operation("get-configuration", charge_point_id=CS201)
 
     ids = [first.extra["remote_start_id"], second.extra["request_id"], third.extra["request_id"]]
     assert ids == [stations.sent[0].payload["remoteStartId"], stations.sent[1].payload["requestId"],
@@ -512,7 +528,7 @@ def _draw_request_ids_in_threads(threads: int, per_thread: int) -> list[int]:
     def draw():
         try:
             barrier.wait(timeout=10)
-            return [operations._next_request_id() for _ in range(per_thread)]
+            return [services.request_id_allocate() for _ in range(per_thread)]
         finally:
             connection.close()
 
@@ -535,16 +551,16 @@ def test_request_ids_drawn_concurrently_are_all_distinct_and_never_reused_by_com
     command = Command.objects.create(charge_point_id=CS201, action="GetBaseReport")
     command.refresh_from_db()
     assert command.pk > max(ids)
-    assert operations._next_request_id() > command.pk
+    assert services.request_id_allocate() > command.pk
 
 
 DRAW_REQUEST_IDS = """
 import json, sys, time
 import django
 django.setup()
-from chargepoints import operations
+from chargepoints import services
 time.sleep(max(0, float(sys.argv[1]) - time.time()))
-print(json.dumps([operations._next_request_id() for _ in range(int(sys.argv[2]))]))
+print(json.dumps([services.request_id_allocate() for _ in range(int(sys.argv[2]))]))
 """
 
 
@@ -592,7 +608,7 @@ def test_the_first_request_id_of_a_fresh_database_is_above_every_command_id():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [Command._meta.db_table])
 
-    request_id = operations._next_request_id()
+    request_id = services.request_id_allocate()
 
     assert request_id > existing.pk
     assert Command.objects.create(charge_point_id=CS201, action="GetBaseReport").pk > request_id
@@ -603,7 +619,7 @@ def test_id_tags_too_long_for_the_version_are_refused_naming_the_field(cps, stat
     too_long = "X" * (21 if version == "1.6" else 37)
 
     with pytest.raises(operations.InvalidArguments) as caught:
-        operations.start_charging(charge_point_id=station(version), id_tag=too_long)
+        run_operation("start-charging", charge_point_id=station(version), id_tag=too_long)
 
     assert caught.value.details["field"] == "id_tag"
     assert stations.sent == []
@@ -611,46 +627,46 @@ def test_id_tags_too_long_for_the_version_are_refused_naming_the_field(cps, stat
 
 def test_a_16_charge_point_resets_as_a_whole(cps, stations):
     with pytest.raises(operations.InvalidArguments) as caught:
-        operations.reset(charge_point_id=CP16, type="hard", evse_id=1)
+        run_operation("reset", charge_point_id=CP16, type="hard", evse_id=1)
     assert caught.value.details["field"] == "evse_id"
 
-    operations.reset(charge_point_id=CS201, type="hard", evse_id=1)
+    run_operation("reset", charge_point_id=CS201, type="hard", evse_id=1)
     assert stations.last == ("Reset", {"type": "Immediate", "evseId": 1})
 
 
 def test_a_201_connector_is_named_within_its_evse(cps, stations):
-    operations.unlock(charge_point_id=CS201, evse_id=1, connector_id=2)
+    run_operation("unlock", charge_point_id=CS201, evse_id=1, connector_id=2)
     assert stations.last == ("UnlockConnector", {"evseId": 1, "connectorId": 2})
-    operations.change_availability(charge_point_id=CS201, operative=False, evse_id=1, connector_id=2)
+    run_operation("change-availability", charge_point_id=CS201, operative=False, evse_id=1, connector_id=2)
     assert stations.last == ("ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": 2}})
 
     with pytest.raises(operations.InvalidArguments) as caught:
-        operations.unlock(charge_point_id=CP16, evse_id=1, connector_id=2)
+        run_operation("unlock", charge_point_id=CP16, evse_id=1, connector_id=2)
     assert caught.value.details["field"] == "connector_id"
 
 
 def test_an_unknown_charge_point_is_a_404(db, stations):
     with pytest.raises(commands.UnknownChargePoint):
-        operations.reset(charge_point_id="CP-NOPE")
+        run_operation("reset", charge_point_id="CP-NOPE")
 
 
 def test_a_naive_datetime_is_refused(cps, stations):
     with pytest.raises(operations.InvalidArguments) as caught:
-        operations.update_firmware(charge_point_id=CP16, location="ftp://a/", retrieve_date=datetime(2030, 1, 1))
+        run_operation("update-firmware", charge_point_id=CP16, location="ftp://a/", retrieve_date=datetime(2030, 1, 1))
     assert caught.value.details["field"] == "retrieve_date"
 
 
 @pytest.mark.parametrize("key", ["HeartbeatInterval", "A.B.C", ".Variable", "Component."])
 def test_a_201_configuration_key_must_be_component_dot_variable(cps, stations, key):
     with pytest.raises(operations.InvalidArguments) as caught:
-        operations.change_configuration(charge_point_id=CS201, key=key, value="1")
+        run_operation("change-configuration", charge_point_id=CS201, key=key, value="1")
     assert caught.value.details["field"] == "key"
     assert stations.sent == []
 
 
 def test_variable_keys_round_trip():
     for key in ["OCPPCommCtrlr.HeartbeatInterval", "Connector[x]@EVSE1/2.Enabled[y]", "EVSE@EVSE3.Power"]:
-        assert operations.variable_key(*operations.parse_variable_key(key)) == key
+        assert variable_key(*parse_variable_key(key)) == key
 
 
 # --- neutral summaries ---------------------------------------------------------------------
@@ -673,8 +689,8 @@ def test_get_configuration_sums_up_values_and_unknown_keys_in_both_versions(cps,
         ]
     }
 
-    v16 = operations.get_configuration(charge_point_id=CP16, keys=["HeartbeatInterval", "Nope"])
-    v201 = operations.get_configuration(
+    v16 = run_operation("get-configuration", charge_point_id=CP16, keys=["HeartbeatInterval", "Nope"])
+    v201 = run_operation("get-configuration", 
         charge_point_id=CS201, keys=["OCPPCommCtrlr.HeartbeatInterval", "OCPPCommCtrlr.Nope"]
     )
 
@@ -695,7 +711,7 @@ def test_change_configuration_status_is_the_set_variable_result_in_201(cps, stat
     stations.answers["ChangeConfiguration"] = {"status": "RebootRequired"}
 
     for cp in (CP16, CS201):
-        result = operations.change_configuration(charge_point_id=cp, key="OCPPCommCtrlr.HeartbeatInterval", value="1")
+        result = run_operation("change-configuration", charge_point_id=cp, key="OCPPCommCtrlr.HeartbeatInterval", value="1")
         assert result.extra["status"] == "RebootRequired"
 
 
@@ -706,7 +722,7 @@ def test_change_configuration_status_is_the_set_variable_result_in_201(cps, stat
 def test_reserve_allocates_the_reservation_and_keeps_the_answered_status(cps, stations, version):
     stations.answers["ReserveNow"] = {"status": "Occupied"}
 
-    result = operations.reserve(charge_point_id=station(version), id_tag="CARD-1", expiry=EXPIRY, evse_id=2)
+    result = run_operation("reserve", charge_point_id=station(version), id_tag="CARD-1", expiry=EXPIRY, evse_id=2)
 
     reservation = Reservation.objects.get(pk=result.extra["reservation_id"])
     assert (reservation.charge_point_id, reservation.connector_id, reservation.status) == (
@@ -721,7 +737,7 @@ def test_a_reservation_the_station_certainly_did_not_make_is_deleted(cps, statio
     stations.answers["ReserveNow"] = commands.ChargePointOffline("offline")
 
     with pytest.raises(commands.ChargePointOffline):
-        operations.reserve(charge_point_id=station(version), id_tag="CARD-1", expiry=EXPIRY)
+        run_operation("reserve", charge_point_id=station(version), id_tag="CARD-1", expiry=EXPIRY)
 
     assert not Reservation.objects.exists()
 
@@ -732,7 +748,7 @@ def test_an_accepted_cancellation_cancels_the_reservation(cps, stations, version
         charge_point_id=station(version), connector_id=1, id_tag="CARD-1", expiry_date=EXPIRY, status="Accepted"
     )
 
-    operations.cancel_reservation(charge_point_id=station(version), reservation_id=reservation.pk)
+    run_operation("cancel-reservation", charge_point_id=station(version), reservation_id=reservation.pk)
 
     reservation.refresh_from_db()
     assert reservation.status == ReservationStatus.CANCELLED
@@ -743,7 +759,7 @@ def test_the_16_local_list_leaves_out_id_tags_longer_than_20_characters(cps, sta
     IdTag.objects.create(id_tag="T" * 25)
     IdTag.objects.create(id_tag="MEMBER", parent=long_group)
 
-    result = operations.send_local_list(charge_point_id=CP16)
+    result = run_operation("send-local-list", charge_point_id=CP16)
 
     action, payload = stations.last
     assert action == "SendLocalList"
@@ -757,7 +773,7 @@ def test_the_201_local_list_carries_id_tokens_with_their_type(cps, stations):
     IdTag.objects.create(id_tag="X" * 36, type="eMAID", parent=group, expiry_date=EXPIRY, status="Blocked")
     ChargePoint.objects.filter(pk=CS201).update(local_list_version=4)
 
-    result = operations.send_local_list(charge_point_id=CS201)
+    result = run_operation("send-local-list", charge_point_id=CS201)
 
     action, payload = stations.last
     assert (action, payload["versionNumber"], payload["updateType"]) == ("SendLocalList", 5, "Full")
@@ -780,9 +796,9 @@ def test_the_201_local_list_carries_id_tokens_with_their_type(cps, stations):
 
 
 def test_an_empty_201_differential_list_leaves_the_list_out(cps, stations):
-    operations.send_local_list(charge_point_id=CS201)
+    run_operation("send-local-list", charge_point_id=CS201)
 
-    operations.send_local_list(charge_point_id=CS201, update_type="Differential")
+    run_operation("send-local-list", charge_point_id=CS201, update_type="Differential")
 
     assert stations.last == ("SendLocalList", {"versionNumber": 2, "updateType": "Differential"})
 
@@ -1032,7 +1048,7 @@ def test_the_openapi_schema_documents_each_operation(api):
 
 def test_whole_limits_are_sent_as_integers(cps, stations):
     # 16 rather than 16.0: the ocpp library's 1.6 charge point reads 16.0 as a Decimal it cannot echo back.
-    operations.set_charging_profile(charge_point_id=CP16, evse_id=0, **{**PROFILE, "min_charging_rate": 6})
+    run_operation("set-charging-profile", charge_point_id=CP16, evse_id=0, **{**PROFILE, "min_charging_rate": 6})
 
     schedule = stations.last[1]["csChargingProfiles"]["chargingSchedule"]
     assert [type(p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [int, float]

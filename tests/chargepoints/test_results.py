@@ -1,7 +1,7 @@
 """State that follows from charge points' answers (chargepoints.results), and the operations that build payloads.
 
 Each test stores a `Command` as the consumer would have sent it, records its
-outcome through `services.command_complete` — the one door the consumer uses —
+outcome through `services.command_finish` — the one door the consumer uses —
 and checks what an operator would then see in the database.
 """
 
@@ -11,7 +11,10 @@ import pytest
 from django.utils.timezone import now as dj_now
 from django.utils import timezone as dj_timezone
 
+from chargepoints.exceptions import CommandOutcome
 from chargepoints import commands, operations, services
+from chargepoints.ocpp.datetimes import format_datetime
+from tests.chargepoints.test_operations import run_operation
 from chargepoints.models import (
     ChargePoint,
     ChargingProfile,
@@ -45,7 +48,7 @@ def sent(action: str, payload: dict, charge_point_id: str = "CP-1") -> Command:
 def answer(action: str, payload: dict, response: dict, charge_point_id: str = "CP-1") -> Command:
     """Send `action` and record the CALLRESULT `response`, as the consumer does."""
     command = sent(action, payload, charge_point_id)
-    services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=response, round_trip_ms=8)
+    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response, round_trip_ms=8))
     command.refresh_from_db()
     return command
 
@@ -492,13 +495,12 @@ def nothing_applied(charge_point) -> None:
 def test_a_call_error_is_recorded_and_applies_nothing(charge_point, action, payload, _):
     command = sent(action, payload)
 
-    services.command_complete(
-        command_id=command.pk,
-        status=CommandStatus.CALL_ERROR,
+    services.command_finish(
+        command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.CALL_ERROR,
         error_code="NotSupported",
         error_description="not on this unit",
         error_details={"why": "firmware"},
-        round_trip_ms=5,
+        round_trip_ms=5)
     )
 
     command.refresh_from_db()
@@ -511,7 +513,7 @@ def test_a_call_error_is_recorded_and_applies_nothing(charge_point, action, payl
 def test_a_timeout_applies_nothing(charge_point, action, payload, _):
     command = sent(action, payload)
 
-    services.command_complete(command_id=command.pk, status=CommandStatus.TIMEOUT)
+    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.TIMEOUT))
 
     command.refresh_from_db()
     assert command.status == CommandStatus.TIMEOUT and command.response is None
@@ -522,7 +524,7 @@ def test_a_timeout_applies_nothing(charge_point, action, payload, _):
 def test_an_answer_that_failed_the_schema_is_kept_but_applies_nothing(charge_point, action, payload, response):
     command = sent(action, payload)
 
-    services.command_complete(command_id=command.pk, status=CommandStatus.FAILED, response=response, error_description="invalid answer")
+    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.FAILED, response=response, error_description="invalid answer"))
 
     command.refresh_from_db()
     assert command.response == response
@@ -533,7 +535,7 @@ def test_the_outcome_of_a_deleted_command_is_ignored(charge_point):
     command = sent("ClearCache", {})
     Command.objects.filter(pk=command.pk).delete()
 
-    assert services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response={"status": "Accepted"}) is None
+    assert services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response={"status": "Accepted"})) is None
 
 
 # --- Firmware and diagnostics status notifications (§4.5, §4.4) ---------------
@@ -544,7 +546,7 @@ def test_a_firmware_status_reports_on_the_latest_answered_update_firmware(charge
     answer("UpdateFirmware", request, {})
     latest = answer("UpdateFirmware", request, {})
     unanswered = sent("UpdateFirmware", request)
-    services.command_complete(command_id=unanswered.pk, status=CommandStatus.TIMEOUT)
+    services.command_finish(command_id=unanswered.pk, outcome=CommandOutcome(status=CommandStatus.TIMEOUT))
     answer("UpdateFirmware", request, {}, charge_point_id="CP-2")
 
     row = services.firmware_status_create(charge_point_id="CP-1", status="Downloading")
@@ -565,7 +567,7 @@ def test_a_diagnostics_status_reports_on_the_latest_answered_get_diagnostics(cha
     answer("GetDiagnostics", {"location": "ftp://a/"}, {})
     latest = answer("GetDiagnostics", {"location": "ftp://b/"}, {"fileName": "diag.zip"})
     failed = sent("GetDiagnostics", {"location": "ftp://c/"})
-    services.command_complete(command_id=failed.pk, status=CommandStatus.CALL_ERROR, error_code="InternalError")
+    services.command_finish(command_id=failed.pk, outcome=CommandOutcome(status=CommandStatus.CALL_ERROR, error_code="InternalError"))
 
     services.diagnostics_status_create(charge_point_id="CP-1", status="Uploading")
     services.diagnostics_status_create(charge_point_id="CP-1", status="Uploaded")
@@ -582,7 +584,7 @@ def test_a_diagnostics_status_reports_on_the_latest_answered_get_diagnostics(cha
 
 
 class FakeChargePoint:
-    """Stands in for `commands.call`: records the CALLs and answers them through `command_complete`."""
+    """Stands in for `commands.call`: records the CALLs and answers them through `command_finish`."""
 
     def __init__(self, response: dict | None = None, error: commands.CommandError | None = None):
         self.response = response or {"status": "Accepted"}
@@ -598,7 +600,7 @@ class FakeChargePoint:
         if self.error is not None:
             raise self.error
         command = sent(action, payload, charge_point_id)
-        services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=self.response)
+        services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=self.response))
         return commands.CommandResult(command.pk, action, self.response, 5)
 
 
@@ -619,7 +621,7 @@ def tags(db):
 
 
 def test_a_full_local_list_carries_every_id_tag_with_its_authorization(charge_point, tags, fake):
-    result = operations.send_local_list(charge_point_id="CP-1")
+    result = run_operation("send-local-list", charge_point_id="CP-1")
 
     [(cp_id, action, payload)] = fake.calls
     assert (cp_id, action) == ("CP-1", "SendLocalList")
@@ -640,8 +642,8 @@ def test_a_full_local_list_carries_every_id_tag_with_its_authorization(charge_po
 def test_each_list_sent_is_one_version_above_the_last_known(charge_point, tags, fake):
     ChargePoint.objects.filter(pk="CP-1").update(local_list_version=6)
 
-    operations.send_local_list(charge_point_id="CP-1")
-    operations.send_local_list(charge_point_id="CP-1")
+    run_operation("send-local-list", charge_point_id="CP-1")
+    run_operation("send-local-list", charge_point_id="CP-1")
 
     assert [payload["listVersion"] for _, _, payload in fake.calls] == [7, 8]
 
@@ -649,19 +651,19 @@ def test_each_list_sent_is_one_version_above_the_last_known(charge_point, tags, 
 def test_a_charge_point_without_list_support_gets_version_one(charge_point, tags, fake):
     ChargePoint.objects.filter(pk="CP-1").update(local_list_version=-1)
 
-    operations.send_local_list(charge_point_id="CP-1")
+    run_operation("send-local-list", charge_point_id="CP-1")
 
     assert fake.calls[0][2]["listVersion"] == 1
 
 
 def test_a_differential_list_carries_only_the_id_tags_changed_since_the_last_accepted_list(charge_point, tags, fake):
-    operations.send_local_list(charge_point_id="CP-1")
+    run_operation("send-local-list", charge_point_id="CP-1")
     charge_point.refresh_from_db()
     later = charge_point.local_list_synced_at + timedelta(seconds=1)
     IdTag.objects.filter(id_tag="CARD-2").update(status="Accepted", updated_at=later)
     IdTag.objects.create(id_tag="CARD-3", created_at=later)
 
-    operations.send_local_list(charge_point_id="CP-1", update_type="Differential")
+    run_operation("send-local-list", charge_point_id="CP-1", update_type="Differential")
 
     payload = fake.calls[-1][2]
     assert (payload["listVersion"], payload["updateType"]) == (2, "Differential")
@@ -672,7 +674,7 @@ def test_a_differential_list_carries_only_the_id_tags_changed_since_the_last_acc
 
 
 def test_a_differential_list_without_an_accepted_list_before_is_sent_as_full(charge_point, tags, fake):
-    operations.send_local_list(charge_point_id="CP-1", update_type="Differential")
+    run_operation("send-local-list", charge_point_id="CP-1", update_type="Differential")
 
     payload = fake.calls[0][2]
     assert payload["updateType"] == "Full"
@@ -682,8 +684,8 @@ def test_a_differential_list_without_an_accepted_list_before_is_sent_as_full(cha
 def test_a_refused_list_does_not_move_the_version(charge_point, tags, fake):
     fake.response = {"status": "Failed"}
 
-    operations.send_local_list(charge_point_id="CP-1")
-    operations.send_local_list(charge_point_id="CP-1")
+    run_operation("send-local-list", charge_point_id="CP-1")
+    run_operation("send-local-list", charge_point_id="CP-1")
 
     assert [payload["listVersion"] for _, _, payload in fake.calls] == [1, 1]
     charge_point.refresh_from_db()
@@ -694,13 +696,11 @@ def test_a_refused_list_does_not_move_the_version(charge_point, tags, fake):
 
 
 def reserve_now(**kwargs):
-    return operations.reserve_now(
-        charge_point_id="CP-1",
-        connector_id=2,
-        id_tag="CARD-1",
-        expiry_date=datetime(2026, 11, 22, 12, tzinfo=timezone.utc),
-        **kwargs,
+    """The reserve operation on connector 2 of CP-1; returns (the reservation, the result)."""
+    result = run_operation(
+        "reserve", charge_point_id="CP-1", evse_id=2, id_tag="CARD-1", expiry=dj_now() + timedelta(hours=1), **kwargs
     )
+    return Reservation.objects.get(pk=result.extra["reservation_id"]), result
 
 
 def test_reserve_now_allocates_the_reservation_id_before_the_call_goes_out(charge_point, fake):
@@ -712,7 +712,7 @@ def test_reserve_now_allocates_the_reservation_id_before_the_call_goes_out(charg
     assert action == "ReserveNow"
     assert payload == {
         "connectorId": 2,
-        "expiryDate": "2026-11-22T12:00:00.000Z",
+        "expiryDate": format_datetime(reservation.expiry_date),
         "idTag": "CARD-1",
         "reservationId": reservation.pk,
         "parentIdTag": "FLEET",

@@ -1,7 +1,7 @@
 """State that follows from OCPP 2.0.1 stations' answers (chargepoints.results, the "2.0.1" appliers).
 
 As in test_results.py: each test stores a `Command` sent in 2.0.1, records
-the station's CALLRESULT through `services.command_complete` — the door the
+the station's CALLRESULT through `services.command_finish` — the door the
 consumer uses — and checks what an operator would then see in the database.
 """
 
@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.utils import timezone as dj_timezone
 
+from chargepoints.exceptions import CommandOutcome
 from chargepoints import services
 from chargepoints.models import (
     ChargePoint,
@@ -50,7 +51,7 @@ def answer(action: str, payload: dict, response: dict, charge_point_id: str = "C
         status=CommandStatus.SENT,
         unique_id="u1",
     )
-    services.command_complete(command_id=command.pk, status=CommandStatus.ANSWERED, response=response, round_trip_ms=8)
+    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response, round_trip_ms=8))
     command.refresh_from_db()
     return command
 

@@ -15,7 +15,9 @@ import pytest
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.v16 import call_result as result16
 
-from chargepoints.commands import ACTIONS
+from chargepoints.ocpp import v16, v201
+
+ACTIONS = {v16.VERSION: v16.ACTIONS, v201.VERSION: v201.ACTIONS}
 from chargepoints.ocpp import rpc
 from simulator.model import Session, Vehicle, VEHICLE_MODELS, utc_now
 from simulator.script import CallError

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 import pytest
 from django.core.exceptions import ValidationError
 
+from chargepoints.ocpp.v201 import operations as v201_operations
 from transactions import selectors, services
 from transactions.models import IdTag
 
@@ -50,6 +51,12 @@ def test_the_id_tag_services_reject_a_type_that_is_not_an_id_token_type(token_ty
     assert tag.type == "Central"
 
 
+def local_list_201(since=None) -> list[dict]:
+    """The localAuthorizationList a 2.0.1 SendLocalList carries (D01), empty when it leaves it out."""
+    request = v201_operations.send_local_list(None, list_version=1, update_type="Full", since=since)
+    return request.payload.get("localAuthorizationList", [])
+
+
 def test_the_201_local_list_carries_id_tokens_with_their_type_and_info():
     group = services.id_tag_create(id_tag="FLEET", type="Central")
     services.id_tag_create(id_tag="A-CARD", type="ISO14443", parent=group)
@@ -57,7 +64,7 @@ def test_the_201_local_list_carries_id_tokens_with_their_type_and_info():
         id_tag="B-OLD", status="Blocked", expiry_date=datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt_timezone.utc)
     )
 
-    assert selectors.local_authorization_list_v201() == [
+    assert local_list_201() == [
         {
             "idToken": {"idToken": "A-CARD", "type": "ISO14443"},
             "idTokenInfo": {"status": "Accepted", "groupIdToken": {"idToken": "FLEET", "type": "Central"}},
@@ -68,7 +75,7 @@ def test_the_201_local_list_carries_id_tokens_with_their_type_and_info():
         },
         {"idToken": {"idToken": "FLEET", "type": "Central"}, "idTokenInfo": {"status": "Accepted"}},
     ]
-    assert selectors.local_authorization_list_v201()[0]["idTokenInfo"] == selectors.id_token_info_for("A-CARD")
+    assert local_list_201()[0]["idTokenInfo"] == selectors.id_token_info_for("A-CARD")
 
 
 def test_the_201_local_list_since_a_moment_holds_only_the_id_tags_changed_after_it():
@@ -78,4 +85,4 @@ def test_the_201_local_list_since_a_moment_holds_only_the_id_tags_changed_after_
 
     since = datetime(2025, 1, 1, tzinfo=dt_timezone.utc) + timedelta(seconds=1)
 
-    assert [e["idToken"]["idToken"] for e in selectors.local_authorization_list_v201(since=since)] == ["NEW"]
+    assert [e["idToken"]["idToken"] for e in local_list_201(since=since)] == ["NEW"]

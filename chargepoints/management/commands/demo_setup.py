@@ -14,14 +14,13 @@ Then, with the server running:
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from chargepoints import services
+from csms import services as csms_services
 from chargepoints.models import ChargePoint
 from transactions import services as tx_services
 from transactions.models import IdTag
@@ -63,8 +62,8 @@ def demo_data_create(*, username: str = "admin", password: str | None = None) ->
     Safe to call again and from concurrent processes (existing rows are kept).
     """
     with transaction.atomic():
-        user, password_shown = _admin(username, password)
-        token = _token(user)
+        user, password_shown = csms_services.admin_user_ensure(username=username, password=password)
+        token = csms_services.api_token_get_or_create(user=user)
         tags = tuple(tag for tag in ID_TAGS if _id_tag(tag))
         charge_points = tuple(cp for cp, version, description in CHARGE_POINTS if _charge_point(cp, version, description))
     return DemoData(user, password_shown, token, tags, charge_points)
@@ -111,34 +110,6 @@ class Command(BaseCommand):
         )
 
 
-def _admin(username: str, password: str | None):
-    """The superuser, created if missing; returns it and the password to show (None when unchanged)."""
-    User = get_user_model()
-    user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
-    if user is None:
-        password = password or secrets.token_urlsafe(12)
-        user = User.objects.create_superuser(**{User.USERNAME_FIELD: username}, email="", password=password)
-        return user, password
-    changed = []
-    if not (user.is_staff and user.is_superuser and user.is_active):
-        user.is_staff = user.is_superuser = user.is_active = True
-        changed += ["is_staff", "is_superuser", "is_active"]
-    if password:
-        user.set_password(password)
-        changed.append("password")
-    if changed:
-        user.save(update_fields=changed)
-    return user, password
-
-
-def _token(user) -> str:
-    try:
-        from rest_framework.authtoken.models import Token
-    except ImportError:  # pragma: no cover - the project installs it
-        return ""
-    return Token.objects.get_or_create(user=user)[0].key
-
-
 def _id_tag(id_tag: str) -> bool:
     if IdTag.objects.filter(id_tag=id_tag).exists():
         return False
@@ -150,13 +121,11 @@ def _id_tag(id_tag: str) -> bool:
 
 
 def _charge_point(charge_point_id: str, version: str, description: str) -> bool:
-    created = False
-    if not ChargePoint.objects.filter(pk=charge_point_id).exists():
-        try:
-            services.charge_point_create(charge_point_id=charge_point_id, description=description)
-            created = True
-        except services.ChargePointAlreadyExists:
-            pass
-    # The version it will speak; its first connection records the one it really speaks.
-    ChargePoint.objects.filter(pk=charge_point_id, ocpp_version="").update(ocpp_version=version)
-    return created
+    if ChargePoint.objects.filter(pk=charge_point_id).exists():
+        return False
+    try:
+        # The version it will speak; its first connection records the one it really speaks.
+        services.charge_point_create(charge_point_id=charge_point_id, description=description, ocpp_version=version)
+    except services.ChargePointAlreadyExists:
+        return False
+    return True

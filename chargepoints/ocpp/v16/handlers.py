@@ -2,46 +2,34 @@
 
 Each handler takes the `Session` of the connection and the request payload
 (a dict in the spec's camelCase, already validated against the official
-schema) and returns the `ocpp.v16.call_result` dataclass to answer with. Each
-makes one database call (DESIGN.md trap 4). Section numbers refer to the
+schema) and returns the response payload as a dict (camelCase, optional
+fields left out, never null), as the 2.0.1 handlers do. Each makes one database call (DESIGN.md trap 4). Section numbers refer to the
 OCPP 1.6 specification, edition 2.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
-
 from channels.db import database_sync_to_async
 from django.conf import settings
-from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, RegistrationStatus
 
 from chargepoints import services
 from transactions import services as tx_services
 from transactions.selectors import id_tag_info_for
 
-from . import data_transfer
-from .datetimes import now_string, parse_timestamp
-from .session import Session
+from .. import data_transfer
+from ..datetimes import now_string, parse_timestamp
+from ..registry import registrar
+from ..session import Session
 
 logger = logging.getLogger("csms.ocpp")
 
 VERSION = "1.6"
 
 
-Handler = Callable[[Session, dict], Awaitable[object]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def on(action: Action):
-    """Register the decorated coroutine as the handler of `action`."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[action.value] = fn
-        return fn
-
-    return register
+HANDLERS: dict = {}
+on = registrar(HANDLERS)
 
 
 def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
@@ -72,8 +60,8 @@ def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
     ]
 
 
-@on(Action.boot_notification)
-async def boot_notification(session: Session, p: dict) -> call_result.BootNotification:
+@on(Action.boot_notification.value)
+async def boot_notification(session: Session, p: dict) -> dict:
     """§4.2: store the boot, update the charge point; answer its registration status and our heartbeat interval."""
     boot = await database_sync_to_async(services.boot_notification_create)(
         charge_point_id=session.charge_point_id,
@@ -88,27 +76,25 @@ async def boot_notification(session: Session, p: dict) -> call_result.BootNotifi
         meter_serial_number=p.get("meterSerialNumber", ""),
     )
     session.accepted = boot.status == RegistrationStatus.accepted
-    return call_result.BootNotification(
-        current_time=now_string(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=RegistrationStatus(boot.status)
-    )
+    return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
 
 
-@on(Action.heartbeat)
-async def heartbeat(session: Session, p: dict) -> call_result.Heartbeat:
+@on(Action.heartbeat.value)
+async def heartbeat(session: Session, p: dict) -> dict:
     """§4.6: record the heartbeat, answer the current time."""
     await database_sync_to_async(services.charge_point_touch)(charge_point_id=session.charge_point_id, heartbeat=True)
-    return call_result.Heartbeat(current_time=now_string())
+    return {"currentTime": now_string()}
 
 
-@on(Action.authorize)
-async def authorize(session: Session, p: dict) -> call_result.Authorize:
+@on(Action.authorize.value)
+async def authorize(session: Session, p: dict) -> dict:
     """§4.1: the id tag's IdTagInfo; unknown tags are Invalid."""
     info = await database_sync_to_async(id_tag_info_for)(p["idTag"])
-    return call_result.Authorize(id_tag_info=info)
+    return {"idTagInfo": info}
 
 
-@on(Action.start_transaction)
-async def start_transaction(session: Session, p: dict) -> call_result.StartTransaction:
+@on(Action.start_transaction.value)
+async def start_transaction(session: Session, p: dict) -> dict:
     """§4.8: open a transaction (idempotent on retries) and answer its id and the id tag's IdTagInfo."""
     tx, info = await database_sync_to_async(tx_services.transaction_start)(
         charge_point_id=session.charge_point_id,
@@ -118,11 +104,11 @@ async def start_transaction(session: Session, p: dict) -> call_result.StartTrans
         timestamp=parse_timestamp(p["timestamp"]),
         reservation_id=p.get("reservationId"),
     )
-    return call_result.StartTransaction(transaction_id=tx.pk, id_tag_info=info)
+    return {"transactionId": tx.pk, "idTagInfo": info}
 
 
-@on(Action.stop_transaction)
-async def stop_transaction(session: Session, p: dict) -> call_result.StopTransaction:
+@on(Action.stop_transaction.value)
+async def stop_transaction(session: Session, p: dict) -> dict:
     """§4.10: close the transaction with its meter data; always a CALLRESULT, even for unknown ids."""
     _, info = await database_sync_to_async(tx_services.transaction_stop)(
         charge_point_id=session.charge_point_id,
@@ -133,11 +119,11 @@ async def stop_transaction(session: Session, p: dict) -> call_result.StopTransac
         id_tag=p.get("idTag", ""),
         transaction_data=_samples(p.get("transactionData", [])),
     )
-    return call_result.StopTransaction(id_tag_info=info)
+    return {"idTagInfo": info}
 
 
-@on(Action.meter_values)
-async def meter_values(session: Session, p: dict) -> call_result.MeterValues:
+@on(Action.meter_values.value)
+async def meter_values(session: Session, p: dict) -> dict:
     """§4.7: store every sampled value, linked to the transaction when one is named."""
     await database_sync_to_async(tx_services.meter_values_create)(
         charge_point_id=session.charge_point_id,
@@ -145,11 +131,11 @@ async def meter_values(session: Session, p: dict) -> call_result.MeterValues:
         transaction_id=p.get("transactionId"),
         samples=_samples(p["meterValue"]),
     )
-    return call_result.MeterValues()
+    return {}
 
 
-@on(Action.status_notification)
-async def status_notification(session: Session, p: dict) -> call_result.StatusNotification:
+@on(Action.status_notification.value)
+async def status_notification(session: Session, p: dict) -> dict:
     """§4.9: append to the status history and set the connector's current status."""
     await database_sync_to_async(services.status_notification_create)(
         charge_point_id=session.charge_point_id,
@@ -161,29 +147,29 @@ async def status_notification(session: Session, p: dict) -> call_result.StatusNo
         vendor_error_code=p.get("vendorErrorCode", ""),
         timestamp=parse_timestamp(p["timestamp"]) if "timestamp" in p else None,
     )
-    return call_result.StatusNotification()
+    return {}
 
 
-@on(Action.data_transfer)
-async def data_transfer_(session: Session, p: dict) -> call_result.DataTransfer:
+@on(Action.data_transfer.value)
+async def data_transfer_(session: Session, p: dict) -> dict:
     """§4.3: store it; UnknownVendorId unless a handler for the vendor is registered."""
     status, data = await database_sync_to_async(data_transfer.receive)(session.charge_point_id, p)
-    return call_result.DataTransfer(status=status, data=data)
+    return {"status": status, "data": data} if data is not None else {"status": status}
 
 
-@on(Action.diagnostics_status_notification)
-async def diagnostics_status_notification(session: Session, p: dict) -> call_result.DiagnosticsStatusNotification:
+@on(Action.diagnostics_status_notification.value)
+async def diagnostics_status_notification(session: Session, p: dict) -> dict:
     """§4.4: keep the status on the charge point, with its history."""
     await database_sync_to_async(services.diagnostics_status_create)(
         charge_point_id=session.charge_point_id, status=p["status"]
     )
-    return call_result.DiagnosticsStatusNotification()
+    return {}
 
 
-@on(Action.firmware_status_notification)
-async def firmware_status_notification(session: Session, p: dict) -> call_result.FirmwareStatusNotification:
+@on(Action.firmware_status_notification.value)
+async def firmware_status_notification(session: Session, p: dict) -> dict:
     """§4.5: keep the status on the charge point, with its history."""
     await database_sync_to_async(services.firmware_status_create)(
         charge_point_id=session.charge_point_id, status=p["status"]
     )
-    return call_result.FirmwareStatusNotification()
+    return {}

@@ -19,27 +19,22 @@ from chargepoints import services
 from transactions import services as tx_services
 from transactions.selectors import id_token_info_for
 
-from . import data_transfer
-from .datetimes import now_string, parse_timestamp
-from .session import Session
+from .. import data_transfer
+from ..datetimes import now_string, parse_timestamp
+from ..registry import registrar
+from ..session import Session
 
 logger = logging.getLogger("csms.ocpp")
 
 VERSION = "2.0.1"
 
 HANDLERS: dict = {}
+on = registrar(HANDLERS)
 
 # Messages a station may send before its BootNotification was Accepted (B02/B03):
 # only the boot itself; others are allowed once the CSMS triggered them.
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification"}
 
-
-def on(action: str):
-    def register(fn):
-        HANDLERS[action] = fn
-        return fn
-
-    return register
 
 
 def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
@@ -208,7 +203,7 @@ async def data_transfer_(session: Session, p: dict) -> dict:
 
 # Messages whose data is kept as sent (StationMessage) and answered with a
 # fixed response: what this CSMS does not act on (yet) is still never lost.
-_STORED = {
+STORED_MESSAGES = {
     "NotifyEvent": {},  # N07: monitoring events
     "SecurityEventNotification": {},  # A04
     "NotifyChargingLimit": {},  # K09
@@ -240,5 +235,5 @@ def _stored(action: str, response: dict):
     return handler
 
 
-for _action, _response in _STORED.items():
+for _action, _response in STORED_MESSAGES.items():
     HANDLERS[_action] = _stored(_action, _response)

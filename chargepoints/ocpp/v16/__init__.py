@@ -1,0 +1,46 @@
+"""OCPP 1.6 (edition 2, JSON): everything this version says differently.
+
+`handlers` answers what charge points send (§4), `operations` builds the
+CALL of each version-neutral operation, `answers` applies what follows from
+the answers to commands (§5).
+"""
+
+from .answers import ANSWERS
+from .handlers import HANDLERS
+from .operations import OPERATIONS, answer_status
+
+VERSION = "1.6"
+SUBPROTOCOL = "ocpp1.6"
+# Messages a charge point may send before its boot was Accepted: 1.6 does not gate them.
+ALLOWED_BEFORE_ACCEPTED = frozenset()
+# Central-system-initiated messages (§5), by feature profile.
+ACTIONS = (
+        # Core
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "DataTransfer",
+        "GetConfiguration",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "Reset",
+        "UnlockConnector",
+        # Firmware Management
+        "GetDiagnostics",
+        "UpdateFirmware",
+        # Local Auth List Management
+        "GetLocalListVersion",
+        "SendLocalList",
+        # Reservation
+        "CancelReservation",
+        "ReserveNow",
+        # Smart Charging
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "SetChargingProfile",
+        # Remote Trigger
+        "TriggerMessage",
+    
+)
+
+__all__ = ["ACTIONS", "ALLOWED_BEFORE_ACCEPTED", "ANSWERS", "HANDLERS", "OPERATIONS", "SUBPROTOCOL", "VERSION", "answer_status"]
