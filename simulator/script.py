@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class CallError:
         return [4, unique_id, self.code, self.description, self.details]
 
 
-Answer = Union[dict, CallError, Callable[[dict], Union[dict, CallError, None]]]
+Answer = dict | CallError | Callable[[dict], dict | CallError | None]
 
 
 class Script:

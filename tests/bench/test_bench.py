@@ -15,7 +15,6 @@ import pytest
 from bench.deployment import REPO
 
 
-
 @pytest.fixture(scope="module")
 def bench_results(tmp_path_factory):
     """Run all four scenarios with 3 charge points for 2 s each; returns results.json as a dict."""

@@ -16,9 +16,9 @@ through which a test also makes them misbehave.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
 
 from simulator import BackgroundSimulation, SimulationOptions, Station
 from tests.waiting import eventually
@@ -112,4 +112,4 @@ def periods(schedule: dict) -> list[tuple[int, float]]:
 
 def expiry(minutes: int = 30) -> str:
     """An OCPP dateTime `minutes` from now (UTC, with a Z)."""
-    return (datetime.now(timezone.utc) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")

@@ -15,13 +15,12 @@ import pytest
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.v16 import call_result as result16
 
-from chargepoints.ocpp import v16, v201
-
-ACTIONS = {v16.VERSION: v16.ACTIONS, v201.VERSION: v201.ACTIONS}
-from chargepoints.ocpp import rpc
-from simulator.model import Session, Vehicle, VEHICLE_MODELS, utc_now
+from chargepoints.ocpp import rpc, v16, v201
+from simulator.model import VEHICLE_MODELS, Session, Vehicle, utc_now
 from simulator.script import CallError
 from simulator.station import VENDOR_ID, Station, StationSettings
+
+ACTIONS = {v16.VERSION: v16.ACTIONS, v201.VERSION: v201.ACTIONS}
 
 FUTURE = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
 NOW = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
