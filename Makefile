@@ -55,7 +55,7 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 
 bench: install-dev
-	$(PY) -m tests.bench $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache

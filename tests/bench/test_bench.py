@@ -12,8 +12,7 @@ import sys
 
 import pytest
 
-from tests.bench.harness import REPO
-
+from bench.deployment import REPO
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,7 @@ def bench_results(tmp_path_factory):
     env = {**os.environ}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "-m", "tests.bench", "--charge-points", "3", "--duration", "2", "--rate", "5",
+        [sys.executable, "-m", "bench", "--charge-points", "3", "--duration", "2", "--rate", "5",
          "--load-interval", "0.5", "--output-dir", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
     )

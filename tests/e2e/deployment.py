@@ -1,4 +1,4 @@
-"""Throwaway CSMS deployments for end-to-end tests (the mechanics: tests/deployment.py).
+"""Throwaway CSMS deployments for end-to-end tests (the mechanics: bench/deployment.py).
 
     with deploy(tmp_path, name="e2e-commands", env={"OCPP_COMMAND_TIMEOUT": "10"}, servers=1) as dep:
         status, body = dep.api("POST", "/api/v1/chargepoints/", {"id": "CP-1"})
@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests import deployment as core
-from tests.deployment import REPO, DeploymentError, Server, free_port  # noqa: F401  (re-exported for the tests)
+from bench import deployment as core
+from bench.deployment import REPO, DeploymentError, Server, free_port  # noqa: F401  (re-exported for the tests)
 
 # What the servers get unless `deploy(env=…)` says otherwise.
 ENV_DEFAULTS = {
@@ -58,7 +58,7 @@ def _failing(method):
 
 
 class Deployment(core.Deployment):
-    """tests/deployment.py's Deployment, failing the test (pytest.fail) where that raises DeploymentError."""
+    """bench/deployment.py's Deployment, failing the test (pytest.fail) where that raises DeploymentError."""
 
     setup = _failing(core.Deployment.setup)
     manage = _failing(core.Deployment.manage)
@@ -95,7 +95,7 @@ class Database:
 def throwaway_database(tmp: Path) -> tuple[str, Callable[[], None]]:
     """A fresh database on the test run's database server, as (DATABASE_URL, drop it); fails the test when refused.
 
-    See tests/deployment.py's throwaway_database (SQLite: a file under `tmp`).
+    See bench/deployment.py's throwaway_database (SQLite: a file under `tmp`).
     """
     # The test run's DATABASE_URL: django-environ put a .env file's value into os.environ too.
     database = _failing(core.throwaway_database)(os.environ.get("DATABASE_URL", ""), tmp, "e2e")

@@ -1,31 +1,37 @@
-"""Every OCPP 1.6 central-system operation over a real daphne process, answered by an `ocpp` library charge point.
+"""Every OCPP 1.6 central-system operation over a real daphne process, answered by the product simulator.
 
-The charge point (`simulated_cp.SimulatedChargePoint`) is the mobilityhouse
-`ocpp` ChargePoint over a `websockets` connection, answering each operation as
-a charge point with all feature profiles would and sending the follow-up
-messages real ones send (StartTransaction after RemoteStartTransaction,
-firmware progress after UpdateFirmware …). Each test sends commands through
+The charge point is a `simulator` station (tests/e2e/stations.py): the
+mobilityhouse `ocpp` ChargePoint over a `websockets` connection, answering each
+operation as a charge point with all feature profiles does and sending the
+follow-up messages real ones send (StartTransaction after
+RemoteStartTransaction, firmware progress and a reboot after UpdateFirmware
+…). Each test sends commands through
 `POST /api/v1/chargepoints/<id>/commands/<Action>/` and checks the HTTP
-answer, what the charge point received and the state the server stored: the
-REST API where it shows it, else the deployment's database read directly.
+answer, what the charge point received (its script's record) and did, and
+the state the server stored: the REST API where it shows it, else the
+deployment's database read directly.
 
 One deployment, one server and one connected charge point serve the whole
 module (starting them is most of the run time), so tests leave the charge
-point as they found it: no transaction running, connectors operative.
+point as they found it: no transaction running, connectors operative, no
+charging profile installed.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from tests.e2e.simulated_cp import VENDOR_ID, ChargePointRunner, CoreOnlyChargePoint, expiry
+from simulator import VENDOR_ID, CallError
+from tests.e2e.stations import charged, expiry, periods, ready, simulated, troubles
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 CP = "E2E-CMD-1"
+CORE = "E2E-CORE-1"
 CARD = "E2E-CARD-1"
 
 
@@ -33,24 +39,23 @@ CARD = "E2E-CARD-1"
 
 
 @pytest.fixture(scope="module")
-def runner(csms):
-    """The simulated charge point CP, registered, connected and booted."""
+def sim(csms):
+    """The simulated charge point CP, registered, connected and booted, in a thread of its own."""
     assert csms.api("POST", "/api/v1/chargepoints/", {"id": CP})[0] == 201
     assert csms.api("POST", "/api/v1/id-tags/", {"id_tag": CARD})[0] == 201
-    runner = ChargePointRunner(csms.servers[0].ws(f"/ocpp/{CP}"), CP).start()
-    try:
-        assert runner.run(runner.cp.boot()).status == "Accepted"
-        yield runner
-    finally:
-        runner.close()
+    with simulated(csms.servers[0].ws("/ocpp/"), {CP: "1.6"}) as sim:
+        ready(sim, CP)
+        yield sim
 
 
 @pytest.fixture
-def cp(runner):
-    """The charge point; after the test, it must have sent every follow-up without error and still be connected."""
-    yield runner.cp
-    assert runner.cp.errors == []
-    assert runner.listening, "the charge point's connection ended"
+def cp(sim):
+    """The charge point (a simulator.Station); after the test it must be connected, with nothing failed meanwhile."""
+    station = ready(sim, CP)
+    before = troubles(sim, station)
+    yield station
+    ready(sim, CP)
+    assert troubles(sim, station) == before
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -102,8 +107,28 @@ def transactions(csms, **filters) -> list[dict]:
 
 
 def sent_after(cp, mark: int, action: str) -> list[tuple]:
-    """(request, answer) of the `action` CALLs the charge point sent since `len(cp.sent) == mark`."""
-    return [(request, answer) for name, request, answer in cp.sent[mark:] if name == action]
+    """(request, answer) of the `action` CALLs the charge point sent since `len(cp.script.sent) == mark`."""
+    return [(request, answer) for name, request, answer in cp.script.sent[mark:] if name == action]
+
+
+def configuration(cp) -> dict[str, tuple]:
+    """The charge point's configuration keys: {key: (value, readonly)}."""
+    return {name: (key.current(), key.readonly) for name, key in cp.config.keys.items()}
+
+
+def transaction_id(cp, connector_id: int) -> int | None:
+    """The central system's id of the transaction running on the connector, as the charge point knows it."""
+    session = cp.connectors[connector_id].session
+    return session.server_transaction_id if session is not None else None
+
+
+def reservation_ids(cp) -> set[int]:
+    return {c.reservation.reservation_id for c in cp.connectors.values() if c.reservation is not None}
+
+
+def installed_on_cp(cp) -> dict[int, int]:
+    """Charging profiles installed on the charge point: {profile id: connector id}."""
+    return {pid: profile.connector_id for pid, profile in cp.profiles.profiles.items()}
 
 
 def stored_keys(database) -> dict[str, tuple]:
@@ -120,14 +145,15 @@ def start_remotely(csms, cp, connector_id: int, id_tag: str = CARD) -> dict:
     before = {tx["id"] for tx in transactions(csms)}
     assert answered(csms, "RemoteStartTransaction", {"idTag": id_tag, "connectorId": connector_id}) == {"status": "Accepted"}
     [tx] = eventually(lambda: [tx for tx in transactions(csms, status="active") if tx["id"] not in before])
-    eventually(lambda: cp.transactions.get(connector_id) == tx["id"])
+    eventually(lambda: transaction_id(cp, connector_id) == tx["id"])
     return tx
 
 
-def stop_remotely(csms, cp, transaction_id: int) -> dict:
+def stop_remotely(csms, cp, transaction_id: int, status_after: str = "Available") -> dict:
+    """RemoteStopTransaction; returns the transaction once completed and its connector shows `status_after`."""
     assert answered(csms, "RemoteStopTransaction", {"transactionId": transaction_id}) == {"status": "Accepted"}
     [tx] = eventually(lambda: [tx for tx in transactions(csms, status="completed") if tx["id"] == transaction_id])
-    eventually(lambda: connector_status(csms, tx["connector_id"]) == "Available")
+    eventually(lambda: connector_status(csms, tx["connector_id"]) == status_after)
     return tx
 
 
@@ -138,7 +164,7 @@ def test_get_configuration_stores_every_key_the_charge_point_reports(csms, cp, d
     response = answered(csms, "GetConfiguration", {})
 
     reported = {item["key"]: (item.get("value"), item["readonly"]) for item in response["configurationKey"]}
-    assert reported == {key: (item["value"], item["readonly"]) for key, item in cp.configuration.items()}
+    assert reported == configuration(cp)
     assert stored_keys(database) == reported
     [entry] = command_log(csms, action="GetConfiguration")
     assert entry["status"] == "answered" and entry["source"] == "api" and entry["user"] == "admin"
@@ -153,14 +179,14 @@ def test_get_configuration_for_some_keys_reports_the_unknown_ones(csms, cp, data
     assert response["unknownKey"] == ["NoSuchKey"]
     assert [item["key"] for item in response["configurationKey"]] == ["HeartbeatInterval"]
     assert "NoSuchKey" not in stored_keys(database)
-    assert len(stored_keys(database)) == len(cp.configuration), "a partial answer must not shrink the snapshot"
+    assert len(stored_keys(database)) == len(cp.config.keys), "a partial answer must not shrink the snapshot"
 
 
 def test_an_accepted_configuration_change_updates_the_snapshot(csms, cp, database):
     answered(csms, "GetConfiguration", {})
 
     assert answered(csms, "ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "15"}) == {"status": "Accepted"}
-    assert cp.configuration["MeterValueSampleInterval"]["value"] == "15"
+    assert cp.config.get("MeterValueSampleInterval") == "15"
     assert stored_keys(database)["MeterValueSampleInterval"] == ("15", False)
 
     assert answered(csms, "ChangeConfiguration", {"key": "WebSocketPingInterval", "value": "30"}) == {"status": "RebootRequired"}
@@ -191,12 +217,15 @@ def test_change_availability_of_a_charging_connector_is_scheduled(csms, cp):
 
     assert answered(csms, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}) == {"status": "Scheduled"}
 
-    stop_remotely(csms, cp, tx["id"])
+    # The change applies once the transaction is over.
+    stop_remotely(csms, cp, tx["id"], status_after="Unavailable")
+    assert answered(csms, "ChangeAvailability", {"connectorId": 1, "type": "Operative"}) == {"status": "Accepted"}
+    eventually(lambda: connector_status(csms, 1) == "Available")
 
 
 def test_clear_cache_is_answered(csms, cp):
     assert answered(csms, "ClearCache", {}) == {"status": "Accepted"}
-    assert cp.received[-1] == ("ClearCache", {})
+    assert cp.script.received[-1] == ("ClearCache", {})
 
 
 def test_data_transfer_returns_the_vendors_answer(csms, cp):
@@ -208,15 +237,17 @@ def test_data_transfer_returns_the_vendors_answer(csms, cp):
 def test_unlock_connector_is_answered_per_connector(csms, cp):
     assert answered(csms, "UnlockConnector", {"connectorId": 1}) == {"status": "Unlocked"}
     assert answered(csms, "UnlockConnector", {"connector_id": 7}) == {"status": "NotSupported"}
-    assert cp.received[-1] == ("UnlockConnector", {"connectorId": 7}), "snake_case is sent as camelCase"
+    assert cp.script.received[-1] == ("UnlockConnector", {"connectorId": 7}), "snake_case is sent as camelCase"
 
 
 def test_reset_reboots_the_charge_point(csms, cp):
     boots_before = charge_point(csms)["last_boot_at"]
+    booted = cp.boots
 
     assert answered(csms, "Reset", {"type": "Soft"}) == {"status": "Accepted"}
 
     eventually(lambda: charge_point(csms)["last_boot_at"] != boots_before)
+    eventually(lambda: cp.boots == booted + 1)  # it booted once more (the server may have answered first)
 
 
 def test_remote_start_opens_a_transaction_and_remote_stop_closes_it(csms, cp, database):
@@ -224,6 +255,7 @@ def test_remote_start_opens_a_transaction_and_remote_stop_closes_it(csms, cp, da
     assert tx["id_tag"] == CARD and tx["connector_id"] == 1 and tx["status"] == "active"
     assert tx["id_tag_status"] == "Accepted"
     eventually(lambda: connector_status(csms, 1) == "Charging")
+    charged(cp, 1)
 
     stopped = stop_remotely(csms, cp, tx["id"])
 
@@ -245,7 +277,8 @@ def test_remote_stop_of_an_unknown_transaction_is_rejected(csms, cp):
 def test_get_diagnostics_reports_the_file_and_the_upload(csms, cp, database):
     status, body = command(csms, "GetDiagnostics", {"location": "ftp://logs.example.com/uploads/"})
     assert status == 200, body
-    assert body["response"] == {"fileName": f"diagnostics-{CP}.zip"}
+    assert re.fullmatch(rf"diagnostics-{CP}-\d{{8}}T\d{{6}}\.log", body["response"]["fileName"]), body
+    assert list(body["response"]) == ["fileName"]
 
     eventually(lambda: charge_point(csms)["diagnostics_status"] == "Uploaded")
     linked = database.rows(
@@ -285,21 +318,24 @@ def test_send_local_list_installs_the_id_tags_and_sets_the_list_version(csms, cp
         }
         for tag in page["results"]
     ]
-    version = cp.local_list_version + 1
+    version = cp.local_list.version + 1
 
     assert answered(
         csms, "SendLocalList", {"listVersion": version, "updateType": "Full", "localAuthorizationList": full_list}
     ) == {"status": "Accepted"}
 
-    assert set(cp.local_list) == {tag["id_tag"] for tag in page["results"]}
-    assert cp.local_list["LL-A"] == {"status": "Accepted", "parent_id_tag": "LL-GROUP"}
-    assert cp.local_list["LL-B"] == {"status": "Blocked"}
+    action, list_sent = cp.script.received[-1]
+    assert action == "SendLocalList"
+    assert {e["idTag"]: e["idTagInfo"] for e in list_sent["localAuthorizationList"]}["LL-A"] == {
+        "status": "Accepted", "parentIdTag": "LL-GROUP"}
+    assert cp.local_list.entries == {tag["id_tag"]: tag["status"] for tag in page["results"]}
+    assert cp.local_list.entries["LL-B"] == "Blocked"
     assert database.value("SELECT local_list_version FROM chargepoints_chargepoint WHERE id = %s", CP) == version
     assert answered(csms, "GetLocalListVersion", {}) == {"listVersion": version}
 
 
 def test_a_differential_list_that_does_not_build_on_the_current_one_changes_nothing(csms, cp, database):
-    current = cp.local_list_version
+    current = cp.local_list.version
     stored = database.value("SELECT local_list_version FROM chargepoints_chargepoint WHERE id = %s", CP)
 
     response = answered(
@@ -313,7 +349,7 @@ def test_a_differential_list_that_does_not_build_on_the_current_one_changes_noth
 
 
 def test_get_local_list_version_records_what_the_charge_point_reports(csms, cp, database):
-    cp.local_list_version = 41  # e.g. a list installed by another system
+    cp.local_list.version = 41  # e.g. a list installed by another system
 
     assert answered(csms, "GetLocalListVersion", {}) == {"listVersion": 41}
 
@@ -358,7 +394,7 @@ def test_cancel_reservation_cancels_it(csms, cp, database):
     assert answered(csms, "CancelReservation", {"reservationId": 503}) == {"status": "Accepted"}
 
     assert reservation(database, 503)[0] == "Cancelled"
-    assert 503 not in cp.reservations
+    assert 503 not in reservation_ids(cp)
     eventually(lambda: connector_status(csms, 1) == "Available")
     assert answered(csms, "CancelReservation", {"reservationId": 503}) == {"status": "Rejected"}
     assert reservation(database, 503)[0] == "Cancelled"
@@ -401,11 +437,11 @@ def test_set_charging_profile_installs_it_and_clear_charging_profile_clears_it(c
 
     composite = answered(csms, "GetCompositeSchedule", {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"})
     assert composite["status"] == "Accepted"
-    assert composite["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 16}]
+    assert periods(composite["chargingSchedule"]) == [(0, 16)]
 
     assert answered(csms, "ClearChargingProfile", {"id": 11}) == {"status": "Accepted"}
     assert installed(database) == {}
-    assert cp.profiles == {}
+    assert installed_on_cp(cp) == {}
 
 
 def test_a_profile_with_the_same_purpose_and_stack_level_replaces_the_installed_one(csms, cp, database):
@@ -414,9 +450,9 @@ def test_a_profile_with_the_same_purpose_and_stack_level_replaces_the_installed_
     answered(csms, "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": profile(22, limit_a=10)})
 
     assert installed(database) == {22: 0}
-    assert set(cp.profiles) == {22}
+    assert installed_on_cp(cp) == {22: 0}
     composite = answered(csms, "GetCompositeSchedule", {"connectorId": 2, "duration": 600})
-    assert composite["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10}]
+    assert periods(composite["chargingSchedule"]) == [(0, 10)]
     answered(csms, "ClearChargingProfile", {})
     assert installed(database) == {}
 
@@ -430,6 +466,7 @@ def test_clear_charging_profile_by_criteria_clears_only_the_matching_ones(csms, 
         "status": "Accepted"
     }
     assert installed(database) == {31: 0, 33: 2}
+    assert installed_on_cp(cp) == {31: 0, 33: 2}
 
     assert answered(csms, "ClearChargingProfile", {"stackLevel": 7}) == {"status": "Unknown"}
     assert installed(database) == {31: 0, 33: 2}
@@ -442,7 +479,10 @@ def test_a_tx_profile_without_a_transaction_is_rejected_and_not_installed(csms, 
     payload = {"connectorId": 1, "csChargingProfiles": {**profile(41, "TxProfile"), "transactionId": 12345}}
     assert answered(csms, "SetChargingProfile", payload) == {"status": "Rejected"}
     assert installed(database) == {}
-    assert answered(csms, "GetCompositeSchedule", {"connectorId": 1, "duration": 60}) == {"status": "Rejected"}
+    # Nothing installed: the connector's own rating is all that limits it.
+    composite = answered(csms, "GetCompositeSchedule", {"connectorId": 1, "duration": 60})
+    assert composite["status"] == "Accepted"
+    assert periods(composite["chargingSchedule"]) == [(0, cp.settings.max_current_a)]
 
 
 # --- Remote Trigger profile ---------------------------------------------------------------------
@@ -450,7 +490,7 @@ def test_a_tx_profile_without_a_transaction_is_rejected_and_not_installed(csms, 
 
 def test_trigger_message_heartbeat_makes_the_charge_point_send_one(csms, cp):
     before = charge_point(csms)["last_heartbeat"]
-    mark = len(cp.sent)
+    mark = len(cp.script.sent)
 
     assert answered(csms, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
 
@@ -465,7 +505,7 @@ def test_trigger_message_status_notification_refreshes_the_connectors_status(csm
         return next(c for c in charge_point(csms)["connectors"] if c["connector_id"] == 2)
 
     before = connector_2()
-    mark = len(cp.sent)
+    mark = len(cp.script.sent)
 
     assert answered(csms, "TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 2}) == {
         "status": "Accepted"
@@ -478,13 +518,13 @@ def test_trigger_message_status_notification_refreshes_the_connectors_status(csm
 
 
 def test_trigger_message_for_a_connector_the_charge_point_lacks_is_rejected(csms, cp):
-    mark = len(cp.sent)
+    mark = len(cp.script.sent)
 
     response = answered(csms, "TriggerMessage", {"requestedMessage": "MeterValues", "connectorId": 9})
 
     assert response == {"status": "Rejected"}
     time.sleep(0.2)
-    assert cp.sent[mark:] == []
+    assert cp.script.sent[mark:] == []
 
 
 # --- Failures over the real server ------------------------------------------------------------
@@ -502,29 +542,29 @@ def test_a_registered_charge_point_that_is_not_connected_is_a_409(csms, cp):
 
 
 def test_a_charge_point_that_never_answers_is_a_504_and_the_connection_stays_usable(csms, cp):
-    cp.silent.add("ClearCache")
+    cp.script.silent.add("ClearCache")
     try:
         started = time.monotonic()
         status, body = command(csms, "ClearCache", {}, timeout=1)
         elapsed = time.monotonic() - started
     finally:
-        cp.silent.discard("ClearCache")
+        cp.script.silent.discard("ClearCache")
 
     assert status == 504, body
     assert 1 <= elapsed < 4
-    assert cp.received[-1] == ("ClearCache", {}), "the CALL did reach the charge point"
+    assert cp.script.received[-1] == ("ClearCache", {}), "the CALL did reach the charge point"
     entry = log_entry(csms, body["command_id"])
     assert entry["status"] == "timeout" and entry["response"] is None
     assert answered(csms, "ClearCache", {}) == {"status": "Accepted"}
 
 
 def test_an_answer_after_the_timeout_is_ignored_and_the_next_command_is_answered(csms, cp):
-    cp.delays["UnlockConnector"] = 1.5
+    cp.script.delays_s["UnlockConnector"] = 1.5
     try:
         status, body = command(csms, "UnlockConnector", {"connectorId": 1}, timeout=1)
         assert status == 504, body
     finally:
-        del cp.delays["UnlockConnector"]
+        del cp.script.delays_s["UnlockConnector"]
 
     assert answered(csms, "UnlockConnector", {"connectorId": 2}) == {"status": "Unlocked"}
     entry = log_entry(csms, body["command_id"])
@@ -532,19 +572,37 @@ def test_an_answer_after_the_timeout_is_ignored_and_the_next_command_is_answered
 
 
 @pytest.fixture(scope="module")
-def core_only(csms):
-    """A second charge point that answers some operations with a CALLERROR."""
-    assert csms.api("POST", "/api/v1/chargepoints/", {"id": "E2E-CORE-1"})[0] == 201
-    runner = ChargePointRunner(csms.servers[0].ws("/ocpp/E2E-CORE-1"), "E2E-CORE-1", CoreOnlyChargePoint).start()
-    try:
-        runner.run(runner.cp.boot())
-        yield runner
-    finally:
-        runner.close()
+def core_sim(csms):
+    """A second charge point, with the Core profile only and firmware that refuses DataTransfer.
+
+    Its script answers DataTransfer with the CALLERROR NotSupported, ReserveNow
+    (another profile) with NotImplemented, and ClearCache with Rejected.
+    """
+    assert csms.api("POST", "/api/v1/chargepoints/", {"id": CORE})[0] == 201
+    with simulated(csms.servers[0].ws("/ocpp/"), {CORE: "1.6"}) as sim:
+        station = sim.stations[CORE]
+        sim.call(lambda: station.config.set("SupportedFeatureProfiles", "Core", force=True))
+        station.script.answers.update(
+            DataTransfer=lambda payload: CallError(
+                "NotSupported", "DataTransfer is disabled on this unit", {"vendorId": payload["vendorId"]}
+            ),
+            ReserveNow=CallError("NotImplemented", "Reservation is not a feature profile of this unit"),
+            ClearCache={"status": "Rejected"},
+        )
+        yield sim
+
+
+@pytest.fixture
+def core_only(core_sim):
+    station = ready(core_sim, CORE)
+    before = troubles(core_sim, station)
+    yield station
+    ready(core_sim, CORE)
+    assert troubles(core_sim, station) == before
 
 
 def test_a_callerror_is_a_502_with_its_code_and_the_connection_stays_usable(csms, core_only):
-    status, body = command(csms, "DataTransfer", {"vendorId": VENDOR_ID}, charge_point="E2E-CORE-1")
+    status, body = command(csms, "DataTransfer", {"vendorId": VENDOR_ID}, charge_point=CORE)
 
     assert status == 502, body
     assert body["error_code"] == "NotSupported"
@@ -552,22 +610,24 @@ def test_a_callerror_is_a_502_with_its_code_and_the_connection_stays_usable(csms
     assert body["error_details"] == {"vendorId": VENDOR_ID}
     entry = log_entry(csms, body["command_id"])
     assert (entry["status"], entry["error_code"]) == ("call_error", "NotSupported")
-    assert answered(csms, "Reset", {"type": "Hard"}, charge_point="E2E-CORE-1") == {"status": "Accepted"}
+    booted = core_only.boots
+    assert answered(csms, "Reset", {"type": "Hard"}, charge_point=CORE) == {"status": "Accepted"}
+    eventually(lambda: core_only.boots == booted + 1, 15)
 
 
 def test_an_operation_the_charge_point_does_not_implement_changes_nothing(csms, core_only, database):
     payload = {"connectorId": 1, "expiryDate": expiry(30), "idTag": CARD, "reservationId": 601}
 
-    status, body = command(csms, "ReserveNow", payload, charge_point="E2E-CORE-1")
+    status, body = command(csms, "ReserveNow", payload, charge_point=CORE)
 
     assert status == 502, body
     assert body["error_code"] == "NotImplemented"
     assert reservation(database, 601) is None
-    assert answered(csms, "ClearCache", {}, charge_point="E2E-CORE-1") == {"status": "Rejected"}
+    assert answered(csms, "ClearCache", {}, charge_point=CORE) == {"status": "Rejected"}
 
 
 def test_an_invalid_payload_is_a_400_naming_the_field_and_nothing_is_sent(csms, cp):
-    received, logged = len(cp.received), len(command_log(csms))
+    received, logged = len(cp.script.received), len(command_log(csms))
 
     for action, payload, field in [
         ("Reset", {"type": "Gentle"}, "type"),
@@ -581,7 +641,7 @@ def test_an_invalid_payload_is_a_400_naming_the_field_and_nothing_is_sent(csms, 
         assert body["field"] == field, (action, body)
 
     time.sleep(0.2)
-    assert len(cp.received) == received, "no CALL may reach the charge point"
+    assert len(cp.script.received) == received, "no CALL may reach the charge point"
     assert len(command_log(csms)) == logged
     assert answered(csms, "ClearCache", {}) == {"status": "Accepted"}
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from chargepoints.simulator import BackgroundSimulation, SimulationOptions
+from simulator import BackgroundSimulation, SimulationOptions
 from tests import waiting
 from tests.e2e.conftest import deployment, server  # noqa: F401  (the fixtures, for this directory's tests)
 from tests.e2e.deployment import Database as _Database

@@ -15,12 +15,12 @@ import pytest
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.v16 import call_result as result16
 
-from chargepoints.ocpp import v16, v201
+from chargepoints.ocpp import rpc, v16, v201
+from simulator.model import VEHICLE_MODELS, Session, Vehicle, utc_now
+from simulator.script import CallError
+from simulator.station import VENDOR_ID, Station, StationSettings
 
 ACTIONS = {v16.VERSION: v16.ACTIONS, v201.VERSION: v201.ACTIONS}
-from chargepoints.ocpp import rpc
-from chargepoints.simulator.model import Session, Vehicle, VEHICLE_MODELS, utc_now
-from chargepoints.simulator.station import Station, StationSettings
 
 FUTURE = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
 NOW = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -342,6 +342,61 @@ async def test_unlock_ends_a_16_session_but_not_a_201_one(make_station):
     session = running_session(v201)
     assert (await answer(v201, "UnlockConnector", {"evseId": 1, "connectorId": 1}))[2] == {"status": "OngoingAuthorizedTransaction"}
     assert session.stop_reason is None
+
+
+async def test_a_16_unlock_of_a_connector_the_charge_point_lacks_is_not_supported(make_station):
+    v16 = make_station("1.6")
+    assert (await answer(v16, "UnlockConnector", {"connectorId": 7}))[2] == {"status": "NotSupported"}
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_data_transfer_to_the_simulators_own_vendor_echoes_the_data(make_station, version):
+    station = make_station(version)
+    echo = {"vendorId": VENDOR_ID, "messageId": "Echo", "data": '{"ping": 1}'}
+    frame = await answer(station, "DataTransfer", echo)
+    assert frame[2] == {"status": "Accepted", "data": '{"ping": 1}'}
+    rpc.validate_payload(version, "DataTransfer", frame[2], response=True)
+    assert (await answer(station, "DataTransfer", {**echo, "messageId": "Other"}))[2] == {"status": "UnknownMessageId"}
+    assert (await answer(station, "DataTransfer", {**echo, "vendorId": "com.other"}))[2] == {"status": "UnknownVendorId"}
+
+
+async def test_a_script_answers_in_the_stations_place_and_records_what_it_received(make_station):
+    station = make_station("1.6")
+    script = station.script
+    script.record = True
+    script.answers["ClearCache"] = {"status": "Rejected"}
+    script.answers["ReserveNow"] = CallError("NotImplemented", "no reservations on this unit", {"profile": "Core"})
+    script.answers["DataTransfer"] = lambda payload: {"status": "Rejected"} if payload["vendorId"] == "com.x" else None
+
+    assert (await answer(station, "ClearCache", {}))[2] == {"status": "Rejected"}
+    assert await answer(station, "ReserveNow", REQUESTS["1.6"]["ReserveNow"]) == [
+        4, "u-1", "NotImplemented", "no reservations on this unit", {"profile": "Core"}]
+    assert station.connectors[2].reservation is None, "a scripted answer replaces the handler"
+    assert (await answer(station, "DataTransfer", {"vendorId": "com.x"}))[2] == {"status": "Rejected"}
+    assert (await answer(station, "DataTransfer", {"vendorId": "com.y"}))[2] == {"status": "UnknownVendorId"}, (
+        "None from a callable: the station answers itself")
+
+    script.silent.add("Reset")
+    connection = FakeConnection()
+    await station.protocol.adapter(connection).route_message(json.dumps([2, "u-2", "Reset", {"type": "Hard"}]))
+    assert connection.sent == [] and station.rebooting is None
+
+    assert script.received == [
+        ("ClearCache", {}),
+        ("ReserveNow", REQUESTS["1.6"]["ReserveNow"]),
+        ("DataTransfer", {"vendorId": "com.x"}),
+        ("DataTransfer", {"vendorId": "com.y"}),
+        ("Reset", {"type": "Hard"}),
+    ]
+
+
+async def test_a_scripted_delay_holds_the_answer_back(make_station):
+    station = make_station("2.0.1")
+    station.script.delays_s["ClearCache"] = 0.3
+    started = asyncio.get_running_loop().time()
+    assert (await answer(station, "ClearCache", {}))[2] == {"status": "Accepted"}
+    assert asyncio.get_running_loop().time() - started >= 0.3
+    assert station.script.received == [], "recording is off unless asked for"
 
 
 async def test_remote_stop_finds_the_transaction_by_the_versions_id(make_station):

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from chargepoints.models import ChargePoint
-from chargepoints.simulator import Simulation, SimulationOptions, station_ids, versions_for
-from chargepoints.simulator.view import TableView
+from simulator import Simulation, SimulationOptions, station_ids, versions_for
+from simulator.view import TableView
 from tests.e2e.conftest import free_port
 from transactions.models import IdTag
 

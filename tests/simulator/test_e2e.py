@@ -288,7 +288,7 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
 
 
 def test_injected_faults_lose_or_corrupt_no_transaction(csms):
-    from chargepoints.simulator import FaultRates
+    from simulator import FaultRates
 
     ids = ["SIMT-F16", "SIMT-F201"]
     register(csms, *ids)

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chargepoints.simulator.connection import Backoff
-from chargepoints.simulator.faults import FaultInjector, FaultRates
-from chargepoints.simulator.keystore import KeyStore, keys_16
-from chargepoints.simulator.model import (
+from simulator.connection import Backoff
+from simulator.faults import FaultInjector, FaultRates
+from simulator.keystore import KeyStore, keys_16
+from simulator.model import (
     VEHICLE_MODELS,
     AuthCache,
     ChargingCurve,
@@ -22,7 +22,7 @@ from chargepoints.simulator.model import (
     offline_authorization,
     split_range,
 )
-from chargepoints.simulator.offline import (
+from simulator.offline import (
     CallFailed,
     Disconnected,
     QueuedMessage,
@@ -30,7 +30,8 @@ from chargepoints.simulator.offline import (
     TransactionQueue,
     deliver_head,
 )
-from chargepoints.simulator.profiles import ChargingProfile, ProfileStore, combined_limit
+from simulator.profiles import ChargingProfile, ProfileStore, combined_limit
+from simulator.station import _next_version
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 PREMIUM = VehicleModel("premium", 95_000, 3, 32.0)
@@ -186,6 +187,28 @@ def test_the_composite_schedule_lists_where_the_limit_changes():
     assert [(p.start_s, p.limit) for p in periods] == [(0, 16.0), (600, 8.0)]
     watts = store.composite(1, now=T0, duration_s=300, unit="W", rating_a=32, session_start=None)
     assert [(p.start_s, p.limit) for p in watts] == [(0, 32 * 3 * 230.0)]
+
+
+def test_without_a_session_the_composite_schedule_is_what_a_transaction_starting_now_would_get():
+    store = ProfileStore()
+    store.install(ChargingProfile.from_ocpp(0, profile_16(chargingProfileKind="Absolute", chargingSchedule={
+        "startSchedule": "2026-11-01T00:00:00Z", "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+    }), installed_at=T0))
+    periods = store.composite(1, now=T0, duration_s=600, unit="A", rating_a=32, session_start=None)
+    assert [(p.start_s, p.limit) for p in periods] == [(0, 16.0)]
+    # A relative default starts with the transaction: until there is one, the rating applies.
+    relative = ProfileStore()
+    relative.install(ChargingProfile.from_ocpp(0, profile_16(), installed_at=T0))
+    assert relative.limits(1, now=T0) == (None, None)
+    assert relative.limits(1, now=T0, session_start=T0)[0].value == 10.0
+
+
+def test_a_firmware_update_takes_the_version_its_file_name_gives_else_the_next_patch():
+    assert _next_version("1.0.0", "https://fw.example.com/sim/fw-2.1.0.bin") == "2.1.0"
+    assert _next_version("1.0.0", "https://fw.example.com/sim/fw-2.0.1.7.bin") == "2.0.1.7"
+    assert _next_version("1.0.0", "https://example.com/fw-2.bin") == "1.0.1"
+    assert _next_version("1.0.9", "https://example.com/v3.0/fw.bin") == "1.0.10"
 
 
 # --- backoff ----------------------------------------------------------------------------

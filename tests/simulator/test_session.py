@@ -4,7 +4,7 @@ import asyncio
 import random
 from datetime import datetime
 
-from chargepoints.simulator.station import SessionRequest, Station, StationSettings
+from simulator.station import SessionRequest, Station, StationSettings
 
 
 def offline_station(version: str, **settings) -> Station:

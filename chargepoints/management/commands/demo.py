@@ -54,8 +54,8 @@ from django.db import DatabaseError, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http.request import validate_host
 
-from chargepoints.simulator import Event, Simulation, SimulationOptions
-from chargepoints.simulator.view import LogView, TableView
+from simulator import Event, Simulation, SimulationOptions
+from simulator.view import LogView, TableView
 
 from . import simulate
 from .demo_setup import CHARGE_POINTS, ID_TAGS, demo_data_create
@@ -238,7 +238,7 @@ class DemoTableView(TableView):
         self.status = ""
 
     def render(self, simulation, *, width: int = 120, height: int = 40) -> str:
-        from chargepoints.simulator.view import BOLD, RESET
+        from simulator.view import BOLD, RESET
 
         lines = [line[:width] for line in self.header]
         lines[0] = BOLD + lines[0] + RESET

@@ -22,9 +22,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chargepoints.simulator import DEFAULT_URL, FaultRates, Simulation, SimulationOptions
-from chargepoints.simulator.model import split_range
-from chargepoints.simulator.view import LogView, QuietView, TableView
+from simulator import DEFAULT_URL, FaultRates, Simulation, SimulationOptions
+from simulator.model import split_range
+from simulator.view import LogView, QuietView, TableView
 
 
 def probability(text: str) -> float:
@@ -163,8 +163,8 @@ class Command(BaseCommand):
 
     def _configure_logging(self, verbosity: int, view):
         """Simulator logs to stderr (or, under the live table, among its events); returns how to undo it."""
-        simulator = logging.getLogger("chargepoints.simulator")
-        frames = logging.getLogger("chargepoints.simulator.frames")
+        simulator = logging.getLogger("simulator")
+        frames = logging.getLogger("simulator.frames")
         saved = (simulator.propagate, simulator.level, frames.level)
         handler = view.log_handler() if isinstance(view, TableView) else logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -1,11 +1,11 @@
 """The `command` scenario of `make bench`: a command's round trip through the REST API while the fleet is loaded.
 
-A throwaway deployment (tests/bench/harness.py) as `make run` deploys it:
+A throwaway deployment (bench/harness.py) as `make run` deploys it:
 one daphne on SQLite and the in-memory layer; with REDIS_URL (and
 DATABASE_URL naming PostgreSQL) two daphne processes sharing Redis, A holding
 the charge point sockets and B serving the API, so every command crosses the
 channel layer from B to A and its answer crosses back. N lean charge points
-(tests/bench/lean.py) connect, boot and start a transaction, then each sends
+(bench/lean.py) connect, boot and start a transaction, then each sends
 a meter value every --load-interval seconds (the load) while commands
 (ChangeAvailability, Reset, TriggerMessage in turn) go through the API at a
 steady, open-loop --rate for --duration seconds.
@@ -40,10 +40,10 @@ import time
 from collections import Counter
 from datetime import datetime
 
-from tests.bench.harness import Deployment, HarnessError, Server, request_json
-from tests.bench.lean import LeanChargePoint
-from tests.bench.measure import CpuWindow, error_name, server_log_exceptions, summary
-from tests.bench.scenarios import bring_up, deployment, describe, fleet
+from bench.harness import Deployment, HarnessError, Server, request_json
+from bench.lean import LeanChargePoint
+from bench.measure import CpuWindow, error_name, server_log_exceptions, summary
+from bench.scenarios import bring_up, deployment, describe, fleet
 
 # Commands sent in turn; {"status": "Accepted"} is a schema-valid answer to each.
 COMMANDS = [

@@ -11,7 +11,7 @@ from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
-from tests.bench.harness import Server
+from bench.harness import Server
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:

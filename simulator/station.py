@@ -5,7 +5,9 @@
 adapter class (an `ocpp` ChargePoint with @on/@after handlers) answers the
 central system by calling the operations here: `remote_start`,
 `remote_stop`, `reboot`, `change_availability`, `reserve`, `install_profile`,
-`update_firmware`, `upload_log` …
+`update_firmware`, `upload_log`, `data_transfer` … Its `script` (see
+`script.Script`) may answer in their place and records what went over the
+wire, for tests.
 
 Tasks of a running station (`run`):
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -53,13 +56,16 @@ from .model import (
 )
 from .offline import CallFailed, Disconnected, QueuedMessage, TransactionQueue, deliver_head
 from .profiles import ChargingProfile, ProfileStore, combined_limit
+from .script import Script
 
-logger = logging.getLogger("chargepoints.simulator")
+logger = logging.getLogger("simulator")
 
 # Stop reasons (1.6 Reason, §7.39) after which the connector is not unplugged by a driver.
 REBOOT_REASONS = {"SoftReset", "HardReset", "Reboot", "PowerLoss"}
 # How often a session integrates energy, even between meter values (s).
 INTEGRATION_PERIOD_S = 2.0
+# The vendor id of the simulator's own DataTransfer messages (see Station.data_transfer).
+VENDOR_ID = "com.simcharge"
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class StationSettings:
     plugged in and the idle time between sessions; `step_s` is how long each
     step of a reboot, firmware update or log upload takes; `shutdown_s` how
     long the connection stays up between deciding to reboot and closing it.
+    `record`: keep every CALL received and sent in the station's `script`
+    (for tests; a long run would grow it without end).
     """
 
     station_id: str
@@ -101,6 +109,7 @@ class StationSettings:
     model: str = "SIM-22"
     firmware_version: str = "1.0.0"
     faults: FaultRates = field(default_factory=FaultRates)
+    record: bool = False
 
 
 @dataclass
@@ -140,6 +149,7 @@ class Station:
         self.faults = (
             FaultInjector(settings.faults, random.Random(f"{seed}:{self.id}:faults")) if settings.faults.any else None
         )
+        self.script = Script(record=settings.record)
         if settings.version == "1.6":
             self.protocol = Protocol16(self)
             keys = keys_16
@@ -196,7 +206,7 @@ class Station:
     # --- reporting -------------------------------------------------------
 
     def note(self, kind: str, text: str) -> None:
-        """Record an event for the view / log (and the `chargepoints.simulator` logger at DEBUG)."""
+        """Record an event for the view / log (and the `simulator` logger at DEBUG)."""
         self.stats[f"event_{kind}"] += 1
         self.last_event = text
         logger.debug("%s: %s", self.id, text)
@@ -288,6 +298,7 @@ class Station:
                     adapter_factory=self.protocol.adapter,
                     ping_interval=self.config.get_int("WebSocketPingInterval", 0) or None,
                     faults=self.faults,
+                    script=self.script,
                 )
             except asyncio.CancelledError:
                 raise
@@ -923,6 +934,20 @@ class Station:
             await self.send(self.protocol.log_status(status, request_id))
         self.log_status = "Idle"
 
+    def data_transfer(self, vendor_id: str, message_id: str | None, data):
+        """DataTransfer from the central system (1.6 §5.6, 2.0.1 P01): returns (status, data to answer with).
+
+        The simulator's own vendor (`VENDOR_ID`) knows one message, "Echo":
+        Accepted, with `data` sent back unchanged. Its other message ids are
+        UnknownMessageId, and other vendors UnknownVendorId.
+        """
+        if vendor_id != VENDOR_ID:
+            return "UnknownVendorId", None
+        if message_id != "Echo":
+            return "UnknownMessageId", None
+        self.note("command", f"DataTransfer Echo of {str(data)[:40]!r}")
+        return "Accepted", data
+
     def transaction_message(self, action: str, build, session: Session | None, on_result=None) -> QueuedMessage:
         """A QueuedMessage for the transaction queue, marked offline when the station is not registered."""
         return QueuedMessage(
@@ -950,7 +975,13 @@ def _status_201(connector: Connector) -> str:
 
 
 def _next_version(version: str, location: str) -> str:
-    """The firmware version after an update: the patch number plus one."""
+    """The firmware version after an update from `location`.
+
+    The version its file name gives ("…/fw-2.1.0.bin": 2.1.0), else the patch number plus one.
+    """
+    named = re.search(r"\d+(?:\.\d+)+", location.rsplit("/", 1)[-1])
+    if named:
+        return named.group(0)
     parts = version.split(".")
     if parts and parts[-1].isdigit():
         parts[-1] = str(int(parts[-1]) + 1)

@@ -14,8 +14,8 @@ each other's groups; else in each process's memory. `close()` (or leaving the
 `with` block, also on a failure or Ctrl-C) stops the servers, drops the
 database, deletes the Redis keys and removes the directory when it made it.
 
-One implementation for both users, and free of pytest because the
-benchmarks run without it: tests/bench/harness.py adds what they measure
+One implementation for both users, and free of pytest and Django because
+the benchmarks run without them: bench/harness.py adds what they measure
 with, tests/e2e/deployment.py turns DeploymentError into pytest.fail.
 """
 

@@ -15,22 +15,28 @@ Modules:
 - `station`: a charge point's life, sessions and operations;
 - `station16`, `station201`: the protocol adapters (`ocpp` ChargePoints with @on/@after handlers);
 - `runner`: options, a fleet (`Simulation`) and a thread to host it;
+- `script`: answers that differ from a station's own and a record of its
+  CALLs, for tests and drills;
 - `view`: live terminal table and log lines.
 """
 
 from .faults import FaultRates
 from .runner import DEFAULT_URL, BackgroundSimulation, Simulation, SimulationOptions, station_ids, versions_for
-from .station import Event, Station, StationSettings
+from .script import CallError, Script
+from .station import VENDOR_ID, Event, Station, StationSettings
 
 __all__ = [
     "DEFAULT_URL",
     "BackgroundSimulation",
+    "CallError",
     "Event",
     "FaultRates",
+    "Script",
     "Simulation",
     "SimulationOptions",
     "Station",
     "StationSettings",
+    "VENDOR_ID",
     "station_ids",
     "versions_for",
 ]

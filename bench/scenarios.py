@@ -1,10 +1,10 @@
-"""The load scenarios of `make bench`: throughput, idle and bootstorm (command: tests/bench/command_roundtrip.py).
+"""The load scenarios of `make bench`: throughput, idle and bootstorm (command: bench/command_roundtrip.py).
 
-Each scenario sets up a deployment of its own (tests/bench/harness.py: one
+Each scenario sets up a deployment of its own (bench/harness.py: one
 daphne on loopback, a throwaway database; PostgreSQL and Redis when
 DATABASE_URL and REDIS_URL name them, SQLite and the in-memory layer
 otherwise, as `make run` deploys it), drives lean charge points
-(tests/bench/lean.py) against it, stops by itself and returns its figures as
+(bench/lean.py) against it, stops by itself and returns its figures as
 a JSON-able dict: {"scenario", "config", "results"}. `print_*` turns one into
 the table a person reads. Figures are reported, never asserted.
 
@@ -26,9 +26,9 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
-from tests.bench.harness import Deployment, check_redis, configured_redis_url
-from tests.bench.lean import SAMPLES_PER_METER_VALUE, LeanChargePoint
-from tests.bench.measure import CpuWindow, error_name, server_log_exceptions, summary
+from bench.harness import Deployment, check_redis, configured_redis_url
+from bench.lean import SAMPLES_PER_METER_VALUE, LeanChargePoint
+from bench.measure import CpuWindow, error_name, server_log_exceptions, summary
 
 ID_TAG = "BENCH-TAG"
 PREFIX = "BENCH-"

@@ -4,7 +4,8 @@
 ChargePoint adapter's reader as a task, and makes CALLs that fail fast with
 `Disconnected` when the socket goes away (the library itself would wait for
 its response timeout). `AdapterMixin` sits in front of the library's frame
-I/O to count frames and inject faults (`faults.FaultInjector`).
+I/O to count frames, inject faults (`faults.FaultInjector`) and play the
+station's `script.Script` (scripted answers, a record of CALLs).
 
 `Backoff` spaces reconnection attempts: exponential, capped, jittered by a
 seeded random generator so a fleet does not reconnect in lockstep.
@@ -13,6 +14,7 @@ seeded random generator so a fleet does not reconnect in lockstep.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 
@@ -20,8 +22,8 @@ import websockets
 
 from .offline import CallFailed, Disconnected
 
-logger = logging.getLogger("chargepoints.simulator")
-frame_logger = logging.getLogger("chargepoints.simulator.frames")
+logger = logging.getLogger("simulator")
+frame_logger = logging.getLogger("simulator.frames")
 
 
 class Backoff:
@@ -56,16 +58,27 @@ class HandshakeRefused(Exception):
 
 
 class AdapterMixin:
-    """Put before `ocpp.v16.ChargePoint` / `ocpp.v201.ChargePoint`: counts frames and injects faults on the way out.
+    """Put before `ocpp.v16.ChargePoint` / `ocpp.v201.ChargePoint`: counts frames, plays the script, injects faults.
 
-    Needs `self.station` (for `faults` and `stats`).
+    Needs `self.station` (for `faults`, `script` and `stats`). Frames in go
+    through the station's script first, which may answer them itself.
     """
 
     station = None
     calls_sent = 0
 
     async def route_message(self, raw_msg):
-        self.station.stats["frames_in"] += 1
+        station = self.station
+        station.stats["frames_in"] += 1
+        script = station.script
+        if script.active:
+            handled, reply = await script.incoming(raw_msg)
+            if handled:
+                if reply is not None:
+                    await self._send(json.dumps(reply))
+                else:
+                    station.note("script", f"left unanswered: {raw_msg[:60]}")
+                return
         await super().route_message(raw_msg)
 
     async def _send(self, message):
@@ -94,17 +107,18 @@ class AdapterMixin:
 class Link:
     """An open connection: `adapter` (the `ocpp` ChargePoint) reading frames in a task, `call` to send CALLs."""
 
-    def __init__(self, ws, adapter, *, faults=None):
+    def __init__(self, ws, adapter, *, faults=None, script=None):
         self.ws = ws
         self.adapter = adapter
         self.faults = faults
+        self.script = script
         self.closed = asyncio.Event()
         self.reader = asyncio.create_task(self._read(), name=f"read-{adapter.id}")
 
     @classmethod
     async def open(cls, url: str, *, subprotocol: str, adapter_factory, open_timeout: float = 10.0,
-                   ping_interval: float | None = None, faults=None) -> "Link":
-        """Connect to `url` offering `subprotocol`.
+                   ping_interval: float | None = None, faults=None, script=None) -> "Link":
+        """Connect to `url` offering `subprotocol`; `script` (a `script.Script`) notes the CALLs made through it.
 
         Raises OSError, TimeoutError, websockets' InvalidHandshake (e.g. HTTP 403) or HandshakeRefused.
         """
@@ -121,7 +135,7 @@ class Link:
         if ws.subprotocol != subprotocol:
             await ws.close()
             raise HandshakeRefused(f"server answered subprotocol {ws.subprotocol!r}, not {subprotocol!r}")
-        return cls(ws, adapter_factory(ws), faults=faults)
+        return cls(ws, adapter_factory(ws), faults=faults, script=script)
 
     async def _read(self) -> None:
         try:
@@ -178,7 +192,14 @@ class Link:
         response timeout) or CallFailed (a CALLERROR). With the duplicate
         fault, the same request goes out once more after the answer.
         """
-        result = await self._call_once(payload)
+        try:
+            result = await self._call_once(payload)
+        except (Disconnected, asyncio.TimeoutError, CallFailed):
+            if self.script is not None:
+                self.script.outgoing(payload, None)
+            raise
+        if self.script is not None:
+            self.script.outgoing(payload, result)
         if self.faults is not None and self.faults.duplicate():
             try:
                 await self._call_once(payload)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from .faults import FaultRates
 from .station import Event, Station, StationSettings
 
-logger = logging.getLogger("chargepoints.simulator")
+logger = logging.getLogger("simulator")
 
 DEFAULT_URL = "ws://127.0.0.1:8000/ocpp/"
 VERSIONS = ("1.6", "2.0.1")
@@ -64,7 +64,8 @@ class SimulationOptions:
     `ids` and `versions` are parallel lists (one OCPP version per charge
     point). `session_s` / `pause_s` are (min, max). `step_s` is how long each
     step of a reboot, firmware update or log upload takes. `ramp_up_s`
-    spreads the first connections over that many seconds.
+    spreads the first connections over that many seconds. `record` keeps
+    every station's CALLs in its `script` (tests).
     """
 
     ids: list
@@ -84,6 +85,7 @@ class SimulationOptions:
     step_s: float = 1.0
     ramp_up_s: float = 0.0
     grace_s: float = 5.0
+    record: bool = False
 
     @classmethod
     def build(
@@ -123,6 +125,7 @@ class SimulationOptions:
             backoff_cap_s=self.backoff_cap_s,
             step_s=self.step_s,
             faults=self.faults,
+            record=self.record,
         )
 
 

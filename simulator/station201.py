@@ -819,5 +819,6 @@ class ChargePoint201(AdapterMixin, ChargePoint):
         return call_result.CostUpdated()
 
     @on("DataTransfer")
-    def on_data_transfer(self, vendor_id, **kwargs):
-        return call_result.DataTransfer(status="UnknownVendorId")
+    def on_data_transfer(self, vendor_id, message_id=None, data=None, **kwargs):
+        status, answer = self.station.data_transfer(vendor_id, message_id, data)
+        return call_result.DataTransfer(status=status, data=answer)

@@ -1,6 +1,6 @@
 """The lean charge point of the benchmarks: one OCPP-J socket, hand-built frames, nothing else.
 
-Not the product simulator (`chargepoints/simulator/`): that one models
+Not the product simulator (`simulator/`): that one models
 sessions, a key store and faults, and costs far more per connection than the
 server work a benchmark wants to measure. This is plain `websockets` with
 frames built from dicts: a CALL is a `json.dumps`, an answer is matched to its

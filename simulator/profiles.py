@@ -210,15 +210,17 @@ class ProfileStore:
     ) -> tuple[Limit | None, Limit | None]:
         """(transaction limit, charge point maximum) in force on `connector_id` at `now`; None where none applies.
 
-        The transaction limit comes from a TxProfile for `transaction_id`, else
-        a TxDefaultProfile; both only while a session runs (`session_start`).
+        The transaction limit comes from a TxProfile for `transaction_id`
+        while a session runs (`session_start`), else a TxDefaultProfile.
+        Without a session it is what a transaction starting then would get:
+        TxProfiles belong to running transactions, and relative profiles have
+        not started (they start with the session).
         """
-        tx_limit = None
+        profile = None
         if session_start is not None:
-            profile = self._winner("TxProfile", connector_id, now, session_start, transaction_id) or self._winner(
-                "TxDefaultProfile", connector_id, now, session_start, transaction_id
-            )
-            tx_limit = profile.limit_at(now, session_start) if profile else None
+            profile = self._winner("TxProfile", connector_id, now, session_start, transaction_id)
+        profile = profile or self._winner("TxDefaultProfile", connector_id, now, session_start, transaction_id)
+        tx_limit = profile.limit_at(now, session_start) if profile else None
         maximum = self._winner("Max", 0, now, session_start, transaction_id)
         return tx_limit, (maximum.limit_at(now, session_start) if maximum else None)
 
@@ -238,6 +240,9 @@ class ProfileStore:
 
         Periods start at seconds from `now`; where no profile limits, the
         connector's rating `rating_a` applies. Consecutive equal limits merge.
+        Without a session (`session_start` None): the schedule a transaction
+        starting now would get, so absolute TxDefaultProfiles count (as
+        `limits` says).
         """
         until = now + timedelta(seconds=duration_s)
         moments = {now}

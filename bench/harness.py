@@ -1,4 +1,4 @@
-"""A throwaway CSMS deployment for benchmarks (the mechanics: tests/deployment.py).
+"""A throwaway CSMS deployment for benchmarks (the mechanics: bench/deployment.py).
 
     with Deployment(redis_url=..., log=print) as dep:
         dep.setup()                       # database, migrate, admin + API token
@@ -19,10 +19,10 @@ import json
 import os
 import uuid
 
-from tests import deployment
-from tests.deployment import REPO, Server, delete_redis_keys, free_port, request_json  # noqa: F401  (the benchmarks' imports)
+from bench import deployment
+from bench.deployment import REPO, Server, delete_redis_keys, free_port, request_json  # noqa: F401  (the benchmarks' imports)
 
-# The benchmarks' name for it: `python -m tests.bench` reports it and exits 1.
+# The benchmarks' name for it: `python -m bench` reports it and exits 1.
 HarnessError = deployment.DeploymentError
 
 
@@ -49,7 +49,7 @@ def check_redis(url: str) -> str:
 class Deployment(deployment.Deployment):
     """A deployment as the benchmarks measure it; `log` receives one progress line at a time (print by default).
 
-    Attributes beyond tests/deployment.py's: `layer`, set by scenarios.deployment.
+    Attributes beyond bench/deployment.py's: `layer`, set by scenarios.deployment.
     """
 
     def __init__(self, redis_url: str | None, log=print):

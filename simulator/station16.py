@@ -267,8 +267,9 @@ class ChargePoint16(AdapterMixin, ChargePoint):
         return call_result.ClearCache(status="Accepted")
 
     @on("DataTransfer")
-    def on_data_transfer(self, vendor_id, **kwargs):
-        return call_result.DataTransfer(status="UnknownVendorId")
+    def on_data_transfer(self, vendor_id, message_id=None, data=None, **kwargs):
+        status, answer = self.station.data_transfer(vendor_id, message_id, data)
+        return call_result.DataTransfer(status=status, data=answer)
 
     @on("RemoteStartTransaction")
     def on_remote_start_transaction(self, id_tag, connector_id=None, charging_profile=None, **kwargs):
@@ -299,7 +300,10 @@ class ChargePoint16(AdapterMixin, ChargePoint):
     @on("UnlockConnector")
     def on_unlock_connector(self, connector_id, **kwargs):
         status = self.station.unlock(connector_id, stop_session=True)
-        return call_result.UnlockConnector(status="Unlocked" if status == "Unlocked" else "UnlockFailed")
+        # §7.48 (errata): NotSupported also answers a connectorId the charge point does not have.
+        return call_result.UnlockConnector(
+            status={"Unlocked": "Unlocked", "UnknownConnector": "NotSupported"}.get(status, "UnlockFailed")
+        )
 
     # --- Firmware Management ------------------------------------------------
 

@@ -1,10 +1,10 @@
 """`make bench`: run the load scenarios against a throwaway deployment and print their figures.
 
-    python -m tests.bench                         # every scenario with its default size
-    python -m tests.bench throughput bootstorm    # some of them
-    python -m tests.bench idle --charge-points 2000 --duration 60 --ocpp mixed
+    python -m bench                         # every scenario with its default size
+    python -m bench throughput bootstorm    # some of them
+    python -m bench idle --charge-points 2000 --duration 60 --ocpp mixed
 
-Scenarios (tests/bench/scenarios.py, tests/bench/command_roundtrip.py), with
+Scenarios (bench/scenarios.py, bench/command_roundtrip.py), with
 their default charge points and seconds:
 
     throughput  100 charge points, meter values back-to-back for 30 s
@@ -31,9 +31,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tests.bench import command_roundtrip, scenarios
-from tests.bench.harness import REPO, HarnessError
-from tests.bench.measure import machine_info
+from bench import command_roundtrip, scenarios
+from bench.harness import REPO, HarnessError
+from bench.measure import machine_info
 
 SCENARIOS = {
     # name: (run, print, default charge points, default duration s)
@@ -46,7 +46,7 @@ DEFAULT_OUTPUT_DIR = REPO / "var" / "bench"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], metavar="SCENARIO",
                         help=f"any of {', '.join(SCENARIOS)} (default: all, in that order)")
     parser.add_argument("--charge-points", type=int, default=None, help="charge points (default: the scenario's)")
