@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
-from ocpp.v16.enums import Action, RegistrationStatus
+from ocpp.v16.enums import Action
 
 from chargepoints import services
+from chargepoints.models import RegistrationStatus
 from transactions import services as tx_services
 from transactions.selectors import id_tag_info_for
 
@@ -74,7 +75,7 @@ async def boot_notification(session: Session, p: dict) -> dict:
         meter_type=p.get("meterType", ""),
         meter_serial_number=p.get("meterSerialNumber", ""),
     )
-    session.accepted = boot.status == RegistrationStatus.accepted
+    session.accepted = boot.status == RegistrationStatus.ACCEPTED
     return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
 
 
