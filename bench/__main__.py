@@ -28,7 +28,7 @@ import argparse
 import json
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import command_roundtrip, scenarios
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    results = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), "scenarios": {}}
+    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(), "scenarios": {}}
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         run, print_lines, default_count, default_duration = SCENARIOS[name]
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             print("\ninterrupted: servers stopped, databases and Redis keys removed", file=sys.stderr)
             return 130
         data["machine"] = machine_info()
-        data["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        data["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         results["scenarios"][name] = data
         (args.output_dir / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
         print("\n" + "\n".join(print_lines(data)), flush=True)

@@ -26,7 +26,7 @@ import itertools
 import json
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import websockets
 
@@ -75,7 +75,7 @@ class LeanChargePoint:
         self._heartbeat: asyncio.Task | None = None
         self._closing = False
         self._seq_no = 0
-        self._last_timestamp = datetime.min.replace(tzinfo=timezone.utc)
+        self._last_timestamp = datetime.min.replace(tzinfo=UTC)
 
     # --- the socket -----------------------------------------------------------
 
@@ -153,7 +153,7 @@ class LeanChargePoint:
         Back-to-back meter values of one connector are then never taken for a
         resent copy of the previous one.
         """
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if now <= self._last_timestamp:
             now = self._last_timestamp + timedelta(milliseconds=1)

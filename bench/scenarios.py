@@ -73,7 +73,7 @@ def fleet(dep: Deployment, server, args) -> list[LeanChargePoint]:
     """`args.charge_points` lean charge points of `args.ocpp`, registered and pointed at `server` (not connected)."""
     ids = charge_point_ids(args.charge_points)
     dep.register_charge_points(ids)
-    return [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)))]
+    return [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)), strict=True)]
 
 
 async def bring_up(stations: list[LeanChargePoint], *, concurrency: int, transaction: bool = False) -> Counter:

@@ -785,7 +785,7 @@ class VariableValueForm(forms.ModelForm):
             try:
                 number = int(value) if v.data_type == "integer" else float(value)
             except ValueError:
-                raise forms.ValidationError(f"Enter a{'n' if v.data_type == 'integer' else ''} {v.data_type}.")
+                raise forms.ValidationError(f"Enter a{'n' if v.data_type == 'integer' else ''} {v.data_type}.") from None
             if v.min_limit is not None and number < v.min_limit:
                 raise forms.ValidationError(f"At least {v.min_limit:g}.")
             if v.max_limit is not None and number > v.max_limit:
@@ -798,10 +798,10 @@ class VariableValueForm(forms.ModelForm):
             unknown = [item for item in value.split(",") if item.strip() not in allowed]
             if unknown:
                 raise forms.ValidationError(f"Not allowed: {', '.join(unknown)}. Allowed: {', '.join(allowed)}.")
-        if v.data_type in ("string", "OptionList", "MemberList", "SequenceList") and v.max_limit is not None:
-            # For these types maxLimit is the longest string the station takes.
-            if len(value) > v.max_limit:
-                raise forms.ValidationError(f"At most {v.max_limit:g} characters.")
+        # For these types maxLimit is the longest string the station takes.
+        text_types = ("string", "OptionList", "MemberList", "SequenceList")
+        if v.data_type in text_types and v.max_limit is not None and len(value) > v.max_limit:
+            raise forms.ValidationError(f"At most {v.max_limit:g} characters.")
         return value
 
 

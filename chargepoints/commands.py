@@ -94,7 +94,9 @@ def validate(version: str, action: str, payload: dict) -> None:
     try:
         rpc.validate_payload(version, action, payload)
     except rpc.RpcError as error:
-        raise InvalidPayload(error.description, field=error.details.get("field", ""), rule=error.details.get("rule", ""))
+        raise InvalidPayload(
+            error.description, field=error.details.get("field", ""), rule=error.details.get("rule", "")
+        ) from None
 
 
 def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user) -> tuple[Command, bool]:
@@ -163,7 +165,7 @@ async def acall(
     )
     try:
         message = await asyncio.wait_for(layer.receive(reply_channel), ACK_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         offline = ChargePointOffline(
             f"Charge point {charge_point_id!r} is not connected (no connection answered)", command_id=command.pk
         )
@@ -174,7 +176,7 @@ async def acall(
         try:
             remaining = deadline - asyncio.get_running_loop().time()
             message = await asyncio.wait_for(layer.receive(reply_channel), max(remaining, 0))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = CommandTimeout(
                 f"No answer from {charge_point_id!r} to {action} within {timeout:g} s", command_id=command.pk
             )

@@ -283,7 +283,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self._send_frame(rpc.call_frame(unique_id, action, payload))
             try:
                 reply = await asyncio.wait_for(future, remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return CommandOutcome(status=CommandStatus.TIMEOUT)
         finally:
             self._pending.pop(unique_id, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .models import CommandStatus
 
@@ -77,7 +77,7 @@ class CommandTimeout(CommandError):
     http_status = 504
 
 
-class FailureReason(str, Enum):
+class FailureReason(StrEnum):
     """Why a command ended without an answer, beyond its status."""
 
     NONE = ""

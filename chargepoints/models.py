@@ -499,7 +499,7 @@ class Variable(models.Model):
     def lookup(cls, component: dict, variable: dict, attribute_type: str = "Actual") -> dict:
         """The identity fields of a 2.0.1 (ComponentType, VariableType, attribute type), for filter() or create()."""
         return {
-            **dict(zip(cls.IDENTITY_FIELDS, cls.identity(component, variable))),
+            **dict(zip(cls.IDENTITY_FIELDS, cls.identity(component, variable), strict=True)),
             "attribute_type": attribute_type or "Actual",
         }
 

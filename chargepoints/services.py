@@ -16,10 +16,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from . import ocpp, redaction
-from .ocpp.v16 import redaction as v16_redaction
-from .ocpp.v201 import redaction as v201_redaction
 from .exceptions import CommandOutcome, UnknownChargePoint
-from .ocpp.datetimes import parse_timestamp
 from .models import (
     BootNotification,
     ChargePoint,
@@ -37,6 +34,9 @@ from .models import (
     StatusNotification,
     Variable,
 )
+from .ocpp.datetimes import parse_timestamp
+from .ocpp.v16 import redaction as v16_redaction
+from .ocpp.v201 import redaction as v201_redaction
 
 
 @transaction.atomic

@@ -117,7 +117,7 @@ class Link:
 
     @classmethod
     async def open(cls, url: str, *, subprotocol: str, adapter_factory, open_timeout: float = 10.0,
-                   ping_interval: float | None = None, faults=None, script=None) -> "Link":
+                   ping_interval: float | None = None, faults=None, script=None) -> Link:
         """Connect to `url` offering `subprotocol`; `script` (a `script.Script`) notes the CALLs made through it.
 
         Raises OSError, TimeoutError, websockets' InvalidHandshake (e.g. HTTP 403) or HandshakeRefused.
@@ -173,7 +173,7 @@ class Link:
             return task.result()
         except (websockets.ConnectionClosed, ConnectionError):
             raise Disconnected() from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise
         except Exception as error:
             code = getattr(error, "code", None) or error.__class__.__name__
@@ -194,7 +194,7 @@ class Link:
         """
         try:
             result = await self._call_once(payload)
-        except (Disconnected, asyncio.TimeoutError, CallFailed):
+        except (TimeoutError, Disconnected, CallFailed):
             if self.script is not None:
                 self.script.outgoing(payload, None)
             raise
@@ -203,7 +203,7 @@ class Link:
         if self.faults is not None and self.faults.duplicate():
             try:
                 await self._call_once(payload)
-            except (asyncio.TimeoutError, CallFailed):
+            except (TimeoutError, CallFailed):
                 pass
         return result
 

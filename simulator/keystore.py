@@ -12,8 +12,8 @@ ChangeConfiguration of HeartbeatInterval does.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC")
 KNOWN_MEASURANDS = set(MEASURANDS) | {

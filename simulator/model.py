@@ -19,7 +19,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 NOMINAL_VOLTAGE_V = 230.0
 # IEC 61851-1: the EVSE cannot signal less than 6 A; below it charging pauses.
@@ -51,18 +51,18 @@ def status_201(status: str) -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
     """An OCPP dateTime: ISO 8601 UTC with milliseconds and a Z."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
     """Parse an OCPP dateTime (with Z or an offset; naive means UTC)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class Vehicle:
         self.soc_pct = min(100.0, self.soc_pct + 100.0 * energy_wh / self.model.battery_wh)
 
     @classmethod
-    def random(cls, rng: random.Random) -> "Vehicle":
+    def random(cls, rng: random.Random) -> Vehicle:
         """A vehicle drawn from `VEHICLE_MODELS`, arriving at 10–60 % and leaving by 80–100 %."""
         model = rng.choice(VEHICLE_MODELS)
         return cls(model=model, soc_pct=round(rng.uniform(10, 60), 1), target_soc_pct=round(rng.uniform(80, 100), 1))
@@ -163,7 +163,7 @@ class Electrical:
     voltage_v: dict
 
     @classmethod
-    def idle(cls, voltage_v: dict) -> "Electrical":
+    def idle(cls, voltage_v: dict) -> Electrical:
         return cls(0.0, {phase: 0.0 for phase in PHASES}, voltage_v)
 
 

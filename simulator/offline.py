@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 
 class SkipMessage(Exception):
@@ -120,7 +120,7 @@ async def deliver_head(
         result = await call(payload)
     except Disconnected:
         return "offline"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return "retry"
     except CallFailed:
         message.attempts += 1

@@ -58,7 +58,7 @@ class ChargingProfile:
     raw: dict = field(default_factory=dict)
 
     @classmethod
-    def from_ocpp(cls, connector_id: int, profile: dict, *, installed_at: datetime) -> "ChargingProfile":
+    def from_ocpp(cls, connector_id: int, profile: dict, *, installed_at: datetime) -> ChargingProfile:
         """Build from a 1.6 csChargingProfiles or 2.0.1 chargingProfile (camelCase or snake_case keys).
 
         A 2.0.1 profile may hold up to three schedules; the first is used.

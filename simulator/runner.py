@@ -98,7 +98,7 @@ class SimulationOptions:
         ocpp: str = "1.6",
         seed: int | None = None,
         **kwargs,
-    ) -> "SimulationOptions":
+    ) -> SimulationOptions:
         """Options from `simulate`'s arguments: `ids` wins over count/prefix; `ocpp` as in `versions_for`."""
         ids = list(ids) if ids else station_ids(count, id_prefix, id_width)
         if len(set(ids)) != len(ids):
@@ -163,12 +163,12 @@ class Simulation:
                 if spacing and not self._stop.is_set():
                     try:
                         await asyncio.wait_for(self._stop.wait(), spacing)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
             left = None if duration_s is None else max(0.0, duration_s - (time.monotonic() - self.started_at))
             try:
                 await asyncio.wait_for(self._stop.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await asyncio.gather(
                 *(station.shutdown(self.options.grace_s) for station in self.stations.values()), return_exceptions=True
@@ -240,13 +240,13 @@ class BackgroundSimulation:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
-    def start(self) -> "BackgroundSimulation":
+    def start(self) -> BackgroundSimulation:
         self.thread.start()
         if not self.simulation.running.wait(10):
             raise RuntimeError("the simulation did not start")
         return self
 
-    def __enter__(self) -> "BackgroundSimulation":
+    def __enter__(self) -> BackgroundSimulation:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -34,9 +34,9 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 from urllib.parse import quote
 
 from .connection import Backoff, Link
@@ -339,7 +339,7 @@ class Station:
                 result = await link.call(self.protocol.boot_notification(self.boot_reason))
             except Disconnected:
                 return False
-            except (asyncio.TimeoutError, CallFailed) as error:
+            except (TimeoutError, CallFailed) as error:
                 self.note("boot", f"BootNotification failed ({_describe(error)}); retrying")
                 await _sleep_unless_closed(link, max(1.0, self.settings.step_s))
                 continue
@@ -376,7 +376,7 @@ class Station:
             try:
                 await asyncio.wait_for(self._heartbeat_changed.wait(), interval)
                 continue  # a new interval: start counting again
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if await self.send(self.protocol.heartbeat(), attempts=1) is not None:
                 self.stats["heartbeats"] += 1
@@ -405,7 +405,7 @@ class Station:
                 return await link.call(payload)
             except Disconnected:
                 return None
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.stats["timeouts"] += 1
                 continue
             except CallFailed as error:
@@ -495,7 +495,7 @@ class Station:
             timeout = rng.uniform(*self.settings.pause_s) if self.settings.sessions else None
             try:
                 request = await asyncio.wait_for(self._requests[cid].get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if not self._can_start(connector) or cid in self._requested:
                     continue
                 if connector.reservation is not None:
@@ -596,7 +596,7 @@ class Station:
         self.note(
             "session",
             f"connector {cid}: started for {session.id_tag}"
-            f"{' (remote)' if session.remote else ''}{' on reservation %s' % session.reservation_id if reservation else ''}"
+            f"{' (remote)' if session.remote else ''}{f' on reservation {session.reservation_id}' if reservation else ''}"
             f", {session.vehicle.model.name} at {session.vehicle.soc_pct:.0f} %",
         )
         await self.set_status(connector, session.charging_state)
@@ -614,7 +614,7 @@ class Station:
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), max(0.0, wait))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             previous = session.charging_state
             self._advance(connector)
@@ -661,7 +661,7 @@ class Station:
         connector.last_reading_at = at
         return at
 
-    def reading(self, connector: Connector, context: str) -> "Reading":
+    def reading(self, connector: Connector, context: str) -> Reading:
         """A meter reading of `connector` now, in the `context` (Sample.Periodic, Transaction.Begin/End, Trigger)."""
         session = connector.session
         return Reading(
@@ -997,5 +997,5 @@ def _describe(error: BaseException) -> str:
 async def _sleep_unless_closed(link: Link, seconds: float) -> None:
     try:
         await asyncio.wait_for(link.closed.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

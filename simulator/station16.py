@@ -81,7 +81,7 @@ class Protocol16:
     def __init__(self, station):
         self.station = station
 
-    def adapter(self, ws) -> "ChargePoint16":
+    def adapter(self, ws) -> ChargePoint16:
         return ChargePoint16(self.station, ws)
 
     def boot_notification(self, reason: str) -> call.BootNotification:

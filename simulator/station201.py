@@ -105,7 +105,7 @@ class Protocol201:
         self.station = station
         self.variables: list[Variable] = device_model_201(station.settings.connectors)
 
-    def adapter(self, ws) -> "ChargePoint201":
+    def adapter(self, ws) -> ChargePoint201:
         return ChargePoint201(self.station, ws)
 
     def boot_notification(self, reason: str) -> call.BootNotification:
@@ -576,7 +576,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
             )
             status = station.reserve(reservation)
             if status == "Accepted":
-                self._then(lambda: station.report_idle_statuses({cid}))
+                self._then(lambda cid=cid: station.report_idle_statuses({cid}))
                 break
         return call_result.ReserveNow(status=status)
 

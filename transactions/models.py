@@ -3,10 +3,10 @@
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
-from ocpp.v201.enums import IdTokenEnumType
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from ocpp.v201.enums import IdTokenEnumType
 
 from chargepoints.ocpp.datetimes import format_datetime
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterable
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.db import connections, transaction
 
 from .. import commands
-from ..ocpp import v201
 from ..models import Command, CommandStatus
+from ..ocpp import v201
 
 # Answers that mean "done as asked"; any other status (Rejected, Occupied,
 # RebootRequired, Scheduled …) deserves the operator's attention.

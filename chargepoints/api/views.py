@@ -70,9 +70,9 @@ class ChargePointViewSet(viewsets.GenericViewSet):
         try:
             cp = services.charge_point_create(charge_point_id=data["id"], description=data["description"])
         except services.ChargePointAlreadyExists:
-            raise ValidationError({"id": [f"A charge point with identity {data['id']!r} is already registered."]})
+            raise ValidationError({"id": [f"A charge point with identity {data['id']!r} is already registered."]}) from None
         except DjangoValidationError as exc:
-            raise ValidationError(get_error_detail(exc))
+            raise ValidationError(get_error_detail(exc)) from None
         return Response(ChargePointDetailOutputSerializer(self._reload(cp)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ChargePointDetailOutputSerializer)

@@ -19,7 +19,7 @@ response data. An exception it raises is answered with an InternalError.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from django.db import transaction
 

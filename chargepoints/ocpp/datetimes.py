@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 def format_datetime(value: datetime) -> str:
     """`value` as an RFC 3339 UTC string with milliseconds and a Z, e.g. 2026-11-22T10:00:00.000Z."""
-    value = value.astimezone(dt_timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -29,5 +29,5 @@ def parse_timestamp(value: str) -> datetime:
     if parsed is None:
         raise ValueError(f"not a date-time: {value!r}")
     if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed

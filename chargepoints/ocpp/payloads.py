@@ -8,10 +8,10 @@ besides the answer, and optionally how to read more from the answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable
 
 from chargepoints.exceptions import InvalidArguments
 

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +242,7 @@ class _Schema:
     decimal_floats: bool  # the schema uses multipleOf: compare floats as Decimal
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(version: str, name: str) -> _Schema | None:
     path = SCHEMA_DIRS[version] / f"{name}.json"
     if not path.exists():
@@ -268,7 +268,7 @@ def known_actions(version: str) -> frozenset[str]:
     return _known_actions(version)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _known_actions(version: str) -> frozenset[str]:
     names = {p.stem for p in SCHEMA_DIRS[version].glob("*.json")}
     suffix = REQUEST_SUFFIX[version]

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.contrib.admin import site
 from django.contrib.messages import get_messages
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 

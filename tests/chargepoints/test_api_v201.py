@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from chargepoints import selectors, services
-from chargepoints.models import ChargePoint, Connector, Variable
+from chargepoints.models import ChargePoint, Variable
 from transactions.models import IdTag, Transaction
 
 pytestmark = pytest.mark.django_db

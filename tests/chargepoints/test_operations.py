@@ -31,8 +31,8 @@ from rest_framework.test import APIClient
 
 from chargepoints import commands, operations, services
 from chargepoints.exceptions import CommandOutcome
-from chargepoints.ocpp.v201.operations import parse_variable_key, variable_key
 from chargepoints.models import ChargePoint, Command, CommandSource, CommandStatus
+from chargepoints.ocpp.v201.operations import parse_variable_key, variable_key
 from transactions.models import IdTag, Reservation, ReservationStatus, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -690,7 +690,7 @@ def test_get_configuration_sums_up_values_and_unknown_keys_in_both_versions(cps,
     }
 
     v16 = run_operation("get-configuration", charge_point_id=CP16, keys=["HeartbeatInterval", "Nope"])
-    v201 = run_operation("get-configuration", 
+    v201 = run_operation("get-configuration",
         charge_point_id=CS201, keys=["OCPPCommCtrlr.HeartbeatInterval", "OCPPCommCtrlr.Nope"]
     )
 

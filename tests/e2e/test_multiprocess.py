@@ -230,7 +230,7 @@ def test_commands_through_one_process_reach_a_charge_point_connected_to_the_othe
 
     answers, received = asyncio.run(scenario())
 
-    for (status, body), (action, _, expected) in zip(answers, COMMANDS):
+    for (status, body), (action, _, expected) in zip(answers, COMMANDS, strict=True):
         assert status == 200, (action, status, body)
         assert body["action"] == action and body["charge_point"] == cp_id
         assert body["response"] == expected
@@ -243,7 +243,7 @@ def test_commands_through_one_process_reach_a_charge_point_connected_to_the_othe
         log = command_log(deployment, server, cp_id)
         answered = [entry for entry in log if entry["status"] == "answered"]
         assert [entry["id"] for entry in answered] == sorted(body["command_id"] for _, body in answers)
-        for entry, (_, body) in zip(answered, answers):
+        for entry, (_, body) in zip(answered, answers, strict=True):
             assert entry["response"] == body["response"]
             assert entry["round_trip_ms"] == body["round_trip_ms"]
             assert entry["source"] == "api" and entry["user"] == "admin"
@@ -283,7 +283,7 @@ def test_commands_follow_a_charge_point_that_reconnects_to_the_other_process(dep
 
     assert before[0] == 200 and before[1]["response"] == {"status": "Accepted"}, before
     assert [action for action, _ in first_received] == ["Reset"]
-    for (status, body), (action, _, expected) in zip(after, COMMANDS):
+    for (status, body), (action, _, expected) in zip(after, COMMANDS, strict=True):
         assert status == 200, (action, status, body)
         assert body["response"] == expected
     assert [action for action, _ in second_received] == [action for action, _, _ in COMMANDS]
@@ -323,7 +323,7 @@ def test_a_takeover_on_the_other_process_closes_the_first_socket_and_commands_fo
 
     assert first_close_code == TAKEOVER_CLOSE_CODE
     assert [action for action, _ in first_received] == ["Reset"]
-    for (status, body), (action, _, expected) in zip(answers, COMMANDS):
+    for (status, body), (action, _, expected) in zip(answers, COMMANDS, strict=True):
         assert status == 200, (action, status, body)
         assert body["response"] == expected
     assert [action for action, _ in second_received] == [action for action, _, _ in COMMANDS]
@@ -363,7 +363,7 @@ def test_a_process_serves_commands_and_health_for_the_charge_points_it_holds(dep
     health, answers, elapsed_s, received = asyncio.run(on_b_through_b())
     for status, body in health:
         assert status == 200, body
-    for (status, body), (action, _, expected) in zip(answers, COMMANDS):
+    for (status, body), (action, _, expected) in zip(answers, COMMANDS, strict=True):
         assert status == 200, (action, status, body)
         assert body["response"] == expected
     assert [action for action, _ in received] == [action for action, _, _ in COMMANDS]

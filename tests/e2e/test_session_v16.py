@@ -11,7 +11,7 @@ import json
 import re
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import websockets
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 
 def iso(minute: int) -> str:
-    return datetime(2026, 11, 22, 10, minute, tzinfo=timezone.utc).isoformat()
+    return datetime(2026, 11, 22, 10, minute, tzinfo=UTC).isoformat()
 
 
 async def drive_session(url: str) -> int:

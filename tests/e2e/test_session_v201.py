@@ -7,7 +7,7 @@ a `websockets` connection: it validates every answer against the official
 
 import asyncio
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import websockets
@@ -36,7 +36,7 @@ TX_ID = "2f6c1a8e-3b7d-4c1e-9a55-0e2d4b6f8a10"
 
 
 def iso(minute: int, second: int = 0) -> str:
-    return datetime(2026, 11, 22, 11, minute, second, tzinfo=timezone.utc).isoformat()
+    return datetime(2026, 11, 22, 11, minute, second, tzinfo=UTC).isoformat()
 
 
 def energy(minute: int, value, unit: str = "Wh", context=ReadingContextEnumType.sample_periodic) -> list[dict]:

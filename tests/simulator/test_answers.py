@@ -9,7 +9,7 @@ link and validated the same way.
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
@@ -22,8 +22,8 @@ from simulator.station import VENDOR_ID, Station, StationSettings
 
 ACTIONS = {v16.VERSION: v16.ACTIONS, v201.VERSION: v201.ACTIONS}
 
-FUTURE = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
-NOW = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+FUTURE = (datetime.now(UTC) + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+NOW = datetime.now(UTC).isoformat().replace("+00:00", "Z")
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 HASH = {"hashAlgorithm": "SHA256", "issuerNameHash": "a1", "issuerKeyHash": "b2", "serialNumber": "01"}
 
@@ -319,7 +319,7 @@ async def test_reservations_make_the_connector_reserved_until_cancelled(make_sta
 
 async def test_a_reservation_expires_by_itself(make_station):
     station = make_station("2.0.1")
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
     await answer(station, "ReserveNow", {**REQUESTS["2.0.1"]["ReserveNow"], "expiryDateTime": soon})
     ticker = asyncio.create_task(station._reservation_ticker())
     try:

@@ -5,7 +5,7 @@ charge points, runs a simulation in a thread and checks what the REST API
 (and, where it shows nothing, the database) says.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -56,7 +56,7 @@ def samples(tx: dict, measurand: str, phase: str = "") -> list[tuple[datetime, f
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utc_iso() -> str:
@@ -69,7 +69,7 @@ def test_sessions_of_both_versions_become_transactions_with_growing_energy(csms)
     url = csms.servers[0].ws("/ocpp/")
     with run_simulation(url, ids, "1.6,2.0.1"):
         for cp in ids:
-            eventually(lambda: len([t for t in transactions(csms, cp, status="completed") if t["energy_wh"]]) >= 2, 25)
+            eventually(lambda cp=cp: len([t for t in transactions(csms, cp, status="completed") if t["energy_wh"]]) >= 2, 25)
     # A graceful stop ends the running sessions and delivers them.
     for cp in ids:
         assert transactions(csms, cp, status="active") == []
@@ -140,7 +140,7 @@ def test_a_16_charge_point_answers_and_acts_on_every_kind_of_command(csms):
         eventually(lambda: statuses(csms, cp)[1] == "Available")
 
         # Reservations, availability, unlock, trigger.
-        expiry = datetime.fromtimestamp(datetime.now().timestamp() + 600, timezone.utc).isoformat()
+        expiry = datetime.fromtimestamp(datetime.now().timestamp() + 600, UTC).isoformat()
         reserve = {"connectorId": 2, "expiryDate": expiry, "idTag": TAG, "reservationId": 501}
         assert command(csms, cp, "ReserveNow", reserve) == {"status": "Accepted"}
         eventually(lambda: statuses(csms, cp)[2] == "Reserved")
@@ -244,7 +244,7 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
         assert events[0][1] == "Started" and events[-1][1] == "Ended"
 
         # Reservations, availability, trigger.
-        expiry = datetime.fromtimestamp(datetime.now().timestamp() + 600, timezone.utc).isoformat()
+        expiry = datetime.fromtimestamp(datetime.now().timestamp() + 600, UTC).isoformat()
         reserve = {"id": 503, "expiryDateTime": expiry, "idToken": {"idToken": TAG, "type": "ISO14443"}, "evseId": 2}
         assert command(csms, cp, "ReserveNow", reserve) == {"status": "Accepted"}
         eventually(lambda: evse_statuses(csms, cp)[1] == "Reserved")
@@ -303,7 +303,7 @@ def test_injected_faults_lose_or_corrupt_no_transaction(csms):
                     for name in ("dropped", "duplicated", "disconnected", "malformed")}
 
         for cp in ids:
-            eventually(lambda: len(transactions(csms, cp, status="completed")) >= 2, 30)
+            eventually(lambda cp=cp: len(transactions(csms, cp, status="completed")) >= 2, 30)
         eventually(lambda: all(sim.call(counts).values()), 30)
     assert all(len(s.tx_queue) == 0 and s.tx_queue.given_up == 0 for s in sim.stations.values())
     for cp in ids:

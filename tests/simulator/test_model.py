@@ -1,8 +1,8 @@
 """The simulator's pure parts: charging curve, power under a charging profile, backoff, offline queue order."""
 
-import asyncio
+import itertools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,7 +33,7 @@ from simulator.offline import (
 from simulator.profiles import ChargingProfile, ProfileStore, combined_limit
 from simulator.station import _next_version
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 PREMIUM = VehicleModel("premium", 95_000, 3, 32.0)
 COMPACT = VehicleModel("compact", 40_000, 1, 32.0)
 
@@ -52,7 +52,7 @@ def test_the_curve_is_flat_until_80_percent_then_tapers_to_a_tenth_at_full():
 def test_power_falls_monotonically_through_the_taper():
     curve = ChargingCurve(max_power_w=22_000)
     powers = [curve.accepted_power_w(soc) for soc in range(0, 101)]
-    assert all(a >= b for a, b in zip(powers, powers[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(powers))
 
 
 def test_a_session_charges_at_constant_power_then_slows_and_stops_at_its_target():
@@ -172,8 +172,8 @@ def test_a_recurring_daily_profile_repeats_every_day():
         chargingSchedule={"startSchedule": "2026-11-01T00:00:00Z", "chargingRateUnit": "A", "chargingSchedulePeriod": [
             {"startPeriod": 0, "limit": 6.0}, {"startPeriod": 8 * 3600, "limit": 20.0}]},
     ), installed_at=T0))
-    _, night = store.limits(1, now=datetime(2026, 11, 22, 3, tzinfo=timezone.utc))
-    _, day = store.limits(1, now=datetime(2026, 11, 22, 12, tzinfo=timezone.utc))
+    _, night = store.limits(1, now=datetime(2026, 11, 22, 3, tzinfo=UTC))
+    _, day = store.limits(1, now=datetime(2026, 11, 22, 12, tzinfo=UTC))
     assert (night.value, day.value) == (6.0, 20.0)
 
 
@@ -303,7 +303,7 @@ async def test_a_transaction_queued_offline_is_delivered_in_order_with_the_id_th
 async def test_a_lost_connection_or_timeout_keeps_the_message_at_the_head_and_it_is_sent_once_after():
     queue, server, session = TransactionQueue(), FakeCentralSystem(), new_session()
     queue_session(queue, session, samples=2)
-    server.fail = [Disconnected(), asyncio.TimeoutError()]
+    server.fail = [Disconnected(), TimeoutError()]
     assert await deliver_head(queue, server.call) == "offline"
     assert await deliver_head(queue, server.call) == "retry"
     assert len(queue) == 4 and server.received == []

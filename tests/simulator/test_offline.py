@@ -8,7 +8,7 @@ process on the same database, and deliver the queue.
 """
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -53,25 +53,25 @@ def test_transactions_queued_while_the_central_system_is_down_arrive_in_order_ex
         connectors=1, sample_interval_s=0.25, session_s=(1.5, 2.0), pause_s=(0.2, 0.4), backoff_cap_s=0.5,
     ) as sim:
         for cp in (CP16, CP201):
-            eventually(lambda: any(t["stop_timestamp"] for t in completed(deployment, server, cp)), 20)
+            eventually(lambda cp=cp: any(t["stop_timestamp"] for t in completed(deployment, server, cp)), 20)
 
-        down_at = datetime.now(timezone.utc)
+        down_at = datetime.now(UTC)
         server.process.terminate()
         server.process.wait(10)
-        eventually(lambda: all(sim.stations[cp].state in ("offline", "connecting") for cp in (CP16, CP201)), 10)
+        eventually(lambda cp=cp: all(sim.stations[cp].state in ("offline", "connecting") for cp in (CP16, CP201)), 10)
         # Charging goes on: wait for sessions started offline, with meter values queued behind them.
         started_offline = {}
         for cp in (CP16, CP201):
-            started_offline[cp] = eventually(lambda: offline_starts(sim, cp), 10)
-        eventually(lambda: all(len(sim.stations[cp].tx_queue) >= 6 for cp in (CP16, CP201)), 10)
+            started_offline[cp] = eventually(lambda cp=cp: offline_starts(sim, cp), 10)
+        eventually(lambda cp=cp: all(len(sim.stations[cp].tx_queue) >= 6 for cp in (CP16, CP201)), 10)
         queued_while_down = {cp: len(sim.stations[cp].tx_queue) for cp in (CP16, CP201)}
         assert all(sim.stations[cp].state != "online" for cp in (CP16, CP201))
 
         second = deployment.start_server()
-        up_at = datetime.now(timezone.utc)
+        up_at = datetime.now(UTC)
         sim.set_url(second.ws("/ocpp/"))
         for cp in (CP16, CP201):
-            eventually(lambda: sim.stations[cp].state == "online" and len(sim.stations[cp].tx_queue) == 0, 20)
+            eventually(lambda cp=cp: sim.stations[cp].state == "online" and len(sim.stations[cp].tx_queue) == 0, 20)
         time.sleep(0.5)
     # Stopped gracefully: running sessions ended and delivered.
     sessions = {cp: sim.stations[cp].stats["sessions"] for cp in (CP16, CP201)}
@@ -125,5 +125,5 @@ def test_transactions_queued_while_the_central_system_is_down_arrive_in_order_ex
 
 def _moment(value) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)

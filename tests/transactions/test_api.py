@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,7 +15,7 @@ from transactions.models import IdTag, MeterValue, Transaction
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2025, 3, 1, 8, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -61,7 +61,7 @@ def test_the_201_local_list_carries_id_tokens_with_their_type_and_info():
     group = services.id_tag_create(id_tag="FLEET", type="Central")
     services.id_tag_create(id_tag="A-CARD", type="ISO14443", parent=group)
     services.id_tag_create(
-        id_tag="B-OLD", status="Blocked", expiry_date=datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt_timezone.utc)
+        id_tag="B-OLD", status="Blocked", expiry_date=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     )
 
     assert local_list_201() == [
@@ -80,9 +80,9 @@ def test_the_201_local_list_carries_id_tokens_with_their_type_and_info():
 
 def test_the_201_local_list_since_a_moment_holds_only_the_id_tags_changed_after_it():
     services.id_tag_create(id_tag="OLD")
-    IdTag.objects.filter(id_tag="OLD").update(updated_at=datetime(2025, 1, 1, tzinfo=dt_timezone.utc))
+    IdTag.objects.filter(id_tag="OLD").update(updated_at=datetime(2025, 1, 1, tzinfo=UTC))
     services.id_tag_create(id_tag="NEW")
 
-    since = datetime(2025, 1, 1, tzinfo=dt_timezone.utc) + timedelta(seconds=1)
+    since = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=1)
 
     assert [e["idToken"]["idToken"] for e in local_list_201(since=since)] == ["NEW"]

@@ -45,7 +45,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -294,7 +294,7 @@ class Command(BaseCommand):
         try:
             write(f"Starting the server on {host}:{port} (log: {self._relative(log_path)}) …")
             server.start()
-            started_at = datetime.now(timezone.utc)
+            started_at = datetime.now(UTC)
             seconds = server.wait_healthy(api)
             write(f"Server up after {seconds:.1f} s (daphne pid {server.process.pid}).")
 
@@ -428,7 +428,7 @@ class Command(BaseCommand):
                 main.cancel()
 
         def say(text: str) -> None:
-            view.event(Event(datetime.now(timezone.utc), "CSMS", "demo", text))
+            view.event(Event(datetime.now(UTC), "CSMS", "demo", text))
 
         def status(text: str) -> None:
             if isinstance(view, DemoTableView):
@@ -534,7 +534,7 @@ class Command(BaseCommand):
                 if announced != transaction["id"]:
                     announced = transaction["id"]
                     last_report = time.monotonic()
-                    elapsed = (datetime.now(timezone.utc) - started_at).total_seconds()
+                    elapsed = (datetime.now(UTC) - started_at).total_seconds()
                     say(f"{cp} is charging: transaction {announced}, {elapsed:.0f} s after the server started; {link}")
                 # On a terminal the banner's status line follows the energy; in a log, a line a minute.
                 text = f"{cp}: charging, transaction {announced}, {energy_kwh:.2f} kWh recorded by the CSMS — {link}"

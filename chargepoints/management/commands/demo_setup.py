@@ -20,8 +20,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from chargepoints import services
-from csms import services as csms_services
 from chargepoints.models import ChargePoint
+from csms import services as csms_services
 from transactions import services as tx_services
 from transactions.models import IdTag
 

@@ -42,7 +42,7 @@ ACTIONS = (
         "SetChargingProfile",
         # Remote Trigger
         "TriggerMessage",
-    
+
 )
 
 __all__ = ["redaction", "ACTIONS", "ALLOWED_BEFORE_ACCEPTED",

@@ -10,6 +10,7 @@ OCPP 1.6 specification, edition 2.
 from __future__ import annotations
 
 import logging
+
 from channels.db import database_sync_to_async
 from django.conf import settings
 from ocpp.v16.enums import Action

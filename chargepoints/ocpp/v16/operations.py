@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from transactions import selectors as tx_selectors
 
-from ..registry import registrar
 from ..payloads import Request, compact, datetime_text, invalid, profile_common, schedule
+from ..registry import registrar
 
 ID_TAG_MAX_LENGTH = 20  # IdToken is CiString20Type (§7.28)
 # 1.6 names the station-wide limit ChargePointMaxProfile; 2.0.1's name is the neutral one.

@@ -56,7 +56,7 @@ ACTIONS = (
         "UnlockConnector",
         "UnpublishFirmware",
         "UpdateFirmware",
-    
+
 )
 # TriggerMessage requestedMessage → the message the station then sends, where they differ (F06).
 TRIGGERED_ACTIONS = {

@@ -14,8 +14,8 @@ import re
 from chargepoints import services
 from transactions import selectors as tx_selectors
 
-from ..registry import registrar
 from ..payloads import Request, compact, datetime_text, invalid, profile_common, schedule
+from ..registry import registrar
 
 ID_TAG_MAX_LENGTH = 36  # IdTokenType.idToken is identifierString(36)
 # 1.6's names for what 2.0.1 (and the neutral operations) call otherwise.

@@ -44,7 +44,7 @@ def redact(action: str, payload: dict, *, write_only: Collection[tuple] = ()) ->
         ]
         if not any(secret):
             return payload
-        hidden = [{**entry, "attributeValue": REDACTED} if hide else entry for entry, hide in zip(entries, secret)]
+        hidden = [{**entry, "attributeValue": REDACTED} if hide else entry for entry, hide in zip(entries, secret, strict=True)]
         return {**payload, "setVariableData": hidden}
     if action == "SetNetworkProfile":
         profile = payload.get("connectionData", {})

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from chargepoints.ocpp import rpc
-from chargepoints.ocpp.rpc import ErrorKind, RpcError
+from chargepoints.ocpp.rpc import RpcError
 
 
 def error_of(text: str) -> RpcError:

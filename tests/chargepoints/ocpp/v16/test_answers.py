@@ -5,16 +5,14 @@ outcome through `services.command_finish` — the one door the consumer uses —
 and checks what an operator would then see in the database.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils.timezone import now as dj_now
 from django.utils import timezone as dj_timezone
+from django.utils.timezone import now as dj_now
 
+from chargepoints import commands, services
 from chargepoints.exceptions import CommandOutcome
-from chargepoints import commands, operations, services
-from chargepoints.ocpp.datetimes import format_datetime
-from tests.chargepoints.test_operations import run_operation
 from chargepoints.models import (
     ChargePoint,
     ChargingProfile,
@@ -25,6 +23,8 @@ from chargepoints.models import (
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
 )
+from chargepoints.ocpp.datetimes import format_datetime
+from tests.chargepoints.test_operations import run_operation
 from transactions import services as tx_services
 from transactions.models import IdTag, Reservation, ReservationStatus, Transaction
 
@@ -182,7 +182,7 @@ def start(charge_point_id: str = "CP-1", connector_id: int = 1, reservation_id=N
         connector_id=connector_id,
         id_tag="CARD-1",
         meter_start_wh=1000,
-        timestamp=datetime(2026, 11, 22, 10, minute, tzinfo=timezone.utc),
+        timestamp=datetime(2026, 11, 22, 10, minute, tzinfo=UTC),
         reservation_id=reservation_id,
     )
     return tx
@@ -232,7 +232,7 @@ def test_a_reservation_takes_the_status_the_charge_point_answers(charge_point, s
     assert reservation.status == status
     assert (reservation.charge_point_id, reservation.evse_id) == ("CP-1", 2)
     assert (reservation.id_tag, reservation.parent_id_tag) == ("CARD-1", "FLEET")
-    assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+    assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
 def test_a_requested_reservation_is_updated_by_the_answer(charge_point):
@@ -326,8 +326,8 @@ def test_an_accepted_charging_profile_is_stored_and_installed_on_the_connector(c
     stored = ChargingProfile.objects.get(charging_profile_id=1)
     assert (stored.purpose, stored.stack_level, stored.kind, stored.recurrency_kind) == ("TxProfile", 2, "Absolute", "Daily")
     assert stored.transaction == tx
-    assert stored.valid_from == datetime(2026, 11, 22, tzinfo=timezone.utc)
-    assert stored.valid_to == datetime(2026, 11, 23, tzinfo=timezone.utc)
+    assert stored.valid_from == datetime(2026, 11, 22, tzinfo=UTC)
+    assert stored.valid_to == datetime(2026, 11, 23, tzinfo=UTC)
     assert stored.schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10}]
     assert installed() == {1: 1}
 
@@ -640,7 +640,7 @@ def fake(monkeypatch):
 @pytest.fixture
 def tags(db):
     fleet = IdTag.objects.create(id_tag="FLEET")
-    expires = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    expires = datetime(2027, 1, 1, tzinfo=UTC)
     IdTag.objects.create(id_tag="CARD-1", parent=fleet, expiry_date=expires)
     IdTag.objects.create(id_tag="CARD-2", status="Blocked")
     return fleet

@@ -1,6 +1,6 @@
 """OCPP 1.6 charge point messages end to end through the consumer: the answer and what is stored."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -44,7 +44,7 @@ async def test_boot_notification_is_accepted_with_our_interval_and_stored(client
     assert reply[0] == 3
     assert reply[2]["status"] == "Accepted"
     assert reply[2]["interval"] == 120
-    assert abs((parse_timestamp(reply[2]["currentTime"]) - datetime.now(timezone.utc)).total_seconds()) < 5
+    assert abs((parse_timestamp(reply[2]["currentTime"]) - datetime.now(UTC)).total_seconds()) < 5
 
     boot = await BootNotification.objects.aget(charge_point_id="CP-1")
     assert (boot.vendor, boot.model, boot.serial_number, boot.charge_box_serial_number) == ("Acme", "Fast-1", "SN-1", "BOX-1")
@@ -69,7 +69,7 @@ async def test_every_boot_is_kept_and_the_latest_describes_the_charge_point(clie
 
 async def test_heartbeat_answers_the_time_and_records_it(client):
     reply = await client.call("Heartbeat", {})
-    assert abs((parse_timestamp(reply[2]["currentTime"]) - datetime.now(timezone.utc)).total_seconds()) < 5
+    assert abs((parse_timestamp(reply[2]["currentTime"]) - datetime.now(UTC)).total_seconds()) < 5
     cp = await ChargePoint.objects.aget(pk="CP-1")
     assert cp.last_heartbeat is not None and cp.last_seen >= cp.last_heartbeat
 
@@ -106,7 +106,7 @@ async def test_status_notifications_keep_history_and_current_status_per_connecto
         "com.acme",
         "E42",
     )
-    assert c1.status_timestamp == datetime(2026, 11, 22, 10, 0, 2, tzinfo=timezone.utc)
+    assert c1.status_timestamp == datetime(2026, 11, 22, 10, 0, 2, tzinfo=UTC)
 
 
 async def test_a_late_older_status_is_kept_in_history_but_does_not_overwrite_the_current_one(client):

@@ -1,6 +1,6 @@
 """Authorize, StartTransaction, MeterValues and StopTransaction through the consumer: answers and rows."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as dj_timezone
@@ -74,7 +74,7 @@ async def test_start_transaction_stores_the_session_and_answers_its_id(client, c
         1000,
         7,
     )
-    assert tx.start_timestamp == datetime(2026, 11, 22, 10, tzinfo=timezone.utc)
+    assert tx.start_timestamp == datetime(2026, 11, 22, 10, tzinfo=UTC)
     assert tx.is_active and tx.id_tag_status == "Accepted"
 
 
@@ -321,7 +321,7 @@ async def test_stop_transaction_stores_meter_stop_reason_tag_and_transaction_dat
     assert reply[2] == {"idTagInfo": {"status": "Accepted"}}
     tx = await Transaction.objects.aget(pk=tx_id)
     assert (tx.meter_stop_wh, tx.stop_reason, tx.stop_id_tag) == (9500, "EVDisconnected", "CARD-1")
-    assert tx.stop_timestamp == datetime(2026, 11, 22, 11, tzinfo=timezone.utc)
+    assert tx.stop_timestamp == datetime(2026, 11, 22, 11, tzinfo=UTC)
     assert not tx.is_active
     assert tx.energy_wh == 8500
     contexts = [mv.context async for mv in MeterValue.objects.filter(transaction_id=tx_id).order_by("timestamp")]

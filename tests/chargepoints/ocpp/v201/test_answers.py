@@ -5,13 +5,13 @@ the station's CALLRESULT through `services.command_finish` — the door the
 consumer uses — and checks what an operator would then see in the database.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as dj_timezone
 
-from chargepoints.exceptions import CommandOutcome
 from chargepoints import services
+from chargepoints.exceptions import CommandOutcome
 from chargepoints.models import (
     ChargePoint,
     ChargingProfile,
@@ -434,7 +434,7 @@ def test_reserve_now_records_the_reservation_on_its_evse(station):
     reservation = Reservation.objects.get(pk=41)
     assert reservation.charge_point_id == "CS-1"
     assert (reservation.evse_id, reservation.id_tag, reservation.parent_id_tag) == (2, "TOKEN-1", "FLEET")
-    assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+    assert reservation.expiry_date == datetime(2026, 11, 22, 12, tzinfo=UTC)
     assert reservation.status == ReservationStatus.ACCEPTED
 
 
@@ -458,7 +458,7 @@ def test_reserve_now_again_updates_the_same_reservation(station):
 
     reservation = Reservation.objects.get()
     assert reservation.evse_id == 2
-    assert reservation.expiry_date == datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+    assert reservation.expiry_date == datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
 def test_reserve_now_leaves_another_stations_reservation_with_the_same_id_alone(station, other_station, caplog):
@@ -508,8 +508,8 @@ def test_set_charging_profile_stores_the_profile_and_installs_it_on_the_evse(sta
         "Absolute",
         "Daily",
     )
-    assert stored.valid_from == datetime(2026, 11, 22, tzinfo=timezone.utc)
-    assert stored.valid_to == datetime(2026, 12, 22, tzinfo=timezone.utc)
+    assert stored.valid_from == datetime(2026, 11, 22, tzinfo=UTC)
+    assert stored.valid_to == datetime(2026, 12, 22, tzinfo=UTC)
     assert stored.schedule == profile(7)["chargingSchedule"]
     assert stored.transaction_id is None
     assert installed() == {7: 1}

@@ -1,6 +1,6 @@
 """OCPP 2.0.1 station messages through the consumer: every answer is schema-valid, and what is stored."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -45,7 +45,7 @@ async def client(charge_point, ocpp_connect):
 
 
 def close_to_now(value: str) -> bool:
-    return abs((parse_timestamp(value) - datetime.now(timezone.utc)).total_seconds()) < 5
+    return abs((parse_timestamp(value) - datetime.now(UTC)).total_seconds()) < 5
 
 
 # --- B01 BootNotification, G02 Heartbeat, G01 StatusNotification ----------
@@ -119,7 +119,7 @@ async def test_status_notifications_keep_the_status_per_evse_and_connector_with_
     connectors = {(c.evse_id, c.connector_id): c async for c in Connector.objects.filter(charge_point_id="CP-1")}
     assert set(connectors) == {(1, 1), (2, 1)}
     assert connectors[(1, 1)].status == "Faulted"
-    assert connectors[(1, 1)].status_timestamp == datetime(2026, 11, 22, 10, 2, tzinfo=timezone.utc)
+    assert connectors[(1, 1)].status_timestamp == datetime(2026, 11, 22, 10, 2, tzinfo=UTC)
     assert connectors[(2, 1)].status == "Occupied"
     history = [(s.evse_id, s.connector_id, s.status) async for s in StatusNotification.objects.order_by("id")]
     assert history == [(1, 1, "Available"), (2, 1, "Occupied"), (1, 1, "Faulted")]

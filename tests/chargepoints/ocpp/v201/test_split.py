@@ -3,6 +3,7 @@
 chargepoints.ocpp.v201.split is pure: no database, no Django.
 """
 
+import itertools
 import json
 
 import pytest
@@ -69,7 +70,7 @@ def test_each_part_keeps_within_both_limits_and_the_entries_keep_their_order():
         assert 1 <= len(part["setVariableData"]) <= 3
         assert frame_bytes("SetVariables", part) <= limit_bytes
     # Greedy: no part could have taken the next part's first entry.
-    for part, following in zip(parts, parts[1:]):
+    for part, following in itertools.pairwise(parts):
         grown = {"setVariableData": part["setVariableData"] + following["setVariableData"][:1]}
         assert len(grown["setVariableData"]) > 3 or frame_bytes("SetVariables", grown) > limit_bytes
 

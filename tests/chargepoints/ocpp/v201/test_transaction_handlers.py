@@ -1,6 +1,6 @@
 """OCPP 2.0.1 Authorize, TransactionEvent, MeterValues and ReservationStatusUpdate through the consumer."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone as dj_timezone
@@ -20,7 +20,7 @@ def at(minute: int) -> str:
 
 
 def when(minute: int) -> datetime:
-    return datetime(2026, 11, 22, 10, minute, tzinfo=timezone.utc)
+    return datetime(2026, 11, 22, 10, minute, tzinfo=UTC)
 
 
 def energy(minute: int, value, unit: str = "Wh", multiplier: int | None = None, **fields) -> dict:
