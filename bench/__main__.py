@@ -47,15 +47,21 @@ DEFAULT_OUTPUT_DIR = REPO / "var" / "bench"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], metavar="SCENARIO",
-                        help=f"any of {', '.join(SCENARIOS)} (default: all, in that order)")
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        choices=[[], *SCENARIOS],
+        metavar="SCENARIO",
+        help=f"any of {', '.join(SCENARIOS)} (default: all, in that order)",
+    )
     parser.add_argument("--charge-points", type=int, default=None, help="charge points (default: the scenario's)")
     parser.add_argument("--duration", type=float, default=None, help="seconds of measured load or hold (default: the scenario's)")
     parser.add_argument("--ocpp", choices=("1.6", "2.0.1", "mixed"), default="1.6", help="charge points' OCPP version (default 1.6)")
     parser.add_argument("--timeout", type=float, default=120.0, help="bootstorm: seconds each charge point may take (default 120)")
     parser.add_argument("--rate", type=float, default=10.0, help="command: API commands per second (default 10)")
-    parser.add_argument("--load-interval", type=float, default=2.0,
-                        help="command: seconds between meter values of each charge point (default 2)")
+    parser.add_argument(
+        "--load-interval", type=float, default=2.0, help="command: seconds between meter values of each charge point (default 2)"
+    )
     parser.add_argument("--command-timeout", type=float, default=10.0, help="command: seconds each command may wait (default 10)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help="where the JSON goes (default var/bench)")
     args = parser.parse_args(argv)

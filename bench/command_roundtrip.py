@@ -102,7 +102,6 @@ class CommandSender:
         return sample
 
 
-
 def command_phases(dep: Deployment, server: Server, wanted: set[int]) -> dict:
     """Where the time of the answered commands went, from the command log's timestamps (milliseconds).
 
@@ -123,13 +122,13 @@ def command_phases(dep: Deployment, server: Server, wanted: set[int]) -> dict:
     to_sent, to_completed = [], []
     for entry in page["results"]:
         if entry["id"] in wanted:
-            for values, value in ((to_sent, ms(entry["sent_at"], entry["created_at"])),
-                                  (to_completed, ms(entry["completed_at"], entry["sent_at"]))):
+            for values, value in (
+                (to_sent, ms(entry["sent_at"], entry["created_at"])),
+                (to_completed, ms(entry["completed_at"], entry["sent_at"])),
+            ):
                 if value is not None:
                     values.append(value)
     return {"created_to_sent": summary(to_sent), "sent_to_completed": summary(to_completed)}
-
-
 
 
 def run(args, log) -> dict:
@@ -148,9 +147,14 @@ def run(args, log) -> dict:
         return {
             "scenario": "command",
             "config": {
-                "charge_points": args.charge_points, "rate_per_s": args.rate, "duration_s": args.duration,
-                "load_interval_s": args.load_interval, "command_timeout_s": args.command_timeout,
-                "actions": [action for action, _ in COMMANDS], "sockets_on": sockets.name, "api_on": api.name,
+                "charge_points": args.charge_points,
+                "rate_per_s": args.rate,
+                "duration_s": args.duration,
+                "load_interval_s": args.load_interval,
+                "command_timeout_s": args.command_timeout,
+                "actions": [action for action, _ in COMMANDS],
+                "sockets_on": sockets.name,
+                "api_on": api.name,
                 **describe(dep),
             },
             "results": raw,
@@ -199,8 +203,10 @@ async def _run(args, dep: Deployment, sockets: Server, api: Server, stations: li
 
         total = max(1, round(args.rate * args.duration))
         interval = 1 / args.rate
-        log(f"  sending {total} commands through {api.name}'s API at {args.rate:g}/s for {args.duration:g} s, "
-            f"each charge point sending a meter value every {args.load_interval:g} s ...")
+        log(
+            f"  sending {total} commands through {api.name}'s API at {args.rate:g}/s for {args.duration:g} s, "
+            f"each charge point sending a meter value every {args.load_interval:g} s ..."
+        )
         window = CpuWindow(dep.servers)
         calls_before = sum(cp.calls_received for cp in up)
         window_start = time.perf_counter()
@@ -267,8 +273,9 @@ def print_lines(data: dict) -> list[str]:
 
     errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
     load = r["load"]
-    where = (f"sockets on {c['sockets_on']}, API on {c['api_on']}" if c["sockets_on"] != c["api_on"]
-             else f"sockets and API on {c['sockets_on']}")
+    where = (
+        f"sockets on {c['sockets_on']}, API on {c['api_on']}" if c["sockets_on"] != c["api_on"] else f"sockets and API on {c['sockets_on']}"
+    )
     lines = [
         f"command — API commands at {c['rate_per_s']:g}/s for {c['duration_s']:g} s while {c['charge_points']} charge points "
         f"send a meter value every {c['load_interval_s']:g} s",
@@ -278,9 +285,14 @@ def print_lines(data: dict) -> list[str]:
         f"  {'milliseconds':<30}{'p50':>10}{'p90':>10}{'p99':>10}{'max':>10}",
         row("HTTP latency (client)", r["http_ms"]),
         row("CP round trip (server)", r["cp_round_trip_ms"]),
-        *([row("  logged → CALL sent", r["command_log_phases_ms"]["created_to_sent"]),
-           row("  CALL sent → recorded", r["command_log_phases_ms"]["sent_to_completed"])]
-          if r["command_log_phases_ms"] else []),
+        *(
+            [
+                row("  logged → CALL sent", r["command_log_phases_ms"]["created_to_sent"]),
+                row("  CALL sent → recorded", r["command_log_phases_ms"]["sent_to_completed"]),
+            ]
+            if r["command_log_phases_ms"]
+            else []
+        ),
         row("meter values (load)", load["latency_ms"]),
         row("commands sent behind schedule", r["late_ms"]),
         f"  load: {load['meter_values_ok']} meter values answered ({load['meter_values_per_s']}/s), errors {load['errors'] or 'none'}",

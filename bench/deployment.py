@@ -294,9 +294,7 @@ class Deployment:
             self.log(f"  database: SQLite file {database.url.removeprefix('sqlite:///')}")
         self.manage("migrate", "--noinput", "-v0")
         password_env = {"DJANGO_SUPERUSER_PASSWORD": admin_password} if admin_password is not None else {}
-        self.manage(
-            "createsuperuser", "--noinput", "--username", admin, "--email", f"{admin}@example.com", extra_env=password_env
-        )
+        self.manage("createsuperuser", "--noinput", "--username", admin, "--email", f"{admin}@example.com", extra_env=password_env)
         # Output: "Generated token <key> for user <admin>"
         self.token = self.manage("drf_create_token", admin).split()[2]
         self.log(f"  migrated, admin and API token created in {time.monotonic() - started:.1f} s")
@@ -356,7 +354,8 @@ class Deployment:
         for server in new:
             self._wait_healthy(server, started + timeout_s)
         self.log(
-            "  servers: " + ", ".join(f"{s.name} pid {s.process.pid} on {s.http}" for s in new)
+            "  servers: "
+            + ", ".join(f"{s.name} pid {s.process.pid} on {s.http}" for s in new)
             + f" (healthy after {time.monotonic() - started:.1f} s)"
         )
         return new

@@ -102,10 +102,5 @@ class Deployment(deployment.Deployment):
         The expression may use the models of both apps under their names
         (ChargePoint, Command, MeterValue, Transaction, …). Raises HarnessError.
         """
-        script = (
-            "import json\n"
-            "from chargepoints.models import *\n"
-            "from transactions.models import *\n"
-            f"print(json.dumps({expression}))\n"
-        )
+        script = f"import json\nfrom chargepoints.models import *\nfrom transactions.models import *\nprint(json.dumps({expression}))\n"
         return json.loads(self.manage("shell", "-c", script).strip().splitlines()[-1])

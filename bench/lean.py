@@ -83,8 +83,12 @@ class LeanChargePoint:
         """Open the WebSocket with the version's subprotocol. Raises OSError, websockets exceptions or TimeoutError."""
         # No client pings: daphne pings every socket itself, and the OCPP traffic is the load.
         self.ws = await websockets.connect(
-            self.url, subprotocols=[SUBPROTOCOL[self.version]], ping_interval=None,
-            open_timeout=timeout_s, close_timeout=2, max_queue=None,
+            self.url,
+            subprotocols=[SUBPROTOCOL[self.version]],
+            ping_interval=None,
+            open_timeout=timeout_s,
+            close_timeout=2,
+            max_queue=None,
         )
         self._reader = asyncio.create_task(self._read())
 
@@ -211,13 +215,20 @@ class LeanChargePoint:
             self.transaction_id = answer["transactionId"]
         else:
             self.transaction_id = uuid.uuid4().hex
-            answer, _ = await self.call("TransactionEvent", {
-                "eventType": "Started", "timestamp": self._timestamp(), "triggerReason": "Authorized",
-                "seqNo": self._next_seq_no(), "evse": {"id": connector, "connectorId": 1},
-                "transactionInfo": {"transactionId": self.transaction_id, "chargingState": "Charging"},
-                "idToken": {"idToken": id_tag, "type": "ISO14443"},
-                "meterValue": [self._meter_value_201()],
-            }, timeout_s)
+            answer, _ = await self.call(
+                "TransactionEvent",
+                {
+                    "eventType": "Started",
+                    "timestamp": self._timestamp(),
+                    "triggerReason": "Authorized",
+                    "seqNo": self._next_seq_no(),
+                    "evse": {"id": connector, "connectorId": 1},
+                    "transactionInfo": {"transactionId": self.transaction_id, "chargingState": "Charging"},
+                    "idToken": {"idToken": id_tag, "type": "ISO14443"},
+                    "meterValue": [self._meter_value_201()],
+                },
+                timeout_s,
+            )
             status = answer.get("idTokenInfo", {}).get("status")
         if status != "Accepted":
             raise CallFailed(f"transaction start: id tag {id_tag} answered {status}")
@@ -227,12 +238,15 @@ class LeanChargePoint:
         return seq_no
 
     def _meter_value_201(self) -> dict:
-        return {"timestamp": self._timestamp(), "sampledValue": [
-            {"value": self.energy_wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}},
-            {"value": 22000, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
-            {"value": 32.0, "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
-            {"value": 230.0, "measurand": "Voltage", "unitOfMeasure": {"unit": "V"}},
-        ]}
+        return {
+            "timestamp": self._timestamp(),
+            "sampledValue": [
+                {"value": self.energy_wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}},
+                {"value": 22000, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+                {"value": 32.0, "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
+                {"value": 230.0, "measurand": "Voltage", "unitOfMeasure": {"unit": "V"}},
+            ],
+        }
 
     async def meter_values(self, connector: int = 1, timeout_s: float = 30) -> float:
         """One periodic meter value of the running transaction with `SAMPLES_PER_METER_VALUE` sampled values.
@@ -243,20 +257,38 @@ class LeanChargePoint:
         """
         self.energy_wh += 10
         if self.version == "1.6":
-            payload = {"connectorId": connector, "transactionId": self.transaction_id, "meterValue": [{
-                "timestamp": self._timestamp(), "sampledValue": [
-                    {"value": str(self.energy_wh), "context": "Sample.Periodic",
-                     "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                    {"value": "22000", "context": "Sample.Periodic", "measurand": "Power.Active.Import", "unit": "W"},
-                    {"value": "32.0", "context": "Sample.Periodic", "measurand": "Current.Import", "unit": "A"},
-                    {"value": "230.0", "context": "Sample.Periodic", "measurand": "Voltage", "unit": "V"},
+            payload = {
+                "connectorId": connector,
+                "transactionId": self.transaction_id,
+                "meterValue": [
+                    {
+                        "timestamp": self._timestamp(),
+                        "sampledValue": [
+                            {
+                                "value": str(self.energy_wh),
+                                "context": "Sample.Periodic",
+                                "measurand": "Energy.Active.Import.Register",
+                                "unit": "Wh",
+                            },
+                            {"value": "22000", "context": "Sample.Periodic", "measurand": "Power.Active.Import", "unit": "W"},
+                            {"value": "32.0", "context": "Sample.Periodic", "measurand": "Current.Import", "unit": "A"},
+                            {"value": "230.0", "context": "Sample.Periodic", "measurand": "Voltage", "unit": "V"},
+                        ],
+                    }
                 ],
-            }]}
+            }
             _, latency = await self.call("MeterValues", payload, timeout_s)
         else:
-            _, latency = await self.call("TransactionEvent", {
-                "eventType": "Updated", "timestamp": self._timestamp(), "triggerReason": "MeterValuePeriodic",
-                "seqNo": self._next_seq_no(), "transactionInfo": {"transactionId": self.transaction_id},
-                "meterValue": [self._meter_value_201()],
-            }, timeout_s)
+            _, latency = await self.call(
+                "TransactionEvent",
+                {
+                    "eventType": "Updated",
+                    "timestamp": self._timestamp(),
+                    "triggerReason": "MeterValuePeriodic",
+                    "seqNo": self._next_seq_no(),
+                    "transactionInfo": {"transactionId": self.transaction_id},
+                    "meterValue": [self._meter_value_201()],
+                },
+                timeout_s,
+            )
         return latency

@@ -52,9 +52,9 @@ def machine_cpu_jiffies() -> tuple[int, int] | None:
 class CpuWindow:
     """CPU used by each server, by this benchmark process and by the whole machine between start and `stop()`.
 
-        window = CpuWindow(dep.servers)
-        ...
-        window.stop()  # {"A": 43.1, "client": 12.0, "machine": 61.5}: % of one core; machine: % of all CPUs
+    window = CpuWindow(dep.servers)
+    ...
+    window.stop()  # {"A": 43.1, "client": 12.0, "machine": 61.5}: % of one core; machine: % of all CPUs
     """
 
     def __init__(self, servers: list[Server]):

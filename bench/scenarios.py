@@ -113,8 +113,13 @@ def throughput(args, log) -> dict:
         result["server_log_exceptions"] = server_log_exceptions(server)
         return {
             "scenario": "throughput",
-            "config": {"charge_points": args.charge_points, "ocpp": args.ocpp, "duration_s": args.duration,
-                       "sampled_values_per_call": SAMPLES_PER_METER_VALUE, **describe(dep)},
+            "config": {
+                "charge_points": args.charge_points,
+                "ocpp": args.ocpp,
+                "duration_s": args.duration,
+                "sampled_values_per_call": SAMPLES_PER_METER_VALUE,
+                **describe(dep),
+            },
             "results": result,
         }
 
@@ -282,9 +287,7 @@ def bootstorm(args, log) -> dict:
         stations = fleet(dep, server, args)
         result = asyncio.run(_bootstorm(args, dep, stations, log))
         result["server_log_exceptions"] = server_log_exceptions(server)
-        result["boots_stored"] = dep.query(
-            "BootNotification.objects.count()"
-        )
+        result["boots_stored"] = dep.query("BootNotification.objects.count()")
         return {
             "scenario": "bootstorm",
             "config": {"charge_points": args.charge_points, "ocpp": args.ocpp, "timeout_s": args.timeout, **describe(dep)},

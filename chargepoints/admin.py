@@ -451,9 +451,7 @@ class ChargePointAdmin(admin.ModelAdmin):
     @admin.action(description="Change availability: Inoperative", permissions=["change"])
     def make_inoperative(self, request, queryset):
         """The whole charge point Inoperative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
-        self._operate_on_each(
-            request, queryset, "Change availability: Inoperative", "change-availability", operative=False
-        )
+        self._operate_on_each(request, queryset, "Change availability: Inoperative", "change-availability", operative=False)
 
     @admin.action(description="Get configuration", permissions=["change"])
     def get_configuration(self, request, queryset):
@@ -922,9 +920,7 @@ class VariableAdmin(admin.ModelAdmin):
         outcome = attempt(
             obj.charge_point_id,
             "SetVariables",
-            lambda: commands.call(
-                obj.charge_point_id, "SetVariables", payload, source=CommandSource.ADMIN, user=request.user
-            ),
+            lambda: commands.call(obj.charge_point_id, "SetVariables", payload, source=CommandSource.ADMIN, user=request.user),
         )
         request._set_variable_answer = set_variable_answer(obj, value, outcome)
 

@@ -94,9 +94,7 @@ def validate(version: str, action: str, payload: dict) -> None:
     try:
         rpc.validate_payload(version, action, payload)
     except rpc.RpcError as error:
-        raise InvalidPayload(
-            error.description, field=error.details.get("field", ""), rule=error.details.get("rule", "")
-        ) from None
+        raise InvalidPayload(error.description, field=error.details.get("field", ""), rule=error.details.get("rule", "")) from None
 
 
 def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user) -> tuple[Command, bool]:
@@ -113,9 +111,7 @@ def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user
 
 async def _give_up(command: Command, status: str, error: CommandError) -> CommandError:
     """Record `status` on the command unless the consumer already finished it; returns `error` to raise."""
-    await database_sync_to_async(services.command_finish)(
-        command_id=command.pk, outcome=CommandOutcome(status=status), if_unfinished=True
-    )
+    await database_sync_to_async(services.command_finish)(command_id=command.pk, outcome=CommandOutcome(status=status), if_unfinished=True)
     return error
 
 
@@ -166,9 +162,7 @@ async def acall(
     try:
         message = await asyncio.wait_for(layer.receive(reply_channel), ACK_TIMEOUT_S)
     except TimeoutError:
-        offline = ChargePointOffline(
-            f"Charge point {charge_point_id!r} is not connected (no connection answered)", command_id=command.pk
-        )
+        offline = ChargePointOffline(f"Charge point {charge_point_id!r} is not connected (no connection answered)", command_id=command.pk)
         raise await _give_up(command, CommandStatus.OFFLINE, offline) from None
     deadline = asyncio.get_running_loop().time() + timeout + OUTCOME_GRACE_S
     # A second "queued" can come from a connection closing after a takeover.
@@ -177,9 +171,7 @@ async def acall(
             remaining = deadline - asyncio.get_running_loop().time()
             message = await asyncio.wait_for(layer.receive(reply_channel), max(remaining, 0))
         except TimeoutError:
-            timed_out = CommandTimeout(
-                f"No answer from {charge_point_id!r} to {action} within {timeout:g} s", command_id=command.pk
-            )
+            timed_out = CommandTimeout(f"No answer from {charge_point_id!r} to {action} within {timeout:g} s", command_id=command.pk)
             raise await _give_up(command, CommandStatus.TIMEOUT, timed_out) from None
     outcome = CommandOutcome.from_message(message)
     error = outcome.error(command_id=command.pk, charge_point_id=charge_point_id, action=action, timeout=timeout)
@@ -230,9 +222,7 @@ def _parts(charge_point_id: str, action: str, payload: dict) -> list[dict]:
     return parts
 
 
-async def _acall_parts(
-    charge_point_id: str, action: str, parts: list[dict], *, timeout: float, source: str, user
-) -> CommandResult:
+async def _acall_parts(charge_point_id: str, action: str, parts: list[dict], *, timeout: float, source: str, user) -> CommandResult:
     """Send `parts` of one request one after the other through `acall`, and return one merged CommandResult.
 
     Each part is a CALL of its own: its own Command row, its answer applied as

@@ -130,9 +130,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         owned = await database_sync_to_async(services.charge_point_disconnect)(
             charge_point_id=self.session.charge_point_id, session_id=self.session.session_id
         )
-        logger.info(
-            "%s: disconnected (code %s)%s", self.session.charge_point_id, code, "" if owned else " after takeover"
-        )
+        logger.info("%s: disconnected (code %s)%s", self.session.charge_point_id, code, "" if owned else " after takeover")
 
     async def session_takeover(self, event):
         """A newer connection of the same charge point took over: close this one."""
@@ -183,9 +181,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                         f"{call.action} is not an action a charge point sends to a central system",
                         unique_id=call.unique_id,
                     )
-                raise rpc.RpcError(
-                    rpc.ErrorKind.NOT_IMPLEMENTED, f"Unknown action {call.action!r}", unique_id=call.unique_id
-                )
+                raise rpc.RpcError(rpc.ErrorKind.NOT_IMPLEMENTED, f"Unknown action {call.action!r}", unique_id=call.unique_id)
             rpc.validate_payload(version, call.action, call.payload, unique_id=call.unique_id)
             self._check_registration(call)
             result = await handler(self.session, call.payload)
@@ -201,9 +197,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         except Exception:
             logger.exception("%s: %s handler failed", self.session.charge_point_id, call.action)
-            error = rpc.RpcError(
-                rpc.ErrorKind.INTERNAL, f"{call.action} could not be processed", unique_id=call.unique_id
-            )
+            error = rpc.RpcError(rpc.ErrorKind.INTERNAL, f"{call.action} could not be processed", unique_id=call.unique_id)
             await self._send_frame(error.frame(version))
             return
         await self._send_frame(rpc.call_result_frame(call.unique_id, payload))

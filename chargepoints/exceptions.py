@@ -145,9 +145,7 @@ class CommandOutcome:
         if status == CommandStatus.TIMEOUT:
             return CommandTimeout(f"No answer from {charge_point_id!r} to {action} within {timeout:g} s", command_id=command_id)
         if self.reason == FailureReason.QUEUE_FULL:
-            return QueueFull(
-                f"{charge_point_id!r} already has {self.queued} commands waiting; try again later", command_id=command_id
-            )
+            return QueueFull(f"{charge_point_id!r} already has {self.queued} commands waiting; try again later", command_id=command_id)
         if self.reason == FailureReason.INVALID_RESPONSE:
             return InvalidResponse(
                 f"{charge_point_id} answered {action} with a payload that fails the schema: {self.error_description}",
@@ -160,7 +158,5 @@ class CommandOutcome:
                 command_id=command_id,
             )
         if status == CommandStatus.OFFLINE:
-            return ChargePointOffline(
-                f"Charge point {charge_point_id!r} disconnected before answering {action}", command_id=command_id
-            )
+            return ChargePointOffline(f"Charge point {charge_point_id!r} disconnected before answering {action}", command_id=command_id)
         return CommandError(f"{action} to {charge_point_id} failed: {json.dumps(self.to_message())[:300]}", command_id=command_id)

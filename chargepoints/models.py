@@ -149,9 +149,7 @@ class Connector(models.Model):
     class Meta:
         ordering = ["charge_point_id", "evse_id", "connector_id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["charge_point", "evse_id", "connector_id"], name="connector_unique_per_charge_point"
-            )
+            models.UniqueConstraint(fields=["charge_point", "evse_id", "connector_id"], name="connector_unique_per_charge_point")
         ]
 
     def __str__(self):
@@ -237,7 +235,11 @@ class FirmwareManagementStatusNotification(models.Model):
     status = models.CharField(max_length=30)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     command = models.ForeignKey(
-        "Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "Command",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The request this notification reports on.",
     )
 
@@ -306,9 +308,7 @@ class Command(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     unique_id = models.CharField("OCPP unique id", max_length=36, blank=True)
     source = models.CharField(max_length=8, choices=CommandSource.choices, default=CommandSource.SYSTEM)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ocpp_commands"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ocpp_commands")
     status = models.CharField(max_length=12, choices=CommandStatus.choices, default=CommandStatus.PENDING, db_index=True)
     response = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
@@ -368,17 +368,13 @@ class ChargingProfile(models.Model):
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_to = models.DateTimeField(null=True, blank=True)
     # A TxProfile's transaction; NULL for other purposes, or once the transaction is deleted.
-    transaction = models.ForeignKey(
-        "transactions.Transaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    transaction = models.ForeignKey("transactions.Transaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     schedule = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["charge_point_id", "charging_profile_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["charge_point", "charging_profile_id"], name="charging_profile_id_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["charge_point", "charging_profile_id"], name="charging_profile_id_unique")]
 
     def __str__(self):
         return f"Profile {self.charging_profile_id} ({self.purpose}, level {self.stack_level})"

@@ -10,18 +10,14 @@ from .models import ChargePoint, Connector, Variable
 
 def charge_point_list() -> QuerySet[ChargePoint]:
     """Charge points with their connectors prefetched (one extra query for the whole page)."""
-    return ChargePoint.objects.prefetch_related(
-        Prefetch("connectors", queryset=Connector.objects.order_by("connector_id"))
-    )
+    return ChargePoint.objects.prefetch_related(Prefetch("connectors", queryset=Connector.objects.order_by("connector_id")))
 
 
 def charge_point_is_registered(charge_point_id: str) -> bool:
     return ChargePoint.objects.filter(pk=charge_point_id).exists()
 
 
-def variables_for(
-    charge_point_id: str, *, component: str | None = None, variable: str | None = None
-) -> QuerySet[Variable]:
+def variables_for(charge_point_id: str, *, component: str | None = None, variable: str | None = None) -> QuerySet[Variable]:
     """The station's OCPP 2.0.1 device model (Part 1 §4): its Variable rows, one per variable attribute.
 
     `component` and `variable` keep only rows with exactly that name; None or
@@ -34,9 +30,7 @@ def variables_for(
         qs = qs.filter(component=component)
     if variable:
         qs = qs.filter(variable=variable)
-    return qs.order_by(
-        "component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance", "attribute_type"
-    )
+    return qs.order_by("component", "component_instance", "evse_id", "connector_id", "variable", "variable_instance", "attribute_type")
 
 
 def charge_point_get(*, charge_point_id: str) -> ChargePoint | None:

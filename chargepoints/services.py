@@ -40,9 +40,7 @@ from .ocpp.v201 import redaction as v201_redaction
 
 
 @transaction.atomic
-def charge_point_connect(
-    *, charge_point_id: str, session_id: str, ocpp_version: str, allow_unknown: bool
-) -> ChargePoint:
+def charge_point_connect(*, charge_point_id: str, session_id: str, ocpp_version: str, allow_unknown: bool) -> ChargePoint:
     """Mark `charge_point_id` connected by the session `session_id`.
 
     Registers the charge point first when it is unknown and `allow_unknown`;
@@ -73,9 +71,7 @@ def charge_point_disconnect(*, charge_point_id: str, session_id: str) -> bool:
     one has connected; matching on the session keeps it from marking the
     charge point offline.
     """
-    updated = ChargePoint.objects.filter(pk=charge_point_id, session_id=session_id).update(
-        connected=False, disconnected_at=timezone.now()
-    )
+    updated = ChargePoint.objects.filter(pk=charge_point_id, session_id=session_id).update(connected=False, disconnected_at=timezone.now())
     return bool(updated)
 
 
@@ -125,12 +121,8 @@ def boot_notification_create(
         meter_type=meter_type,
         meter_serial_number=meter_serial_number,
     )
-    boot = BootNotification.objects.create(
-        charge_point_id=charge_point_id, received_at=now, status=status, reason=reason, **fields
-    )
-    ChargePoint.objects.filter(pk=charge_point_id).update(
-        last_boot_at=now, last_seen=now, last_boot_status=status, **fields
-    )
+    boot = BootNotification.objects.create(charge_point_id=charge_point_id, received_at=now, status=status, reason=reason, **fields)
+    ChargePoint.objects.filter(pk=charge_point_id).update(last_boot_at=now, last_seen=now, last_boot_status=status, **fields)
     return boot
 
 
@@ -215,9 +207,7 @@ def _latest_answered(charge_point_id: str, action: str) -> Command | None:
 
 
 @transaction.atomic
-def firmware_status_create(
-    *, charge_point_id: str, status: str, request_action: str = "UpdateFirmware"
-) -> FirmwareStatusNotification:
+def firmware_status_create(*, charge_point_id: str, status: str, request_action: str = "UpdateFirmware") -> FirmwareStatusNotification:
     """Store a FirmwareStatusNotification (OCPP 1.6 §4.5, 2.0.1 L01) and set it as the current firmware status.
 
     It is linked to the latest answered `request_action` command.
@@ -277,9 +267,7 @@ def charge_point_create(
     description or status, and ChargePointAlreadyExists when the identity is
     taken, including by a registration racing this one.
     """
-    cp = ChargePoint(
-        id=charge_point_id, description=description, registration_status=registration_status, ocpp_version=ocpp_version
-    )
+    cp = ChargePoint(id=charge_point_id, description=description, registration_status=registration_status, ocpp_version=ocpp_version)
     cp.full_clean(validate_unique=False)
     if ChargePoint.objects.filter(pk=charge_point_id).exists():
         raise ChargePointAlreadyExists(charge_point_id)
@@ -304,9 +292,7 @@ def charge_point_update(
     django's ValidationError for invalid values.
     """
     fields = {
-        name: value
-        for name, value in (("description", description), ("registration_status", registration_status))
-        if value is not None
+        name: value for name, value in (("description", description), ("registration_status", registration_status)) if value is not None
     }
     for name, value in fields.items():
         setattr(charge_point, name, value)
@@ -338,9 +324,7 @@ def charge_point_delete(*, charge_point: ChargePoint) -> None:
 # --- Commands to charge points (chargepoints.commands) ---------------------
 
 
-def command_create(
-    *, charge_point_id: str, ocpp_version: str, action: str, payload: dict, source: str, user=None
-) -> Command:
+def command_create(*, charge_point_id: str, ocpp_version: str, action: str, payload: dict, source: str, user=None) -> Command:
     """Log a command about to be sent: a PENDING `Command` whose payload hides the secrets.
 
     `payload` is the CALL payload (camelCase, schema-valid) the charge point
@@ -360,8 +344,6 @@ def command_create(
         source=source,
         user=user if getattr(user, "is_authenticated", False) else None,
     )
-
-
 
 
 def command_mark_sent(*, command_id: int, unique_id: str) -> None:
@@ -518,12 +500,12 @@ def charging_profile_install(
 ) -> ChargingProfile:
     """Store an accepted charging profile and install it on `evse_id` (1.6 §5.16 / §3.13.2; 2.0.1 K01).
 
-    `profile` is the ChargingProfile as sent, camelCase, either version (the
-    fields both share have the same names; `chargingSchedule` is kept as
-    sent). `transaction_pk` is the primary key of an existing Transaction
-(the answers look it up; a transaction unknown here is None). An installed
-    profile is replaced by one with the same id, or with the same purpose and
-    stack level on the same EVSE.
+        `profile` is the ChargingProfile as sent, camelCase, either version (the
+        fields both share have the same names; `chargingSchedule` is kept as
+        sent). `transaction_pk` is the primary key of an existing Transaction
+    (the answers look it up; a transaction unknown here is None). An installed
+        profile is replaced by one with the same id, or with the same purpose and
+        stack level on the same EVSE.
     """
     profile_row, _ = ChargingProfile.objects.update_or_create(
         charge_point_id=charge_point_id,
@@ -542,12 +524,10 @@ def charging_profile_install(
     now = timezone.now()
     active = ChargingProfileInstallation.objects.filter(charge_point_id=charge_point_id, cleared_at__isnull=True)
     active.filter(profile_id=profile_row.pk).update(cleared_at=now)
-    active.filter(
-        evse_id=evse_id, profile__purpose=profile_row.purpose, profile__stack_level=profile_row.stack_level
-    ).update(cleared_at=now)
-    ChargingProfileInstallation.objects.create(
-        charge_point_id=charge_point_id, evse_id=evse_id, profile=profile_row, installed_at=now
+    active.filter(evse_id=evse_id, profile__purpose=profile_row.purpose, profile__stack_level=profile_row.stack_level).update(
+        cleared_at=now
     )
+    ChargingProfileInstallation.objects.create(charge_point_id=charge_point_id, evse_id=evse_id, profile=profile_row, installed_at=now)
     return profile_row
 
 

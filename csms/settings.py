@@ -213,9 +213,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- OCPP
-OCPP_HEARTBEAT_INTERVAL = _typed(
-    "OCPP_HEARTBEAT_INTERVAL", env.int, 300, check=lambda v: 0 < v <= 86400, must="seconds, 1 to 86400"
-)
+OCPP_HEARTBEAT_INTERVAL = _typed("OCPP_HEARTBEAT_INTERVAL", env.int, 300, check=lambda v: 0 < v <= 86400, must="seconds, 1 to 86400")
 OCPP_ALLOW_UNKNOWN_CHARGE_POINTS = _bool("OCPP_ALLOW_UNKNOWN_CHARGE_POINTS", False)
 # Registration status given to charge points registered on first connect:
 # Pending lets an operator accept them before a 2.0.1 station may do more than boot.
@@ -228,17 +226,13 @@ OCPP_UNKNOWN_CHARGE_POINTS_STATUS = _typed(
 )
 OCPP_PROTOCOL_DEBUG = _bool("OCPP_PROTOCOL_DEBUG", False)
 # How often, at most, a connection writes last_seen to the database (seconds).
-OCPP_LAST_SEEN_WRITE_INTERVAL = _typed(
-    "OCPP_LAST_SEEN_WRITE_INTERVAL", env.int, 30, check=lambda v: v >= 0, must="seconds, 0 or more"
-)
+OCPP_LAST_SEEN_WRITE_INTERVAL = _typed("OCPP_LAST_SEEN_WRITE_INTERVAL", env.int, 30, check=lambda v: v >= 0, must="seconds, 0 or more")
 # Commands to charge points: default wait for the answer (seconds), and how
 # many may wait behind the one in flight per charge point.
 OCPP_COMMAND_TIMEOUT = _typed(
     "OCPP_COMMAND_TIMEOUT", env.float, 30.0, check=lambda v: 0 < v <= 3600, must="seconds, above 0 and at most 3600"
 )
-OCPP_COMMAND_QUEUE_SIZE = _typed(
-    "OCPP_COMMAND_QUEUE_SIZE", env.int, 20, check=lambda v: 1 <= v <= 1000, must="1 to 1000"
-)
+OCPP_COMMAND_QUEUE_SIZE = _typed("OCPP_COMMAND_QUEUE_SIZE", env.int, 20, check=lambda v: 1 <= v <= 1000, must="1 to 1000")
 
 # --- Logging
 _LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}

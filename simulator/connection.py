@@ -116,8 +116,17 @@ class Link:
         self.reader = asyncio.create_task(self._read(), name=f"read-{adapter.id}")
 
     @classmethod
-    async def open(cls, url: str, *, subprotocol: str, adapter_factory, open_timeout: float = 10.0,
-                   ping_interval: float | None = None, faults=None, script=None) -> Link:
+    async def open(
+        cls,
+        url: str,
+        *,
+        subprotocol: str,
+        adapter_factory,
+        open_timeout: float = 10.0,
+        ping_interval: float | None = None,
+        faults=None,
+        script=None,
+    ) -> Link:
         """Connect to `url` offering `subprotocol`; `script` (a `script.Script`) notes the CALLs made through it.
 
         Raises OSError, TimeoutError, websockets' InvalidHandshake (e.g. HTTP 403) or HandshakeRefused.
@@ -180,8 +189,13 @@ class Link:
             description = getattr(error, "description", None) or str(error)
             if self.adapter.calls_sent == sent_before:
                 # Nothing went out: our own request failed the schema. A bug of the simulator's.
-                logger.error("%s: %s not sent, it fails the schema: %s %s", self.adapter.id,
-                             type(payload).__name__, code, getattr(error, "details", ""))
+                logger.error(
+                    "%s: %s not sent, it fails the schema: %s %s",
+                    self.adapter.id,
+                    type(payload).__name__,
+                    code,
+                    getattr(error, "details", ""),
+                )
                 raise CallFailed("InvalidRequest", description) from None
             raise CallFailed(code, description) from None
 

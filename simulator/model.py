@@ -265,9 +265,7 @@ class Session:
         )
         self.power_w = self.current_a * self.phases * voltage_v
 
-    def advance(
-        self, seconds: float, *, evse_max_current_a: float, limit: Limit | None, voltage_v: float = NOMINAL_VOLTAGE_V
-    ) -> float:
+    def advance(self, seconds: float, *, evse_max_current_a: float, limit: Limit | None, voltage_v: float = NOMINAL_VOLTAGE_V) -> float:
         """Charge for `seconds` under `limit`; returns the energy delivered in Wh.
 
         Power is recomputed at least every MAX_STEP_S so the taper of the

@@ -97,9 +97,7 @@ class TransactionQueue:
         return any(message.session is session for message in self._items)
 
 
-async def deliver_head(
-    queue: TransactionQueue, call: Callable[[object], Awaitable[object]], *, attempts: int = 3
-) -> str:
+async def deliver_head(queue: TransactionQueue, call: Callable[[object], Awaitable[object]], *, attempts: int = 3) -> str:
     """Send the oldest queued message through `call` and remove it once answered.
 
     Returns "sent", "skipped" (SkipMessage), "given_up" (a CALLERROR for the

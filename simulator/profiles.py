@@ -184,9 +184,7 @@ class ProfileStore:
             if p.purpose == "TxProfile" and (p.transaction_id is None or p.transaction_id == transaction_id):
                 del self.profiles[pid]
 
-    def _winner(
-        self, purpose: str, connector_id: int, now: datetime, session_start, transaction_id
-    ) -> ChargingProfile | None:
+    def _winner(self, purpose: str, connector_id: int, now: datetime, session_start, transaction_id) -> ChargingProfile | None:
         for connectors in ((connector_id,), (0,)) if connector_id else ((0,),):
             candidates = [
                 p
@@ -252,9 +250,7 @@ class ProfileStore:
         periods: list[SchedulePeriod] = []
         for moment in sorted(moments):
             tx_limit, maximum = self.limits(connector_id, now=moment, session_start=session_start, transaction_id=transaction_id)
-            current = min(
-                [rating_a] + [limit.current_a(phases) for limit in (tx_limit, maximum) if limit is not None]
-            )
+            current = min([rating_a] + [limit.current_a(phases) for limit in (tx_limit, maximum) if limit is not None])
             value = current if unit == "A" else current * phases * NOMINAL_VOLTAGE_V
             value = round(value, 1)
             if not periods or periods[-1].limit != value:

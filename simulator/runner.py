@@ -170,9 +170,7 @@ class Simulation:
                 await asyncio.wait_for(self._stop.wait(), left)
             except TimeoutError:
                 pass
-            await asyncio.gather(
-                *(station.shutdown(self.options.grace_s) for station in self.stations.values()), return_exceptions=True
-            )
+            await asyncio.gather(*(station.shutdown(self.options.grace_s) for station in self.stations.values()), return_exceptions=True)
         finally:
             for task in tasks:
                 task.cancel()

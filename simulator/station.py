@@ -143,12 +143,8 @@ class Station:
         self.url = url
         self.events = events
         self.rng = random.Random(f"{seed}:{self.id}")
-        self.backoff = Backoff(
-            base_s=settings.backoff_base_s, cap_s=settings.backoff_cap_s, rng=random.Random(f"{seed}:{self.id}:backoff")
-        )
-        self.faults = (
-            FaultInjector(settings.faults, random.Random(f"{seed}:{self.id}:faults")) if settings.faults.any else None
-        )
+        self.backoff = Backoff(base_s=settings.backoff_base_s, cap_s=settings.backoff_cap_s, rng=random.Random(f"{seed}:{self.id}:backoff"))
+        self.faults = FaultInjector(settings.faults, random.Random(f"{seed}:{self.id}:faults")) if settings.faults.any else None
         self.script = Script(record=settings.record)
         if settings.version == "1.6":
             self.protocol = Protocol16(self)
@@ -166,9 +162,7 @@ class Station:
             self.config.set("ChargingStation.Model", settings.model, force=True)
             self.config.set("ChargingStation.VendorName", settings.vendor, force=True)
         self.connectors: dict[int, Connector] = {
-            cid: Connector(
-                cid, meter_wh=float(self.rng.randrange(100_000, 5_000_000)), max_current_a=settings.max_current_a
-            )
+            cid: Connector(cid, meter_wh=float(self.rng.randrange(100_000, 5_000_000)), max_current_a=settings.max_current_a)
             for cid in range(1, settings.connectors + 1)
         }
         self._connector_rng = {cid: random.Random(f"{seed}:{self.id}:{cid}") for cid in self.connectors}
@@ -254,9 +248,7 @@ class Station:
             asyncio.create_task(self._transaction_sender(), name=f"{self.id}-tx"),
             asyncio.create_task(self._reservation_ticker(), name=f"{self.id}-reservations"),
         ]
-        tasks += [
-            asyncio.create_task(self._connector_loop(cid), name=f"{self.id}-c{cid}") for cid in self.connectors
-        ]
+        tasks += [asyncio.create_task(self._connector_loop(cid), name=f"{self.id}-c{cid}") for cid in self.connectors]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -815,8 +807,11 @@ class Station:
                 connector.operative = operative
                 connector.inoperative_scheduled = False
         self._availability_changed()
-        self.note("command", f"availability of {'the charge point' if connector_id == 0 else f'connector {connector_id}'}: "
-                  f"{'Operative' if operative else 'Inoperative'}{' (scheduled)' if scheduled else ''}")
+        self.note(
+            "command",
+            f"availability of {'the charge point' if connector_id == 0 else f'connector {connector_id}'}: "
+            f"{'Operative' if operative else 'Inoperative'}{' (scheduled)' if scheduled else ''}",
+        )
         return "Scheduled" if scheduled else "Accepted"
 
     def _availability_changed(self) -> None:
@@ -852,8 +847,9 @@ class Station:
             if other.reservation is not None and other.reservation.reservation_id == reservation.reservation_id:
                 other.reservation = None
         connector.reservation = reservation
-        self.note("command", f"connector {reservation.connector_id} reserved for {reservation.id_tag} "
-                  f"(reservation {reservation.reservation_id})")
+        self.note(
+            "command", f"connector {reservation.connector_id} reserved for {reservation.id_tag} (reservation {reservation.reservation_id})"
+        )
         return "Accepted"
 
     def cancel_reservation(self, reservation_id: int) -> int | None:
@@ -950,9 +946,7 @@ class Station:
 
     def transaction_message(self, action: str, build, session: Session | None, on_result=None) -> QueuedMessage:
         """A QueuedMessage for the transaction queue, marked offline when the station is not registered."""
-        return QueuedMessage(
-            action=action, build=build, session=session, on_result=on_result, queued_offline=not self.registered.is_set()
-        )
+        return QueuedMessage(action=action, build=build, session=session, on_result=on_result, queued_offline=not self.registered.is_set())
 
 
 @dataclass(frozen=True)

@@ -34,30 +34,50 @@ def meter_value(reading, measurands) -> dict:
     values = []
     if "Energy.Active.Import.Register" in measurands or not measurands:
         values.append(
-            {"value": str(reading.energy_wh), "context": context, "measurand": "Energy.Active.Import.Register",
-             "location": "Outlet", "unit": "Wh"}
+            {
+                "value": str(reading.energy_wh),
+                "context": context,
+                "measurand": "Energy.Active.Import.Register",
+                "location": "Outlet",
+                "unit": "Wh",
+            }
         )
     if "Power.Active.Import" in measurands:
         values.append(
-            {"value": f"{electrical.power_w:.1f}", "context": context, "measurand": "Power.Active.Import",
-             "location": "Outlet", "unit": "W"}
+            {
+                "value": f"{electrical.power_w:.1f}",
+                "context": context,
+                "measurand": "Power.Active.Import",
+                "location": "Outlet",
+                "unit": "W",
+            }
         )
     if "Current.Import" in measurands:
         for phase, amps in electrical.current_a.items():
             values.append(
-                {"value": f"{amps:.2f}", "context": context, "measurand": "Current.Import", "phase": phase,
-                 "location": "Outlet", "unit": "A"}
+                {
+                    "value": f"{amps:.2f}",
+                    "context": context,
+                    "measurand": "Current.Import",
+                    "phase": phase,
+                    "location": "Outlet",
+                    "unit": "A",
+                }
             )
     if "Voltage" in measurands:
         for phase, volts in electrical.voltage_v.items():
             values.append(
-                {"value": f"{volts:.1f}", "context": context, "measurand": "Voltage", "phase": f"{phase}-N",
-                 "location": "Outlet", "unit": "V"}
+                {
+                    "value": f"{volts:.1f}",
+                    "context": context,
+                    "measurand": "Voltage",
+                    "phase": f"{phase}-N",
+                    "location": "Outlet",
+                    "unit": "V",
+                }
             )
     if "SoC" in measurands and reading.soc_pct is not None:
-        values.append(
-            {"value": f"{reading.soc_pct:.1f}", "context": context, "measurand": "SoC", "location": "EV", "unit": "Percent"}
-        )
+        values.append({"value": f"{reading.soc_pct:.1f}", "context": context, "measurand": "SoC", "location": "EV", "unit": "Percent"})
     return {"timestamp": iso(reading.timestamp), "sampledValue": values}
 
 
@@ -255,9 +275,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
         known = [name for name in names if name in config]
         unknown = [name for name in names if name not in config]
         return call_result.GetConfiguration(
-            configuration_key=[
-                {"key": name, "readonly": config.keys[name].readonly, "value": config.get(name)[:500]} for name in known
-            ],
+            configuration_key=[{"key": name, "readonly": config.keys[name].readonly, "value": config.get(name)[:500]} for name in known],
             unknown_key=unknown or None,
         )
 
@@ -276,9 +294,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
         # §5.11: a profile sent along must be a TxProfile.
         if charging_profile is not None and charging_profile.get("charging_profile_purpose") != "TxProfile":
             return call_result.RemoteStartTransaction(status="Rejected")
-        accepted = self.station.remote_start(
-            id_tag, connector_id, charging_profile=charging_profile, id_tag_type="ISO14443"
-        )
+        accepted = self.station.remote_start(id_tag, connector_id, charging_profile=charging_profile, id_tag_type="ISO14443")
         return call_result.RemoteStartTransaction(status="Accepted" if accepted else "Rejected")
 
     @on("RemoteStopTransaction")
@@ -301,9 +317,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
     def on_unlock_connector(self, connector_id, **kwargs):
         status = self.station.unlock(connector_id, stop_session=True)
         # §7.48 (errata): NotSupported also answers a connectorId the charge point does not have.
-        return call_result.UnlockConnector(
-            status={"Unlocked": "Unlocked", "UnknownConnector": "NotSupported"}.get(status, "UnlockFailed")
-        )
+        return call_result.UnlockConnector(status={"Unlocked": "Unlocked", "UnknownConnector": "NotSupported"}.get(status, "UnlockFailed"))
 
     # --- Firmware Management ------------------------------------------------
 
@@ -340,9 +354,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
     def on_send_local_list(self, list_version, update_type, local_authorization_list=None, **kwargs):
         if not self.station.config.get_bool("LocalAuthListEnabled", True):
             return call_result.SendLocalList(status="NotSupported")
-        entries = {
-            entry["id_tag"]: (entry.get("id_tag_info") or {}).get("status") for entry in local_authorization_list or []
-        }
+        entries = {entry["id_tag"]: (entry.get("id_tag_info") or {}).get("status") for entry in local_authorization_list or []}
         status = self.station.local_list.update(version=list_version, full=update_type == "Full", entries=entries)
         self.station.note("command", f"SendLocalList v{list_version} ({update_type}, {len(entries)} entries): {status}")
         return call_result.SendLocalList(status=status)
@@ -391,9 +403,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
         if purpose == "TxProfile":
             # §5.16: a TxProfile needs a transaction on the connector (and names it, if it names one).
             session = station.connectors[connector_id].session if connector_id else None
-            if session is None or (
-                p.get("transaction_id") is not None and p["transaction_id"] != session.server_transaction_id
-            ):
+            if session is None or (p.get("transaction_id") is not None and p["transaction_id"] != session.server_transaction_id):
                 return call_result.SetChargingProfile(status="Rejected")
         profile = ChargingProfile.from_ocpp(connector_id, p, installed_at=utc_now())
         if session is not None and profile.transaction_id is None and session.server_transaction_id is not None:
@@ -433,9 +443,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
             charging_schedule={
                 "duration": duration,
                 "chargingRateUnit": unit,
-                "chargingSchedulePeriod": [
-                    {"startPeriod": p.start_s, "limit": p.limit, "numberPhases": p.phases} for p in periods
-                ],
+                "chargingSchedulePeriod": [{"startPeriod": p.start_s, "limit": p.limit, "numberPhases": p.phases} for p in periods],
             },
         )
 
@@ -478,9 +486,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
                     call.MeterValues(
                         connector_id=connector.connector_id,
                         transaction_id=session.server_transaction_id if session else None,
-                        meter_value=[
-                            meter_value(station.reading(connector, "Trigger"), protocol._measurands("MeterValuesSampledData"))
-                        ],
+                        meter_value=[meter_value(station.reading(connector, "Trigger"), protocol._measurands("MeterValuesSampledData"))],
                     )
                 )
         elif requested == "StatusNotification":

@@ -63,30 +63,51 @@ def meter_value(reading, measurands) -> dict:
     values = []
     if "Energy.Active.Import.Register" in measurands or not measurands:
         values.append(
-            {"value": reading.energy_wh, "context": context, "measurand": "Energy.Active.Import.Register",
-             "location": "Outlet", "unitOfMeasure": {"unit": "Wh"}}
+            {
+                "value": reading.energy_wh,
+                "context": context,
+                "measurand": "Energy.Active.Import.Register",
+                "location": "Outlet",
+                "unitOfMeasure": {"unit": "Wh"},
+            }
         )
     if "Power.Active.Import" in measurands:
         values.append(
-            {"value": round(electrical.power_w, 1), "context": context, "measurand": "Power.Active.Import",
-             "location": "Outlet", "unitOfMeasure": {"unit": "W"}}
+            {
+                "value": round(electrical.power_w, 1),
+                "context": context,
+                "measurand": "Power.Active.Import",
+                "location": "Outlet",
+                "unitOfMeasure": {"unit": "W"},
+            }
         )
     if "Current.Import" in measurands:
         for phase, amps in electrical.current_a.items():
             values.append(
-                {"value": round(amps, 2), "context": context, "measurand": "Current.Import", "phase": phase,
-                 "location": "Outlet", "unitOfMeasure": {"unit": "A"}}
+                {
+                    "value": round(amps, 2),
+                    "context": context,
+                    "measurand": "Current.Import",
+                    "phase": phase,
+                    "location": "Outlet",
+                    "unitOfMeasure": {"unit": "A"},
+                }
             )
     if "Voltage" in measurands:
         for phase, volts in electrical.voltage_v.items():
             values.append(
-                {"value": round(volts, 1), "context": context, "measurand": "Voltage", "phase": f"{phase}-N",
-                 "location": "Outlet", "unitOfMeasure": {"unit": "V"}}
+                {
+                    "value": round(volts, 1),
+                    "context": context,
+                    "measurand": "Voltage",
+                    "phase": f"{phase}-N",
+                    "location": "Outlet",
+                    "unitOfMeasure": {"unit": "V"},
+                }
             )
     if "SoC" in measurands and reading.soc_pct is not None:
         values.append(
-            {"value": reading.soc_pct, "context": context, "measurand": "SoC", "location": "EV",
-             "unitOfMeasure": {"unit": "Percent"}}
+            {"value": reading.soc_pct, "context": context, "measurand": "SoC", "location": "EV", "unitOfMeasure": {"unit": "Percent"}}
         )
     return {"timestamp": iso(reading.timestamp), "sampledValue": values}
 
@@ -198,8 +219,13 @@ class Protocol201:
         begin = {
             "timestamp": iso(session.started_at),
             "sampledValue": [
-                {"value": session.meter_start_wh, "context": "Transaction.Begin",
-                 "measurand": "Energy.Active.Import.Register", "location": "Outlet", "unitOfMeasure": {"unit": "Wh"}}
+                {
+                    "value": session.meter_start_wh,
+                    "context": "Transaction.Begin",
+                    "measurand": "Energy.Active.Import.Register",
+                    "location": "Outlet",
+                    "unitOfMeasure": {"unit": "Wh"},
+                }
             ],
         }
         return self._event(
@@ -219,9 +245,7 @@ class Protocol201:
 
     def charging_state_changed(self, session):
         """E (charging state): TransactionEvent Updated, ChargingStateChanged."""
-        return self._event(
-            session, "Updated", "ChargingStateChanged", state=CHARGING_STATE.get(session.charging_state, "SuspendedEV")
-        )
+        return self._event(session, "Updated", "ChargingStateChanged", state=CHARGING_STATE.get(session.charging_state, "SuspendedEV"))
 
     def transaction_ended(self, session, reason: str, reading):
         """E06: TransactionEvent Ended with stoppedReason and the final reading (Transaction.End)."""
@@ -249,9 +273,7 @@ class Protocol201:
 
     @staticmethod
     def reservation_expired(reservation) -> call.ReservationStatusUpdate:
-        return call.ReservationStatusUpdate(
-            reservation_id=reservation.reservation_id, reservation_update_status="Expired"
-        )
+        return call.ReservationStatusUpdate(reservation_id=reservation.reservation_id, reservation_update_status="Expired")
 
     # --- device model -----------------------------------------------------------
 
@@ -351,9 +373,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
                     status = "NotSupportedAttributeType"
                 else:
                     status = statuses[self.station.config.set(found.key, str(item["attribute_value"]))]
-                self.station.note(
-                    "command", f"SetVariables {found.component}.{found.variable}={item['attribute_value']}: {status}"
-                )
+                self.station.note("command", f"SetVariables {found.component}.{found.variable}={item['attribute_value']}: {status}")
             result["attribute_status"] = status
             results.append(result)
         return call_result.SetVariables(set_variable_result=results)
@@ -447,8 +467,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
         if not station.config.get_bool("LocalAuthListEnabled", True):
             return call_result.SendLocalList(status="Failed", status_info={"reasonCode": "NotEnabled"})
         entries = {
-            entry["id_token"]["id_token"]: (entry.get("id_token_info") or {}).get("status")
-            for entry in local_authorization_list or []
+            entry["id_token"]["id_token"]: (entry.get("id_token_info") or {}).get("status") for entry in local_authorization_list or []
         }
         status = station.local_list.update(version=version_number, full=update_type == "Full", entries=entries)
         station.config.set("LocalAuthListEntries", str(len(station.local_list.entries)), force=True)
@@ -480,9 +499,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
         station = self.station
         if transaction_id is None:
             return call_result.GetTransactionStatus(messages_in_queue=len(station.tx_queue) > 0)
-        queued = any(
-            getattr(m.session, "transaction_id", None) == transaction_id for m in station.tx_queue
-        )
+        queued = any(getattr(m.session, "transaction_id", None) == transaction_id for m in station.tx_queue)
         return call_result.GetTransactionStatus(
             messages_in_queue=queued, ongoing_indicator=station.find_session(transaction_id) is not None
         )
@@ -541,9 +558,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
             for connector in connectors:
                 if connector.session is not None:
                     reading = station.reading(connector, "Trigger")
-                    station.tx_queue.put(
-                        protocol._event(connector.session, "Updated", "Trigger", meter=meter_value(reading, measurands))
-                    )
+                    station.tx_queue.put(protocol._event(connector.session, "Updated", "Trigger", meter=meter_value(reading, measurands)))
 
     # --- G: availability ------------------------------------------------------------
 
@@ -571,9 +586,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
         candidates = [evse_id] if evse_id else list(station.connectors)
         status = "Occupied"
         for cid in candidates:
-            reservation = Reservation(
-                id, cid, id_token["id_token"], parse_iso(expiry_date_time), (group_id_token or {}).get("id_token")
-            )
+            reservation = Reservation(id, cid, id_token["id_token"], parse_iso(expiry_date_time), (group_id_token or {}).get("id_token"))
             status = station.reserve(reservation)
             if status == "Accepted":
                 self._then(lambda cid=cid: station.report_idle_statuses({cid}))
@@ -690,9 +703,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
                 "duration": duration,
                 "scheduleStart": iso(now),
                 "chargingRateUnit": unit,
-                "chargingSchedulePeriod": [
-                    {"startPeriod": p.start_s, "limit": p.limit, "numberPhases": p.phases} for p in periods
-                ],
+                "chargingSchedulePeriod": [{"startPeriod": p.start_s, "limit": p.limit, "numberPhases": p.phases} for p in periods],
             },
         )
 
@@ -753,12 +764,17 @@ class ChargePoint201(AdapterMixin, ChargePoint):
     @on("CustomerInformation")
     def on_customer_information(self, request_id, report, clear, **kwargs):
         if report:
-            self._then(lambda: self.station.send(
-                call.NotifyCustomerInformation(
-                    data="No data about this customer is kept.", seq_no=0, generated_at=iso(utc_now()),
-                    request_id=request_id, tbc=False,
+            self._then(
+                lambda: self.station.send(
+                    call.NotifyCustomerInformation(
+                        data="No data about this customer is kept.",
+                        seq_no=0,
+                        generated_at=iso(utc_now()),
+                        request_id=request_id,
+                        tbc=False,
+                    )
                 )
-            ))
+            )
         return call_result.CustomerInformation(status="Accepted")
 
     @after("CustomerInformation")
@@ -795,9 +811,7 @@ class ChargePoint201(AdapterMixin, ChargePoint):
 
     @on("ClearVariableMonitoring")
     def on_clear_variable_monitoring(self, id, **kwargs):
-        return call_result.ClearVariableMonitoring(
-            clear_monitoring_result=[{"status": "NotFound", "id": monitor_id} for monitor_id in id]
-        )
+        return call_result.ClearVariableMonitoring(clear_monitoring_result=[{"status": "NotFound", "id": monitor_id} for monitor_id in id])
 
     # --- O: display messages, and the rest --------------------------------------------
 

@@ -20,8 +20,7 @@ from .station import Event
 RESET = "\x1b[0m"
 BOLD = "\x1b[1m"
 DIM = "\x1b[2m"
-COLORS = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "blue": "\x1b[34m", "magenta": "\x1b[35m",
-          "cyan": "\x1b[36m"}
+COLORS = {"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "blue": "\x1b[34m", "magenta": "\x1b[35m", "cyan": "\x1b[36m"}
 STATUS_STYLE = {
     "Available": ("Avail", DIM),
     "Preparing": ("Prep", COLORS["yellow"]),
@@ -109,8 +108,7 @@ class TableView:
             f"{totals.get('frames_out', 0)} frames out / {totals.get('frames_in', 0)} in"
             + (f"  {faults} faults injected" if faults else ""),
             "",
-            f"{BOLD}{'ID':<{id_width}}  {'OCPP':<5}  {'STATE':<10}  {'CONNECTORS':<28}  "
-            f"{'kWh':>8}  {'kW':>6}  {'QUEUE':>5}{RESET}",
+            f"{BOLD}{'ID':<{id_width}}  {'OCPP':<5}  {'STATE':<10}  {'CONNECTORS':<28}  {'kWh':>8}  {'kW':>6}  {'QUEUE':>5}{RESET}",
         ]
         room = max(1, height - len(lines) - len(self.recent) - 3)
         for station in stations[:room]:

@@ -24,14 +24,16 @@ def _receiver(node: ast.expr) -> str:
 
 
 def orm_writes(path: Path) -> list[str]:
-    """"line: call" for each call that looks like an ORM write in the file at `path`."""
+    """ "line: call" for each call that looks like an ORM write in the file at `path`."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITES):
             continue
         receiver = _receiver(node.func.value)
-        ormish = ".objects" in receiver or receiver.endswith(")") and any(
-            f".{name}(" in receiver for name in ("filter", "exclude", "all", "select_for_update")
+        ormish = (
+            ".objects" in receiver
+            or receiver.endswith(")")
+            and any(f".{name}(" in receiver for name in ("filter", "exclude", "all", "select_for_update"))
         )
         if node.func.attr in ("save", "delete") and not any(word in receiver for word in NOT_ORM):
             ormish = True

@@ -13,9 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 def start_with(**env) -> subprocess.CompletedProcess:
     full = {**os.environ, "SECRET_KEY": "test", **env}
     full.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=REPO, env=full, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO, env=full, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -219,9 +219,7 @@ class MeterValue(models.Model):
     """
 
     charge_point = models.ForeignKey("chargepoints.ChargePoint", on_delete=models.CASCADE, related_name="meter_values")
-    transaction = models.ForeignKey(
-        Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values"
-    )
+    transaction = models.ForeignKey(Transaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_values")
     # The 2.0.1 evseId, or the 1.6 connectorId (a 1.6 connector N is EVSE N);
     # 0: the main meter of the whole charge point. 2.0.1 MeterValues name no
     # connector, so none is kept.

@@ -80,18 +80,8 @@ def transaction_get(*, transaction_pk: int, meter_values_limit: int = TRANSACTIO
     MeterValues: the latest ones, oldest first). Two queries whatever the
     number of meter values; a long session has tens of thousands.
     """
-    count = (
-        MeterValue.objects.filter(transaction=OuterRef("pk"))
-        .order_by()
-        .values("transaction")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    tx = (
-        Transaction.objects.filter(pk=transaction_pk)
-        .annotate(meter_values_count=Coalesce(Subquery(count), 0))
-        .first()
-    )
+    count = MeterValue.objects.filter(transaction=OuterRef("pk")).order_by().values("transaction").annotate(n=Count("pk")).values("n")
+    tx = Transaction.objects.filter(pk=transaction_pk).annotate(meter_values_count=Coalesce(Subquery(count), 0)).first()
     if tx is None:
         return None
     latest = MeterValue.objects.filter(transaction=tx).order_by("-timestamp", "-id")[:meter_values_limit]
@@ -137,5 +127,3 @@ def meter_value_list(
 def id_tag_list() -> QuerySet[IdTag]:
     """Id tags ordered by id tag, with their parent joined (for parent_id_tag)."""
     return IdTag.objects.select_related("parent").order_by("id_tag")
-
-

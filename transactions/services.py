@@ -93,9 +93,7 @@ def transaction_start(
             )
             if reservation_id is not None:
                 # §5.13: a transaction started on a reservation consumes it.
-                Reservation.objects.filter(
-                    pk=reservation_id, charge_point_id=charge_point_id, status=ReservationStatus.ACCEPTED
-                ).update(
+                Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id, status=ReservationStatus.ACCEPTED).update(
                     status=ReservationStatus.USED, transaction=tx
                 )
     except IntegrityError:
@@ -171,9 +169,7 @@ def transaction_stop(
 
 
 @transaction.atomic
-def meter_values_create(
-    *, charge_point_id: str, evse_id: int, transaction_pk: int | None, samples: list[MeterSample]
-) -> list[MeterValue]:
+def meter_values_create(*, charge_point_id: str, evse_id: int, transaction_pk: int | None, samples: list[MeterSample]) -> list[MeterValue]:
     """Store the sampled values of a MeterValues request (OCPP 1.6 §4.7, 2.0.1 J01); returns them as rows.
 
     `evse_id` is the 2.0.1 evseId or the 1.6 connectorId (connector N is EVSE N).
@@ -248,6 +244,7 @@ class IdTagAlreadyExists(Exception):
 
 
 _ID_TAG_FIELDS = ("id_tag", "type", "status", "expiry_date", "parent", "note")
+
 
 def id_tag_create(
     *,
@@ -352,7 +349,11 @@ def transaction_event_record(
     the Ended event the meter stop (both in Wh). Raises nothing for odd
     orders; the transaction ends when an Ended event arrives.
     """
-    tx = Transaction.objects.select_for_update().filter(charge_point_id=charge_point_id, station_transaction_id=station_transaction_id).first()
+    tx = (
+        Transaction.objects.select_for_update()
+        .filter(charge_point_id=charge_point_id, station_transaction_id=station_transaction_id)
+        .first()
+    )
     if tx is None:
         try:
             with transaction.atomic():
@@ -396,9 +397,9 @@ def transaction_event_record(
         tx.remote_start_id = remote_start_id
     if reservation_id is not None and tx.reservation_id is None:
         tx.reservation_id = reservation_id
-        Reservation.objects.filter(
-            pk=reservation_id, charge_point_id=charge_point_id, status=ReservationStatus.ACCEPTED
-        ).update(status=ReservationStatus.USED, transaction=tx)
+        Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id, status=ReservationStatus.ACCEPTED).update(
+            status=ReservationStatus.USED, transaction=tx
+        )
     if tx.last_seq_no is None or seq_no > tx.last_seq_no:
         tx.last_seq_no = seq_no
 
@@ -484,9 +485,7 @@ def reservation_answered(
     """
     owner = Reservation.objects.filter(pk=reservation_id).values_list("charge_point_id", flat=True).first()
     if owner is not None and owner != charge_point_id:
-        logger.warning(
-            "%s: ReserveNow used reservation id %s, which belongs to %s; not recorded", charge_point_id, reservation_id, owner
-        )
+        logger.warning("%s: ReserveNow used reservation id %s, which belongs to %s; not recorded", charge_point_id, reservation_id, owner)
         return None
     reservation, _ = Reservation.objects.update_or_create(
         pk=reservation_id,
@@ -504,6 +503,4 @@ def reservation_answered(
 
 def reservation_cancel(*, charge_point_id: str, reservation_id: int) -> int:
     """An Accepted CancelReservation (1.6 §5.1, 2.0.1 H02) ends the reservation; returns rows changed."""
-    return Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(
-        status=ReservationStatus.CANCELLED
-    )
+    return Reservation.objects.filter(pk=reservation_id, charge_point_id=charge_point_id).update(status=ReservationStatus.CANCELLED)

@@ -87,9 +87,7 @@ def choice_or_integer(label: str, choices: list[tuple[str, str]], *, required: b
         return forms.IntegerField(label=label, required=required, min_value=0, help_text=help_text)
     if not required:
         choices = [("", "—")] + choices
-    return forms.TypedChoiceField(
-        label=label, choices=choices, coerce=int, empty_value=None, required=required, help_text=help_text
-    )
+    return forms.TypedChoiceField(label=label, choices=choices, coerce=int, empty_value=None, required=required, help_text=help_text)
 
 
 def location_field(help_text: str) -> forms.CharField:
@@ -98,18 +96,12 @@ def location_field(help_text: str) -> forms.CharField:
 
 def retries_fields() -> dict:
     return {
-        "retries": forms.IntegerField(
-            required=False, min_value=0, help_text="How often to retry; empty: the charge point decides."
-        ),
-        "retry_interval_s": forms.IntegerField(
-            label="retry interval", required=False, min_value=0, help_text="Seconds between retries."
-        ),
+        "retries": forms.IntegerField(required=False, min_value=0, help_text="How often to retry; empty: the charge point decides."),
+        "retry_interval_s": forms.IntegerField(label="retry interval", required=False, min_value=0, help_text="Seconds between retries."),
     }
 
 
-def evse_field(
-    charge_point: ChargePoint, *, required: bool = True, whole: bool = True, help_text: str = ""
-) -> forms.Field:
+def evse_field(charge_point: ChargePoint, *, required: bool = True, whole: bool = True, help_text: str = "") -> forms.Field:
     """Pick one of the charge point's known EVSEs (1.6: connectors); free entry while it has reported none.
 
     `whole` offers 0, the charge point as a whole. The cleaned value is an
@@ -138,9 +130,7 @@ def evse_field(
     if whole:
         choices.append(("0", "0 — whole charge point" + (f" ({state(0)})" if 0 in evses else "")))
     choices += [(str(evse_id), f"{evse_id} — {state(evse_id)}") for evse_id in sorted(evses) if evse_id > 0]
-    return forms.TypedChoiceField(
-        label=label, choices=choices, coerce=int, empty_value=None, required=required, help_text=help_text
-    )
+    return forms.TypedChoiceField(label=label, choices=choices, coerce=int, empty_value=None, required=required, help_text=help_text)
 
 
 def connector_in_evse_field(help_text: str = "") -> forms.IntegerField:

@@ -144,16 +144,14 @@ class StartChargingForm(OperationForm):
         label="charging profile",
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
-        help_text='Optional TxProfile for the transaction, as JSON in the operation\'s words, e.g. '
+        help_text="Optional TxProfile for the transaction, as JSON in the operation's words, e.g. "
         '{"charging_profile_id": 1, "stack_level": 0, "purpose": "TxProfile", "kind": "Relative", '
         '"charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": 16}]}',
     )
 
     def add_fields(self):
         self.fields["id_tag"] = id_tag_field("id tag", version=self.version)
-        self.fields["evse_id"] = evse_field(
-            self.charge_point, required=False, whole=False, help_text="Empty lets the charge point choose."
-        )
+        self.fields["evse_id"] = evse_field(self.charge_point, required=False, whole=False, help_text="Empty lets the charge point choose.")
         self.order_fields(["id_tag", "evse_id", "charging_profile"])
 
 
@@ -228,9 +226,7 @@ class TriggerMessageForm(OperationForm):
         self.fields["message"] = forms.ChoiceField(
             choices=[(name, words.get(name, name)) for name in inputs.TRIGGER_MESSAGES if name != "LogStatusNotification"]
         )
-        self.fields["evse_id"] = evse_field(
-            self.charge_point, required=False, help_text="Only for messages about one EVSE or connector."
-        )
+        self.fields["evse_id"] = evse_field(self.charge_point, required=False, help_text="Only for messages about one EVSE or connector.")
 
 
 class ReserveForm(OperationForm):
@@ -300,8 +296,15 @@ class SetChargingProfileForm(OperationForm):
             "Profile",
             {
                 "fields": [
-                    "evse_id", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency",
-                    "valid_from", "valid_to", "transaction",
+                    "evse_id",
+                    "charging_profile_id",
+                    "stack_level",
+                    "purpose",
+                    "kind",
+                    "recurrency",
+                    "valid_from",
+                    "valid_to",
+                    "transaction",
                 ]
             },
         ),
@@ -312,20 +315,17 @@ class SetChargingProfileForm(OperationForm):
     stack_level = forms.IntegerField(label="stack level", min_value=0, initial=0)
     kind = forms.ChoiceField(choices=enum_choices(inputs.values(inputs.ChargingProfileKindEnumType)))
     recurrency = forms.ChoiceField(
-        choices=enum_choices(inputs.values(inputs.RecurrencyKindEnumType), blank=True), required=False,
+        choices=enum_choices(inputs.values(inputs.RecurrencyKindEnumType), blank=True),
+        required=False,
         help_text="Only for Recurring profiles.",
     )
-    charging_rate_unit = forms.ChoiceField(
-        label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType))
-    )
+    charging_rate_unit = forms.ChoiceField(label="charging rate unit", choices=enum_choices(inputs.values(inputs.ChargingRateUnitEnumType)))
     periods = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5, "cols": 40}),
         help_text='One period a line, "start:limit[:phases]" (seconds from the schedule start, limit in A or W), '
         'e.g. "0:16" then "3600:8:1"; or a JSON list of {"start_period_s", "limit", "number_phases"} objects.',
     )
-    duration_s = forms.IntegerField(
-        label="duration", required=False, min_value=0, help_text="Seconds; empty: until the last period ends."
-    )
+    duration_s = forms.IntegerField(label="duration", required=False, min_value=0, help_text="Seconds; empty: until the last period ends.")
     min_charging_rate = forms.DecimalField(
         label="min charging rate", required=False, min_value=0, help_text="In the charging rate unit, at most one decimal."
     )
@@ -335,9 +335,7 @@ class SetChargingProfileForm(OperationForm):
         self.fields["purpose"] = forms.ChoiceField(choices=purpose_choices(self.version))
         self.fields["valid_from"] = datetime_field("valid from")
         self.fields["valid_to"] = datetime_field("valid to")
-        self.fields["start_schedule"] = datetime_field(
-            "start schedule", help_text="Needed by Absolute and Recurring profiles."
-        )
+        self.fields["start_schedule"] = datetime_field("start schedule", help_text="Needed by Absolute and Recurring profiles.")
         active = Transaction.objects.active().filter(charge_point=self.charge_point).order_by("-id")
         choices = [(str(tx.pk), f"{tx.pk}" + (f" ({tx.station_transaction_id})" if tx.station_transaction_id else "")) for tx in active]
         self.fields["transaction"] = choice_or_integer(
@@ -369,9 +367,7 @@ class ClearChargingProfileForm(OperationForm):
             label="charging profile id",
             required=False,
             min_value=0,
-            widget=DatalistInput(
-                options=[(i.profile.charging_profile_id, f"EVSE {i.evse_id}, {i.profile}") for i in installed]
-            ),
+            widget=DatalistInput(options=[(i.profile.charging_profile_id, f"EVSE {i.evse_id}, {i.profile}") for i in installed]),
             help_text="Clears this profile only; leave the criteria below empty.",
         )
         self.fields["evse_id"] = evse_field(self.charge_point, required=False)
@@ -402,9 +398,7 @@ class SendLocalListForm(OperationForm):
         "sends only the id tags changed since the last list the charge point accepted."
     )
 
-    update_type = forms.ChoiceField(
-        label="update type", choices=enum_choices(inputs.values(inputs.UpdateEnumType)), initial="Full"
-    )
+    update_type = forms.ChoiceField(label="update type", choices=enum_choices(inputs.values(inputs.UpdateEnumType)), initial="Full")
 
 
 class UpdateFirmwareForm(OperationForm):
@@ -558,6 +552,9 @@ class RawMessageForm(CommandForm):
 
     def send(self, *, user):
         return commands.call(
-            self.charge_point.pk, self.cleaned_data["message"], self.cleaned_data["payload_json"],
-            source=CommandSource.ADMIN, user=user,
+            self.charge_point.pk,
+            self.cleaned_data["message"],
+            self.cleaned_data["payload_json"],
+            source=CommandSource.ADMIN,
+            user=user,
         )

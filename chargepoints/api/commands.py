@@ -134,7 +134,6 @@ class SendCommandView(APIView):
         )
 
 
-
 def timeout_from(request) -> float | None:
     """The `?timeout=` seconds (0 < t ≤ 300), None when absent; ParseError (HTTP 400) otherwise."""
     raw = request.query_params.get("timeout")
@@ -171,8 +170,22 @@ ERROR_RESPONSES = {
 # JSON-schema keywords an OpenAPI 3.0 schema object accepts; the official
 # schemas also carry $schema, $id, javaType, comment … which it does not.
 _OPENAPI_KEYWORDS = {
-    "type", "properties", "required", "items", "enum", "additionalProperties", "maxLength", "minLength",
-    "minimum", "maximum", "format", "description", "multipleOf", "minItems", "maxItems", "default",
+    "type",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "additionalProperties",
+    "maxLength",
+    "minLength",
+    "minimum",
+    "maximum",
+    "format",
+    "description",
+    "multipleOf",
+    "minItems",
+    "maxItems",
+    "default",
 }
 
 
@@ -245,9 +258,6 @@ def command_urlpatterns(identity_re: str) -> list:
     """One route per central-system operation (1.6 and 2.0.1), so each gets its own request schema."""
     prefix = rf"^chargepoints/(?P<charge_point_id>{identity_re})/commands/"
     return [
-        *(
-            re_path(rf"{prefix}{action}/$", _view_for(action), name=f"chargepoint-command-{action}")
-            for action in commands.all_actions()
-        ),
+        *(re_path(rf"{prefix}{action}/$", _view_for(action), name=f"chargepoint-command-{action}") for action in commands.all_actions()),
         re_path(rf"{prefix}(?P<action>[^/]+)/?$", UnknownCommandView.as_view()),
     ]

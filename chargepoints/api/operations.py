@@ -51,8 +51,7 @@ OPERATION_RESULT = inline_serializer(
         "response": serializers.JSONField(help_text="The CALLRESULT payload, camelCase as the charge point sent it."),
         "round_trip_ms": serializers.IntegerField(allow_null=True),
         "details": serializers.JSONField(
-            help_text="What the operation adds: reservation_id, remote_start_id, request_id, configuration, "
-            "unknown_keys, skipped_id_tags …"
+            help_text="What the operation adds: reservation_id, remote_start_id, request_id, configuration, unknown_keys, skipped_id_tags …"
         ),
     },
 )

@@ -34,9 +34,7 @@ class ChargePointListOutputSerializer(serializers.Serializer):
 
     id = serializers.CharField(help_text="OCPP identity (chargeBoxIdentity).")
     description = serializers.CharField()
-    online = serializers.BooleanField(
-        help_text="Socket open and a frame received within two heartbeat intervals plus a minute."
-    )
+    online = serializers.BooleanField(help_text="Socket open and a frame received within two heartbeat intervals plus a minute.")
     connected = serializers.BooleanField(help_text="A socket is open, as last recorded.")
     last_seen = serializers.DateTimeField(allow_null=True, help_text="Last frame received.")
     ocpp_version = serializers.CharField(help_text='OCPP version of the last connection: "1.6" or "2.0.1".')

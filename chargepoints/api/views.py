@@ -147,4 +147,3 @@ class ChargePointViewSet(viewsets.GenericViewSet):
     def _reload(self, cp: ChargePoint) -> ChargePoint:
         # Read back through the selector so the answer has its connectors.
         return self.get_queryset().get(pk=cp.pk)
-

@@ -175,9 +175,7 @@ def parse_frame(text: str) -> Call | CallResult | CallError:
             unique_id=unique_id,
         )
     if type(message_type) is not int or message_type not in (2, 3, 4):
-        raise RpcError(
-            ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, f"MessageTypeId {message_type!r} is not 2, 3 or 4", unique_id=unique_id
-        )
+        raise RpcError(ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, f"MessageTypeId {message_type!r} is not 2, 3 or 4", unique_id=unique_id)
 
     if message_type == MessageType.CALL:
         if len(message) != 4:

@@ -117,9 +117,7 @@ class Operation:
         serializer = self.input(data=arguments, context={"charge_point": charge_point})
         if not serializer.is_valid():
             field, message = first_error(serializer.errors)
-            raise InvalidArguments(
-                f"{field}: {message}" if field else message, field=field, errors=serializer.errors
-            )
+            raise InvalidArguments(f"{field}: {message}" if field else message, field=field, errors=serializer.errors)
         return dict(serializer.validated_data)
 
     def perform(self, charge_point: ChargePoint, arguments: dict, **send) -> commands.CommandResult:
@@ -193,41 +191,63 @@ OPERATIONS: dict[str, Operation] = {
         Operation("reset", "Reset", "Reset the charge point", "Station", inputs.Reset),
         Operation("unlock", "Unlock connector", "Unlock a connector", "Station", inputs.Unlock),
         Operation(
-            "change-availability", "Change availability",
-            "Make the charge point, an EVSE or a connector (in)operative", "Station", inputs.ChangeAvailability,
+            "change-availability",
+            "Change availability",
+            "Make the charge point, an EVSE or a connector (in)operative",
+            "Station",
+            inputs.ChangeAvailability,
         ),
         Operation(
-            "trigger-message", "Trigger message", "Have the charge point send a message now", "Station",
+            "trigger-message",
+            "Trigger message",
+            "Have the charge point send a message now",
+            "Station",
             inputs.TriggerMessage,
         ),
         Operation("get-configuration", "Get configuration", "Read configuration", "Configuration", inputs.GetConfiguration),
         Operation(
-            "change-configuration", "Change configuration", "Change one configuration key", "Configuration",
+            "change-configuration",
+            "Change configuration",
+            "Change one configuration key",
+            "Configuration",
             inputs.ChangeConfiguration,
         ),
         Operation("update-firmware", "Update firmware", "Update the firmware", "Firmware and logs", inputs.UpdateFirmware),
         Operation(
-            "fetch-logs", "Fetch logs", "Have the charge point upload its diagnostics log", "Firmware and logs",
+            "fetch-logs",
+            "Fetch logs",
+            "Have the charge point upload its diagnostics log",
+            "Firmware and logs",
             inputs.FetchLogs,
         ),
         SendLocalList(
-            "send-local-list", "Send local list", "Send the id tags as the local authorization list",
-            "Local authorization list", inputs.SendLocalList,
+            "send-local-list",
+            "Send local list",
+            "Send the id tags as the local authorization list",
+            "Local authorization list",
+            inputs.SendLocalList,
         ),
         Reserve("reserve", "Reserve", "Reserve an EVSE for an id tag", "Reservation", inputs.Reserve),
+        Operation("cancel-reservation", "Cancel reservation", "Cancel a reservation", "Reservation", inputs.CancelReservation),
         Operation(
-            "cancel-reservation", "Cancel reservation", "Cancel a reservation", "Reservation", inputs.CancelReservation
-        ),
-        Operation(
-            "set-charging-profile", "Set charging profile", "Install a charging profile", "Smart charging",
+            "set-charging-profile",
+            "Set charging profile",
+            "Install a charging profile",
+            "Smart charging",
             inputs.SetChargingProfile,
         ),
         Operation(
-            "clear-charging-profile", "Clear charging profile", "Clear charging profiles", "Smart charging",
+            "clear-charging-profile",
+            "Clear charging profile",
+            "Clear charging profiles",
+            "Smart charging",
             inputs.ClearChargingProfile,
         ),
         Operation(
-            "composite-schedule", "Composite schedule", "Read the composite charging schedule", "Smart charging",
+            "composite-schedule",
+            "Composite schedule",
+            "Read the composite charging schedule",
+            "Smart charging",
             inputs.CompositeSchedule,
         ),
     )

@@ -91,9 +91,7 @@ def validate_uri(value: str) -> str:
 
 def evse_field(*, required: bool, whole: bool, help_text: str = "", **kwargs) -> serializers.IntegerField:
     text = "EVSE id (OCPP 1.6: connector id)" + (", 0 for the whole charge point" if whole else "")
-    return serializers.IntegerField(
-        min_value=0 if whole else 1, required=required, help_text=f"{text}. {help_text}".strip(), **kwargs
-    )
+    return serializers.IntegerField(min_value=0 if whole else 1, required=required, help_text=f"{text}. {help_text}".strip(), **kwargs)
 
 
 class TransactionField(serializers.IntegerField):
@@ -154,9 +152,7 @@ class Reset(serializers.Serializer):
 
 class Unlock(serializers.Serializer):
     evse_id = evse_field(required=True, whole=False)
-    connector_id = serializers.IntegerField(
-        min_value=1, required=False, help_text="Connector of the EVSE (OCPP 2.0.1; default 1)."
-    )
+    connector_id = serializers.IntegerField(min_value=1, required=False, help_text="Connector of the EVSE (OCPP 2.0.1; default 1).")
 
 
 class ConnectorOfEvse(serializers.Serializer):
@@ -171,9 +167,7 @@ class ConnectorOfEvse(serializers.Serializer):
 class ChangeAvailability(ConnectorOfEvse):
     operative = serializers.BooleanField(help_text="true: Operative; false: Inoperative.")
     evse_id = evse_field(required=False, whole=True, default=0)
-    connector_id = serializers.IntegerField(
-        min_value=1, required=False, help_text="One connector of the EVSE (OCPP 2.0.1)."
-    )
+    connector_id = serializers.IntegerField(min_value=1, required=False, help_text="One connector of the EVSE (OCPP 2.0.1).")
 
 
 class TriggerMessage(ConnectorOfEvse):
@@ -218,18 +212,16 @@ class ChargingProfile(serializers.Serializer):
     stack_level = serializers.IntegerField(min_value=0)
     purpose = EnumField(
         enum_name="ChargingProfilePurposeEnum",
-        choices=PURPOSES, help_text="ChargePointMaxProfile is the OCPP 1.6 name of ChargingStationMaxProfile."
+        choices=PURPOSES,
+        help_text="ChargePointMaxProfile is the OCPP 1.6 name of ChargingStationMaxProfile.",
     )
     kind = EnumField(enum_name="ChargingProfileKindEnum", choices=values(ChargingProfileKindEnumType))
     recurrency = EnumField(
-        enum_name="RecurrencyKindEnum",
-        choices=values(RecurrencyKindEnumType), required=False, help_text="Only for Recurring profiles."
+        enum_name="RecurrencyKindEnum", choices=values(RecurrencyKindEnumType), required=False, help_text="Only for Recurring profiles."
     )
     valid_from = AwareDateTimeField(required=False)
     valid_to = AwareDateTimeField(required=False)
-    transaction = TransactionField(
-        required=False, help_text="Only for a TxProfile: the transaction's id in /api/v1/transactions/."
-    )
+    transaction = TransactionField(required=False, help_text="Only for a TxProfile: the transaction's id in /api/v1/transactions/.")
     charging_rate_unit = EnumField(enum_name="ChargingRateUnitEnum", choices=values(ChargingRateUnitEnumType))
     periods = Period(many=True, allow_empty=False)
     duration_s = serializers.IntegerField(min_value=0, required=False)
@@ -343,11 +335,5 @@ class GetConfiguration(serializers.Serializer):
 
 
 class ChangeConfiguration(serializers.Serializer):
-    key = serializers.CharField(
-        max_length=200, help_text="OCPP 1.6: the configuration key; 2.0.1: Component.Variable."
-    )
-    value = serializers.CharField(
-        max_length=1000, allow_blank=True, trim_whitespace=False, help_text="Sent exactly as given."
-    )
-
-
+    key = serializers.CharField(max_length=200, help_text="OCPP 1.6: the configuration key; 2.0.1: Component.Variable.")
+    value = serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False, help_text="Sent exactly as given.")

@@ -22,9 +22,26 @@ def bench_results(tmp_path_factory):
     env = {**os.environ}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--charge-points", "3", "--duration", "2", "--rate", "5",
-         "--load-interval", "0.5", "--output-dir", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--charge-points",
+            "3",
+            "--duration",
+            "2",
+            "--rate",
+            "5",
+            "--load-interval",
+            "0.5",
+            "--output-dir",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     data = json.loads((out / "results.json").read_text())

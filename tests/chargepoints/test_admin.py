@@ -53,9 +53,7 @@ def report(charge_point_id, vendor="Acme", serial_number="SN-42", connectors=(("
         services.status_notification_create(
             charge_point_id=charge_point_id, connector_id=int(connector_id), status=status, error_code="NoError"
         )
-    services.data_transfer_create(
-        charge_point_id=charge_point_id, vendor_id="com.acme", message_id="hello", data="{}", status="Accepted"
-    )
+    services.data_transfer_create(charge_point_id=charge_point_id, vendor_id="com.acme", message_id="hello", data="{}", status="Accepted")
     services.firmware_status_create(charge_point_id=charge_point_id, status="Downloaded")
     services.diagnostics_status_create(charge_point_id=charge_point_id, status="Uploaded")
 
@@ -76,9 +74,7 @@ def test_it_titles_the_admin_site_csms(admin_client):
     assert '<a href="/admin/">CSMS</a>' in html
 
 
-def test_it_lists_charge_points_with_online_state_reported_fields_and_connector_statuses(
-    admin_client, online_charge_point
-):
+def test_it_lists_charge_points_with_online_state_reported_fields_and_connector_statuses(admin_client, online_charge_point):
     ChargePoint.objects.create(id="CP-OFF")
 
     response = admin_client.get(url(ChargePoint))
@@ -238,9 +234,7 @@ def test_it_keeps_the_history_read_only(admin_client, online_charge_point, model
 
 def test_it_filters_the_status_history_by_charge_point_status_and_error_code(admin_client, online_charge_point):
     ChargePoint.objects.create(id="CP-2")
-    services.status_notification_create(
-        charge_point_id="CP-2", connector_id=1, status="Faulted", error_code="GroundFailure"
-    )
+    services.status_notification_create(charge_point_id="CP-2", connector_id=1, status="Faulted", error_code="GroundFailure")
 
     by_cp = admin_client.get(f"{url(StatusNotification)}?charge_point__id__exact=CP-2")
     by_status = admin_client.get(f"{url(StatusNotification)}?status=Charging")

@@ -110,12 +110,17 @@ class FakeChargePoints:
         if isinstance(answer, commands.CommandError):
             answer.command_id = command.pk
             services.command_finish(
-                command_id=command.pk, outcome=CommandOutcome(status=ERROR_STATUSES.get(type(answer), CommandStatus.FAILED),
-                error_code=answer.details.get("error_code", ""),
-                error_description=answer.details.get("error_description", ""))
+                command_id=command.pk,
+                outcome=CommandOutcome(
+                    status=ERROR_STATUSES.get(type(answer), CommandStatus.FAILED),
+                    error_code=answer.details.get("error_code", ""),
+                    error_description=answer.details.get("error_description", ""),
+                ),
             )
             raise answer
-        services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=answer, round_trip_ms=42))
+        services.command_finish(
+            command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=answer, round_trip_ms=42)
+        )
         return commands.CommandResult(command.pk, action, answer, round_trip_ms=42)
 
 
@@ -137,9 +142,7 @@ def cp(charge_point):
     """CP-1, connected, with connectors 0 (the charge point), 1 and 2 reported."""
     services.charge_point_connect(charge_point_id="CP-1", session_id="s1", ocpp_version="1.6", allow_unknown=False)
     for connector_id, status in ((0, "Available"), (1, "Charging"), (2, "Available")):
-        services.status_notification_create(
-            charge_point_id="CP-1", connector_id=connector_id, status=status, error_code="NoError"
-        )
+        services.status_notification_create(charge_point_id="CP-1", connector_id=connector_id, status=status, error_code="NoError")
     charge_point.refresh_from_db()
     return charge_point
 
@@ -161,6 +164,7 @@ def url(model, view="changelist", *args):
 
 def sent_payloads(fake):
     return [(s.charge_point_id, s.action, s.payload) for s in fake.sent]
+
 
 # --- One page per operation, for either version -------------------------------------------------------------
 
@@ -196,10 +200,23 @@ FIELDS = {
     "cancel-reservation": (["reservation_id"],) * 2,
     "set-charging-profile": (
         [
-            "evse_id", "charging_profile_id", "stack_level", "purpose", "kind", "recurrency", "valid_from", "valid_to",
-            "transaction", "charging_rate_unit", "periods", "duration_s", "start_schedule", "min_charging_rate",
+            "evse_id",
+            "charging_profile_id",
+            "stack_level",
+            "purpose",
+            "kind",
+            "recurrency",
+            "valid_from",
+            "valid_to",
+            "transaction",
+            "charging_rate_unit",
+            "periods",
+            "duration_s",
+            "start_schedule",
+            "min_charging_rate",
         ],
-    ) * 2,
+    )
+    * 2,
     "clear-charging-profile": (["charging_profile_id", "evse_id", "purpose", "stack_level"],) * 2,
     "composite-schedule": (["evse_id", "duration_s", "charging_rate_unit"],) * 2,
     "send-local-list": (["update_type"],) * 2,
@@ -249,32 +266,74 @@ def test_an_unknown_page_or_charge_point_is_not_found(admin_client, cp):
 
 EXPIRY_FORM, EXPIRY_SENT = "2030-01-01T10:00", "2030-01-01T10:00:00.000Z"
 PROFILE_7 = {
-    "charging_profile_id": "7", "stack_level": "0", "purpose": "TxDefaultProfile", "kind": "Relative",
-    "charging_rate_unit": "A", "periods": "0:16",
+    "charging_profile_id": "7",
+    "stack_level": "0",
+    "purpose": "TxDefaultProfile",
+    "kind": "Relative",
+    "charging_rate_unit": "A",
+    "periods": "0:16",
 }
 
 CASES = [
     # (charge point, operation, form data, message sent, payload sent)
-    ("CP-1", "change-availability", {"evse_id": "0", "operative": "Inoperative"}, "ChangeAvailability",
-     {"connectorId": 0, "type": "Inoperative"}),
-    ("CP-1", "change-availability", {"evse_id": "2", "operative": "Operative"}, "ChangeAvailability",
-     {"connectorId": 2, "type": "Operative"}),
-    ("CS-1", "change-availability", {"evse_id": "0", "operative": "Inoperative"}, "ChangeAvailability",
-     {"operationalStatus": "Inoperative"}),
-    ("CS-1", "change-availability", {"evse_id": "1", "connector_id": "2", "operative": "Operative"}, "ChangeAvailability",
-     {"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}}),
-    ("CP-1", "change-configuration", {"key": "HeartbeatInterval", "value": "60"}, "ChangeConfiguration",
-     {"key": "HeartbeatInterval", "value": "60"}),
-    ("CS-1", "change-configuration", {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"}, "SetVariables",
-     {"setVariableData": [
-         {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
-     ]}),
+    (
+        "CP-1",
+        "change-availability",
+        {"evse_id": "0", "operative": "Inoperative"},
+        "ChangeAvailability",
+        {"connectorId": 0, "type": "Inoperative"},
+    ),
+    (
+        "CP-1",
+        "change-availability",
+        {"evse_id": "2", "operative": "Operative"},
+        "ChangeAvailability",
+        {"connectorId": 2, "type": "Operative"},
+    ),
+    (
+        "CS-1",
+        "change-availability",
+        {"evse_id": "0", "operative": "Inoperative"},
+        "ChangeAvailability",
+        {"operationalStatus": "Inoperative"},
+    ),
+    (
+        "CS-1",
+        "change-availability",
+        {"evse_id": "1", "connector_id": "2", "operative": "Operative"},
+        "ChangeAvailability",
+        {"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}},
+    ),
+    (
+        "CP-1",
+        "change-configuration",
+        {"key": "HeartbeatInterval", "value": "60"},
+        "ChangeConfiguration",
+        {"key": "HeartbeatInterval", "value": "60"},
+    ),
+    (
+        "CS-1",
+        "change-configuration",
+        {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"},
+        "SetVariables",
+        {"setVariableData": [{"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]},
+    ),
     ("CP-1", "get-configuration", {"keys": ""}, "GetConfiguration", {}),
-    ("CP-1", "get-configuration", {"keys": "HeartbeatInterval, MeterValueSampleInterval,"}, "GetConfiguration",
-     {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]}),
+    (
+        "CP-1",
+        "get-configuration",
+        {"keys": "HeartbeatInterval, MeterValueSampleInterval,"},
+        "GetConfiguration",
+        {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]},
+    ),
     ("CS-1", "get-configuration", {"keys": ""}, "GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
-    ("CS-1", "get-configuration", {"keys": "OCPPCommCtrlr.HeartbeatInterval"}, "GetVariables",
-     {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}),
+    (
+        "CS-1",
+        "get-configuration",
+        {"keys": "OCPPCommCtrlr.HeartbeatInterval"},
+        "GetVariables",
+        {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]},
+    ),
     ("CP-1", "start-charging", {"id_tag": "TAG-1", "evse_id": ""}, "RemoteStartTransaction", {"idTag": "TAG-1"}),
     (
         "CP-1",
@@ -298,46 +357,84 @@ CASES = [
             },
         },
     ),
-    ("CS-1", "start-charging", {"id_tag": "TAG-1", "evse_id": "1"}, "RequestStartTransaction",
-     {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": ANY, "evseId": 1}),
+    (
+        "CS-1",
+        "start-charging",
+        {"id_tag": "TAG-1", "evse_id": "1"},
+        "RequestStartTransaction",
+        {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": ANY, "evseId": 1},
+    ),
     ("CP-1", "reset", {"type": "hard"}, "Reset", {"type": "Hard"}),
     ("CS-1", "reset", {"type": "hard", "evse_id": "2"}, "Reset", {"type": "Immediate", "evseId": 2}),
     ("CS-1", "reset", {"type": "soft", "evse_id": ""}, "Reset", {"type": "OnIdle"}),
     ("CP-1", "unlock", {"evse_id": "2"}, "UnlockConnector", {"connectorId": 2}),
     ("CS-1", "unlock", {"evse_id": "1", "connector_id": "2"}, "UnlockConnector", {"evseId": 1, "connectorId": 2}),
-    ("CP-1", "fetch-logs", {"location": "ftp://logs.example.com/up/"}, "GetDiagnostics",
-     {"location": "ftp://logs.example.com/up/"}),
+    ("CP-1", "fetch-logs", {"location": "ftp://logs.example.com/up/"}, "GetDiagnostics", {"location": "ftp://logs.example.com/up/"}),
     (
         "CP-1",
         "fetch-logs",
-        {"location": "ftp://logs.example.com/up/", "retries": "3", "retry_interval_s": "60",
-         "oldest": "2025-03-01T10:00", "latest": "2025-03-01T12:30"},
+        {
+            "location": "ftp://logs.example.com/up/",
+            "retries": "3",
+            "retry_interval_s": "60",
+            "oldest": "2025-03-01T10:00",
+            "latest": "2025-03-01T12:30",
+        },
         "GetDiagnostics",
-        {"location": "ftp://logs.example.com/up/", "retries": 3, "retryInterval": 60,
-         "startTime": "2025-03-01T10:00:00.000Z", "stopTime": "2025-03-01T12:30:00.000Z"},
+        {
+            "location": "ftp://logs.example.com/up/",
+            "retries": 3,
+            "retryInterval": 60,
+            "startTime": "2025-03-01T10:00:00.000Z",
+            "stopTime": "2025-03-01T12:30:00.000Z",
+        },
     ),
-    ("CS-1", "fetch-logs", {"location": "ftp://logs.example.com/", "retries": "2"}, "GetLog",
-     {"logType": "DiagnosticsLog", "requestId": ANY, "log": {"remoteLocation": "ftp://logs.example.com/"}, "retries": 2}),
-    ("CP-1", "update-firmware", {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00"},
-     "UpdateFirmware", {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z"}),
+    (
+        "CS-1",
+        "fetch-logs",
+        {"location": "ftp://logs.example.com/", "retries": "2"},
+        "GetLog",
+        {"logType": "DiagnosticsLog", "requestId": ANY, "log": {"remoteLocation": "ftp://logs.example.com/"}, "retries": 2},
+    ),
     (
         "CP-1",
         "update-firmware",
-        {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00", "retries": "0",
-         "retry_interval_s": "30"},
+        {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00"},
         "UpdateFirmware",
-        {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z", "retries": 0,
-         "retryInterval": 30},
+        {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z"},
     ),
-    ("CS-1", "update-firmware", {"location": "https://fw.example.com/fw.bin", "retrieve_date": EXPIRY_FORM},
-     "UpdateFirmware",
-     {"requestId": ANY, "firmware": {"location": "https://fw.example.com/fw.bin", "retrieveDateTime": EXPIRY_SENT}}),
-    ("CP-1", "send-local-list", {"update_type": "Full"}, "SendLocalList",
-     {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]}),
-    ("CS-1", "send-local-list", {"update_type": "Full"}, "SendLocalList",
-     {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": [
-         {"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": {"status": "Accepted"}}
-     ]}),
+    (
+        "CP-1",
+        "update-firmware",
+        {"location": "https://fw.example.com/2.0.bin", "retrieve_date": "2025-03-01T10:00", "retries": "0", "retry_interval_s": "30"},
+        "UpdateFirmware",
+        {"location": "https://fw.example.com/2.0.bin", "retrieveDate": "2025-03-01T10:00:00.000Z", "retries": 0, "retryInterval": 30},
+    ),
+    (
+        "CS-1",
+        "update-firmware",
+        {"location": "https://fw.example.com/fw.bin", "retrieve_date": EXPIRY_FORM},
+        "UpdateFirmware",
+        {"requestId": ANY, "firmware": {"location": "https://fw.example.com/fw.bin", "retrieveDateTime": EXPIRY_SENT}},
+    ),
+    (
+        "CP-1",
+        "send-local-list",
+        {"update_type": "Full"},
+        "SendLocalList",
+        {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{"idTag": "TAG-1", "idTagInfo": ACCEPTED}]},
+    ),
+    (
+        "CS-1",
+        "send-local-list",
+        {"update_type": "Full"},
+        "SendLocalList",
+        {
+            "versionNumber": 1,
+            "updateType": "Full",
+            "localAuthorizationList": [{"idToken": {"idToken": "TAG-1", "type": "Central"}, "idTokenInfo": {"status": "Accepted"}}],
+        },
+    ),
     (
         "CP-1",
         "set-charging-profile",
@@ -364,11 +461,19 @@ CASES = [
         "CP-1",
         "set-charging-profile",
         {
-            "evse_id": "0", "charging_profile_id": "8", "stack_level": "2", "purpose": "ChargingStationMaxProfile",
-            "kind": "Recurring", "recurrency": "Daily", "valid_from": "2025-03-01T00:00", "valid_to": "2025-12-31T23:59",
+            "evse_id": "0",
+            "charging_profile_id": "8",
+            "stack_level": "2",
+            "purpose": "ChargingStationMaxProfile",
+            "kind": "Recurring",
+            "recurrency": "Daily",
+            "valid_from": "2025-03-01T00:00",
+            "valid_to": "2025-12-31T23:59",
             "charging_rate_unit": "W",
             "periods": '[{"start_period_s": 0, "limit": 11000}, {"start_period_s": 28800, "limit": 7400.5, "number_phases": 3}]',
-            "duration_s": "86400", "start_schedule": "2025-03-01T00:00", "min_charging_rate": "1400.5",
+            "duration_s": "86400",
+            "start_schedule": "2025-03-01T00:00",
+            "min_charging_rate": "1400.5",
         },
         "SetChargingProfile",
         {
@@ -397,8 +502,15 @@ CASES = [
     (
         "CS-1",
         "set-charging-profile",
-        {**PROFILE_7, "evse_id": "0", "charging_profile_id": "3", "kind": "Absolute", "charging_rate_unit": "W",
-         "periods": "0:11000\n3600:7400:1", "start_schedule": EXPIRY_FORM},
+        {
+            **PROFILE_7,
+            "evse_id": "0",
+            "charging_profile_id": "3",
+            "kind": "Absolute",
+            "charging_rate_unit": "W",
+            "periods": "0:11000\n3600:7400:1",
+            "start_schedule": EXPIRY_FORM,
+        },
         "SetChargingProfile",
         {
             "evseId": 0,
@@ -422,32 +534,57 @@ CASES = [
         },
     ),
     ("CP-1", "clear-charging-profile", {"charging_profile_id": "7"}, "ClearChargingProfile", {"id": 7}),
-    ("CP-1", "clear-charging-profile", {"evse_id": "1", "purpose": "TxDefaultProfile", "stack_level": "0"},
-     "ClearChargingProfile", {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 0}),
+    (
+        "CP-1",
+        "clear-charging-profile",
+        {"evse_id": "1", "purpose": "TxDefaultProfile", "stack_level": "0"},
+        "ClearChargingProfile",
+        {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 0},
+    ),
     ("CP-1", "clear-charging-profile", {}, "ClearChargingProfile", {}),
-    ("CS-1", "clear-charging-profile", {"purpose": "ChargingStationMaxProfile"}, "ClearChargingProfile",
-     {"chargingProfileCriteria": {"chargingProfilePurpose": "ChargingStationMaxProfile"}}),
-    ("CP-1", "composite-schedule", {"evse_id": "0", "duration_s": "3600"}, "GetCompositeSchedule",
-     {"connectorId": 0, "duration": 3600}),
-    ("CP-1", "composite-schedule", {"evse_id": "1", "duration_s": "600", "charging_rate_unit": "W"}, "GetCompositeSchedule",
-     {"connectorId": 1, "duration": 600, "chargingRateUnit": "W"}),
-    ("CS-1", "composite-schedule", {"evse_id": "1", "duration_s": "600"}, "GetCompositeSchedule",
-     {"evseId": 1, "duration": 600}),
-    ("CP-1", "trigger-message", {"message": "StatusNotification"}, "TriggerMessage",
-     {"requestedMessage": "StatusNotification"}),
-    ("CP-1", "trigger-message", {"message": "MeterValues", "evse_id": "1"}, "TriggerMessage",
-     {"requestedMessage": "MeterValues", "connectorId": 1}),
-    ("CS-1", "trigger-message", {"message": "DiagnosticsStatusNotification"}, "TriggerMessage",
-     {"requestedMessage": "LogStatusNotification"}),
-    ("CS-1", "reserve", {"id_tag": "TAG-1", "expiry": EXPIRY_FORM}, "ReserveNow",
-     {"id": ANY, "expiryDateTime": EXPIRY_SENT, "idToken": {"idToken": "TAG-1", "type": "Central"}}),
+    (
+        "CS-1",
+        "clear-charging-profile",
+        {"purpose": "ChargingStationMaxProfile"},
+        "ClearChargingProfile",
+        {"chargingProfileCriteria": {"chargingProfilePurpose": "ChargingStationMaxProfile"}},
+    ),
+    ("CP-1", "composite-schedule", {"evse_id": "0", "duration_s": "3600"}, "GetCompositeSchedule", {"connectorId": 0, "duration": 3600}),
+    (
+        "CP-1",
+        "composite-schedule",
+        {"evse_id": "1", "duration_s": "600", "charging_rate_unit": "W"},
+        "GetCompositeSchedule",
+        {"connectorId": 1, "duration": 600, "chargingRateUnit": "W"},
+    ),
+    ("CS-1", "composite-schedule", {"evse_id": "1", "duration_s": "600"}, "GetCompositeSchedule", {"evseId": 1, "duration": 600}),
+    ("CP-1", "trigger-message", {"message": "StatusNotification"}, "TriggerMessage", {"requestedMessage": "StatusNotification"}),
+    (
+        "CP-1",
+        "trigger-message",
+        {"message": "MeterValues", "evse_id": "1"},
+        "TriggerMessage",
+        {"requestedMessage": "MeterValues", "connectorId": 1},
+    ),
+    (
+        "CS-1",
+        "trigger-message",
+        {"message": "DiagnosticsStatusNotification"},
+        "TriggerMessage",
+        {"requestedMessage": "LogStatusNotification"},
+    ),
+    (
+        "CS-1",
+        "reserve",
+        {"id_tag": "TAG-1", "expiry": EXPIRY_FORM},
+        "ReserveNow",
+        {"id": ANY, "expiryDateTime": EXPIRY_SENT, "idToken": {"idToken": "TAG-1", "type": "Central"}},
+    ),
     ("CS-1", "cancel-reservation", {"reservation_id": "5"}, "CancelReservation", {"reservationId": 5}),
 ]
 
 
-@pytest.mark.parametrize(
-    "charge_point_id, name, data, action, payload", CASES, ids=[f"{c[1]}-{c[0]}-{i}" for i, c in enumerate(CASES)]
-)
+@pytest.mark.parametrize("charge_point_id, name, data, action, payload", CASES, ids=[f"{c[1]}-{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_an_operation_form_sends_the_versions_message_and_shows_the_answer(
     admin_client, admin_user, cp, cs, tag, charge_points, charge_point_id, name, data, action, payload
 ):
@@ -471,9 +608,7 @@ def test_an_operation_form_sends_the_versions_message_and_shows_the_answer(
 def test_form_dates_are_read_in_the_operators_time_zone_and_sent_in_utc(admin_client, cp, charge_points, settings):
     settings.TIME_ZONE = "Europe/Berlin"
 
-    admin_client.post(
-        command_url("update-firmware"), {"location": "https://fw.example.com/x.bin", "retrieve_date": "2025-07-01T12:00"}
-    )
+    admin_client.post(command_url("update-firmware"), {"location": "https://fw.example.com/x.bin", "retrieve_date": "2025-07-01T12:00"})
 
     assert charge_points.sent[0].payload["retrieveDate"] == "2025-07-01T10:00:00.000Z"
 
@@ -629,12 +764,8 @@ def test_reserve_allocates_the_reservation_id_and_shows_the_reservation(admin_cl
 
 def test_cancel_reservation_offers_the_accepted_reservations_and_cancels_one(admin_client, cp, charge_points):
     expiry = timezone.now() + timedelta(hours=1)
-    accepted = Reservation.objects.create(
-        charge_point=cp, evse_id=1, id_tag="TAG-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED
-    )
-    Reservation.objects.create(
-        charge_point=cp, evse_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED
-    )
+    accepted = Reservation.objects.create(charge_point=cp, evse_id=1, id_tag="TAG-1", expiry_date=expiry, status=ReservationStatus.ACCEPTED)
+    Reservation.objects.create(charge_point=cp, evse_id=2, id_tag="TAG-2", expiry_date=expiry, status=ReservationStatus.USED)
 
     form = admin_client.get(command_url("cancel-reservation")).context["command_form"]
     admin_client.post(command_url("cancel-reservation"), {"reservation_id": str(accepted.pk)})
@@ -898,22 +1029,27 @@ BULK = [
     ("reset_soft", "Reset (soft)", ("Reset", {"type": "Soft"}), ("Reset", {"type": "OnIdle"})),
     ("reset_hard", "Reset (hard)", ("Reset", {"type": "Hard"}), ("Reset", {"type": "Immediate"})),
     (
-        "make_operative", "Change availability: Operative",
+        "make_operative",
+        "Change availability: Operative",
         ("ChangeAvailability", {"connectorId": 0, "type": "Operative"}),
         ("ChangeAvailability", {"operationalStatus": "Operative"}),
     ),
     (
-        "make_inoperative", "Change availability: Inoperative",
+        "make_inoperative",
+        "Change availability: Inoperative",
         ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
         ("ChangeAvailability", {"operationalStatus": "Inoperative"}),
     ),
     (
-        "get_configuration", "Get configuration",
-        ("GetConfiguration", {}), ("GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
+        "get_configuration",
+        "Get configuration",
+        ("GetConfiguration", {}),
+        ("GetBaseReport", {"requestId": ANY, "reportBase": "FullInventory"}),
     ),
     ("clear_cache", "Clear cache", ("ClearCache", {}), ("ClearCache", {})),
     (
-        "send_full_local_list", "Send local list (full)",
+        "send_full_local_list",
+        "Send local list (full)",
         ("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": LIST_16}),
         ("SendLocalList", {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": LIST_201}),
     ),
@@ -930,9 +1066,7 @@ def test_a_bulk_action_sends_every_selected_charge_point_its_versions_message_an
     charge_points.answers["CP-2"] = commands.ChargePointOffline("Charge point 'CP-2' is not connected")
     charge_points.answers["CP-3"] = {"status": "Rejected"}
 
-    response = admin_client.post(
-        url(ChargePoint), {"action": name, "_selected_action": ["CP-3", "CP-1", "CP-2"]}, follow=True
-    )
+    response = admin_client.post(url(ChargePoint), {"action": name, "_selected_action": ["CP-3", "CP-1", "CP-2"]}, follow=True)
 
     assert response.status_code == 200
     action, payload = v16 if version == "1.6" else v201
@@ -957,18 +1091,31 @@ def test_the_charge_point_page_shows_configuration_profiles_and_recent_commands(
     ConfigurationKey.objects.create(charge_point=cp, key="HeartbeatInterval", value="300")
     ConfigurationKey.objects.create(charge_point=cp, key="NumberOfConnectors", value="2", readonly=True)
     profile = ChargingProfile.objects.create(
-        charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative", schedule={"chargingRateUnit": "A"}
+        charge_point=cp,
+        charging_profile_id=7,
+        purpose="TxDefaultProfile",
+        stack_level=0,
+        kind="Relative",
+        schedule={"chargingRateUnit": "A"},
     )
     ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=1, profile=profile)
     ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=2, profile=profile, cleared_at=timezone.now())
     ChargePoint.objects.filter(pk="CP-1").update(local_list_version=5)
     for i in range(12):
         Command.objects.create(
-            charge_point=cp, action=f"Action{i:02}", source="admin", user=admin_user, status=CommandStatus.ANSWERED,
-            response={"status": "Accepted"}, created_at=timezone.now() - timedelta(minutes=12 - i),
+            charge_point=cp,
+            action=f"Action{i:02}",
+            source="admin",
+            user=admin_user,
+            status=CommandStatus.ANSWERED,
+            response={"status": "Accepted"},
+            created_at=timezone.now() - timedelta(minutes=12 - i),
         )
     Command.objects.create(
-        charge_point=cp, action="Reset", status=CommandStatus.CALL_ERROR, error_code="NotSupported",
+        charge_point=cp,
+        action="Reset",
+        status=CommandStatus.CALL_ERROR,
+        error_code="NotSupported",
         error_description="no resets here",
     )
 
@@ -1012,12 +1159,23 @@ def test_the_charge_point_page_still_saves_its_description(admin_client, cp):
 def logged(cp, admin_user):
     return [
         Command.objects.create(
-            charge_point=cp, action="Reset", payload={"type": "Soft"}, source="admin", user=admin_user,
-            status=CommandStatus.ANSWERED, response={"status": "Accepted"}, round_trip_ms=87,
+            charge_point=cp,
+            action="Reset",
+            payload={"type": "Soft"},
+            source="admin",
+            user=admin_user,
+            status=CommandStatus.ANSWERED,
+            response={"status": "Accepted"},
+            round_trip_ms=87,
         ),
         Command.objects.create(
-            charge_point=cp, action="ClearCache", source="api", status=CommandStatus.CALL_ERROR,
-            error_code="NotSupported", error_description="nope", error_details={"why": "test"},
+            charge_point=cp,
+            action="ClearCache",
+            source="api",
+            status=CommandStatus.CALL_ERROR,
+            error_code="NotSupported",
+            error_description="nope",
+            error_details={"why": "test"},
         ),
     ]
 
@@ -1062,7 +1220,11 @@ def test_a_logged_command_shows_payload_response_and_error_as_json_and_stays_rea
 
 def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client, cp):
     profile = ChargingProfile.objects.create(
-        charge_point=cp, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Relative",
+        charge_point=cp,
+        charging_profile_id=7,
+        purpose="TxDefaultProfile",
+        stack_level=0,
+        kind="Relative",
         schedule={"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]},
     )
     ChargingProfileInstallation.objects.create(charge_point=cp, evse_id=1, profile=profile)
@@ -1079,7 +1241,10 @@ def test_charging_profiles_are_listed_with_where_they_are_installed(admin_client
 
 def test_reservations_are_listed_with_their_current_status(admin_client, cp):
     past = Reservation.objects.create(
-        charge_point=cp, evse_id=1, id_tag="TAG-OLD", expiry_date=datetime(2020, 1, 1, tzinfo=UTC),
+        charge_point=cp,
+        evse_id=1,
+        id_tag="TAG-OLD",
+        expiry_date=datetime(2020, 1, 1, tzinfo=UTC),
         status=ReservationStatus.ACCEPTED,
     )
 
@@ -1094,7 +1259,10 @@ def test_reservations_are_listed_with_their_current_status(admin_client, cp):
 
 def test_the_transaction_page_shows_when_a_remote_stop_was_accepted(admin_client, cp):
     tx = Transaction.objects.create(
-        charge_point=cp, connector_id=1, id_tag="TAG-1", start_timestamp=timezone.now(),
+        charge_point=cp,
+        connector_id=1,
+        id_tag="TAG-1",
+        start_timestamp=timezone.now(),
         remote_stop_requested_at=datetime(2025, 3, 1, 10, 0, tzinfo=UTC),
     )
 
@@ -1113,4 +1281,3 @@ def test_firmware_and_diagnostics_statuses_link_to_their_command(admin_client, c
 
     assert f'<a href="{url(Command, "change", update.pk)}">#{update.pk}</a>' in firmware
     assert diagnostics.status_code == 200
-

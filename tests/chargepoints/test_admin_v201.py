@@ -48,9 +48,7 @@ def url(model, view="changelist", *args):
 @pytest.fixture
 def station(db):
     now = timezone.now()
-    return ChargePoint.objects.create(
-        id="CS-1", ocpp_version="2.0.1", connected=True, session_id="s1", connected_at=now, last_seen=now
-    )
+    return ChargePoint.objects.create(id="CS-1", ocpp_version="2.0.1", connected=True, session_id="s1", connected_at=now, last_seen=now)
 
 
 def variable(component="AuthCtrlr", name="Enabled", value="true", mutability="ReadWrite", charge_point_id="CS-1", **f):
@@ -153,9 +151,7 @@ def test_it_filters_and_searches_the_device_model(admin_client, station, query, 
     assert [str(v) for v in response.context["cl"].result_list] == shown
 
 
-def test_it_lists_a_large_device_model_in_a_bounded_number_of_queries(
-    admin_client, station, django_assert_max_num_queries
-):
+def test_it_lists_a_large_device_model_in_a_bounded_number_of_queries(admin_client, station, django_assert_max_num_queries):
     Variable.objects.bulk_create(
         Variable(charge_point_id="CS-1", component=f"Ctrlr{i:03}", variable="Enabled", value="true") for i in range(100)
     )
@@ -195,9 +191,7 @@ def test_a_writable_variable_page_asks_for_a_new_value(admin_client, station):
 
 def test_saving_a_new_value_sends_set_variables_as_the_operator(admin_client, admin_user, station, fake_station):
     fake = fake_station("Accepted")
-    power = variable(
-        "EVSE", "Power", "11000", evse_id=1, connector_id=2, attribute_type="Target", variable_instance="L1"
-    )
+    power = variable("EVSE", "Power", "11000", evse_id=1, connector_id=2, attribute_type="Target", variable_instance="L1")
 
     response = admin_client.post(url(Variable, "change", power.pk), {"new_value": "7400"})
 
@@ -220,9 +214,7 @@ def test_saving_a_new_value_sends_set_variables_as_the_operator(admin_client, ad
         source=CommandSource.ADMIN,
         user=admin_user,
     )
-    assert page_messages(response) == [
-        ("success", "CS-1 answered SetVariables EVSE@EVSE1/2.Power[L1] = '7400': Accepted.")
-    ]
+    assert page_messages(response) == [("success", "CS-1 answered SetVariables EVSE@EVSE1/2.Power[L1] = '7400': Accepted.")]
     # The stored value moved because the answer was Accepted (the version's answers), not because of the form.
     power.refresh_from_db()
     assert power.value == "7400"
@@ -231,11 +223,7 @@ def test_saving_a_new_value_sends_set_variables_as_the_operator(admin_client, ad
 def test_the_stored_value_only_changes_through_the_stations_answer(admin_client, station, monkeypatch):
     enabled = variable()
     sent = []
-    accepted = {
-        "setVariableResult": [
-            {"attributeStatus": "Accepted", "component": {"name": "AuthCtrlr"}, "variable": {"name": "Enabled"}}
-        ]
-    }
+    accepted = {"setVariableResult": [{"attributeStatus": "Accepted", "component": {"name": "AuthCtrlr"}, "variable": {"name": "Enabled"}}]}
 
     def call_without_recording(*args, **kwargs):
         # Accepted, but the consumer has not recorded the answer (results not applied): the form stores nothing.
@@ -318,9 +306,7 @@ def test_it_logs_what_was_asked_and_answered_in_the_variables_history(admin_clie
         ({"data_type": "string", "max_limit": 5}, "toolong", "At most 5 characters."),
     ],
 )
-def test_it_refuses_a_value_outside_the_variables_characteristics(
-    admin_client, station, fake_station, characteristics, value, error
-):
+def test_it_refuses_a_value_outside_the_variables_characteristics(admin_client, station, fake_station, characteristics, value, error):
     fake = fake_station()
     target = variable("SomeCtrlr", "Some", "1", **characteristics)
 
@@ -338,15 +324,15 @@ def test_it_refuses_a_value_outside_the_variables_characteristics(
         ({"data_type": "decimal", "max_limit": 32}, "16.5"),
         ({"data_type": "boolean"}, "false"),
         ({"data_type": "OptionList", "values_list": "Cable,Local"}, "Local"),
-        ({"data_type": "SequenceList", "values_list": "Energy.Active.Import.Register,Power.Active.Import"},
-         "Power.Active.Import,Energy.Active.Import.Register"),
+        (
+            {"data_type": "SequenceList", "values_list": "Energy.Active.Import.Register,Power.Active.Import"},
+            "Power.Active.Import,Energy.Active.Import.Register",
+        ),
         ({"data_type": "string", "max_limit": 5}, "short"),
         ({}, "anything goes"),
     ],
 )
-def test_it_sends_a_value_that_fits_the_variables_characteristics(
-    admin_client, station, fake_station, characteristics, value
-):
+def test_it_sends_a_value_that_fits_the_variables_characteristics(admin_client, station, fake_station, characteristics, value):
     fake = fake_station()
     target = variable("SomeCtrlr", "Some", "1", **characteristics)
 
@@ -591,9 +577,7 @@ def test_a_2_0_1_transaction_page_shows_its_events_and_token_type(admin_client, 
 
 
 def test_a_1_6_transaction_page_has_no_events(admin_client, charge_point):
-    tx = Transaction.objects.create(
-        charge_point=charge_point, connector_id=1, id_tag="T", start_timestamp=timezone.now()
-    )
+    tx = Transaction.objects.create(charge_point=charge_point, connector_id=1, id_tag="T", start_timestamp=timezone.now())
 
     response = admin_client.get(url(Transaction, "change", tx.pk))
 
@@ -605,7 +589,11 @@ def test_a_1_6_transaction_page_has_no_events(admin_client, charge_point):
 def test_a_2_0_1_charging_profile_shows_its_schedules_and_rate_unit(admin_client, station):
     schedules = [{"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400}]}]
     profile = ChargingProfile.objects.create(
-        charge_point=station, charging_profile_id=7, purpose="TxDefaultProfile", stack_level=0, kind="Absolute",
+        charge_point=station,
+        charging_profile_id=7,
+        purpose="TxDefaultProfile",
+        stack_level=0,
+        kind="Absolute",
         schedule=schedules,
     )
     installation = profile.installations.create(charge_point=station, evse_id=1)
@@ -623,9 +611,7 @@ def test_a_2_0_1_charging_profile_shows_its_schedules_and_rate_unit(admin_client
 
 
 def test_an_id_tag_gets_an_id_token_type(admin_client):
-    response = admin_client.post(
-        url(IdTag, "add"), {"id_tag": "04E1A2B3C4D5E6", "type": "ISO14443", "status": "Accepted"}
-    )
+    response = admin_client.post(url(IdTag, "add"), {"id_tag": "04E1A2B3C4D5E6", "type": "ISO14443", "status": "Accepted"})
     IdTag.objects.create(id_tag="LEGACY")
 
     assert response.status_code == 302
@@ -686,9 +672,7 @@ def answering_stations(monkeypatch):
     return fake
 
 
-def test_a_bulk_send_of_the_local_list_records_the_version_a_2_0_1_station_accepted(
-    admin_client, station, answering_stations
-):
+def test_a_bulk_send_of_the_local_list_records_the_version_a_2_0_1_station_accepted(admin_client, station, answering_stations):
     IdTag.objects.create(id_tag="TAG-1", type="ISO14443")
     ChargePoint.objects.filter(pk="CS-1").update(local_list_version=4)
 
@@ -700,9 +684,7 @@ def test_a_bulk_send_of_the_local_list_records_the_version_a_2_0_1_station_accep
     assert station.local_list_synced_at is not None
 
 
-def test_a_bulk_action_over_1_6_and_2_0_1_sends_each_its_own_payload_and_names_each_answer(
-    admin_client, station, answering_stations
-):
+def test_a_bulk_action_over_1_6_and_2_0_1_sends_each_its_own_payload_and_names_each_answer(admin_client, station, answering_stations):
     now = timezone.now()
     ChargePoint.objects.create(id="CP-16", ocpp_version="1.6", connected=True, connected_at=now, last_seen=now)
 
@@ -716,9 +698,7 @@ def test_a_bulk_action_over_1_6_and_2_0_1_sends_each_its_own_payload_and_names_e
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_bulk_reset_reaches_a_connected_2_0_1_station_as_its_reset_and_reports_its_answer(
-    admin_client, ocpp_connect
-):
+async def test_a_bulk_reset_reaches_a_connected_2_0_1_station_as_its_reset_and_reports_its_answer(admin_client, ocpp_connect):
     await ChargePoint.objects.acreate(id="CS-1")
     client, accepted, _ = await ocpp_connect("/ocpp/CS-1", subprotocols=["ocpp2.0.1"])
     assert accepted

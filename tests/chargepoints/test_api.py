@@ -343,9 +343,7 @@ def test_it_deletes_a_charge_point_with_its_history(api):
 
 def test_it_refuses_to_delete_a_charge_point_with_transactions(api):
     ChargePoint.objects.create(id="CP-1")
-    Transaction.objects.create(
-        charge_point_id="CP-1", connector_id=1, id_tag="T", start_timestamp=timezone.now(), meter_start_wh=0
-    )
+    Transaction.objects.create(charge_point_id="CP-1", connector_id=1, id_tag="T", start_timestamp=timezone.now(), meter_start_wh=0)
 
     response = api.delete(f"{URL}CP-1/")
 

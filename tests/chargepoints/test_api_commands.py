@@ -38,7 +38,9 @@ def sent(monkeypatch):
         outcome = None
 
         def __call__(self, charge_point_id, action, payload, *, timeout=None, source=None, user=None):
-            self.calls.append(dict(charge_point_id=charge_point_id, action=action, payload=payload, timeout=timeout, source=source, user=user))
+            self.calls.append(
+                dict(charge_point_id=charge_point_id, action=action, payload=payload, timeout=timeout, source=source, user=user)
+            )
             if isinstance(self.outcome, Exception):
                 raise self.outcome
             return self.outcome or commands.CommandResult(command_id=7, action=action, response={"status": "Accepted"}, round_trip_ms=12)
@@ -148,14 +150,25 @@ def test_commands_need_a_staff_user(db, sent):
 def test_the_command_log_lists_and_filters_commands(api, staff):
     ChargePoint.objects.create(id="CP-1")
     ChargePoint.objects.create(id="CP-2")
-    Command.objects.create(charge_point_id="CP-1", action="Reset", status=CommandStatus.ANSWERED, user=staff, source="api",
-                           response={"status": "Accepted"}, round_trip_ms=20)
+    Command.objects.create(
+        charge_point_id="CP-1",
+        action="Reset",
+        status=CommandStatus.ANSWERED,
+        user=staff,
+        source="api",
+        response={"status": "Accepted"},
+        round_trip_ms=20,
+    )
     Command.objects.create(charge_point_id="CP-2", action="ClearCache", status=CommandStatus.TIMEOUT)
     everything = api.get("/api/v1/commands/").json()
     assert everything["count"] == 2
     [reset] = api.get("/api/v1/commands/?charge_point=CP-1").json()["results"]
     assert (reset["action"], reset["status"], reset["user"], reset["response"], reset["round_trip_ms"]) == (
-        "Reset", "answered", "ops", {"status": "Accepted"}, 20,
+        "Reset",
+        "answered",
+        "ops",
+        {"status": "Accepted"},
+        20,
     )
     assert api.get("/api/v1/commands/?status=timeout").json()["count"] == 1
     assert api.get("/api/v1/commands/?status=bogus").status_code == 400
@@ -201,7 +214,9 @@ PASSWORD_ACCEPTED = {"setVariableResult": [{"attributeStatus": "Accepted", **BAS
 SECRET_CASES = [
     # (charge point, subprotocol, endpoint, body, CALL payload the charge point gets, its answer, payload logged)
     pytest.param(
-        "CP-1", "ocpp1.6", "commands/ChangeConfiguration",
+        "CP-1",
+        "ocpp1.6",
+        "commands/ChangeConfiguration",
         {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
         {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
         {"status": "Accepted"},
@@ -209,7 +224,9 @@ SECRET_CASES = [
         id="1.6-authorization-key",
     ),
     pytest.param(
-        "CP-1", "ocpp1.6", "operations/change-configuration",
+        "CP-1",
+        "ocpp1.6",
+        "operations/change-configuration",
         {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
         {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
         {"status": "Accepted"},
@@ -217,7 +234,9 @@ SECRET_CASES = [
         id="1.6-neutral-change-configuration",
     ),
     pytest.param(
-        "CS-1", "ocpp2.0.1", "commands/SetVariables",
+        "CS-1",
+        "ocpp2.0.1",
+        "commands/SetVariables",
         {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
         {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
         PASSWORD_ACCEPTED,
@@ -225,7 +244,9 @@ SECRET_CASES = [
         id="2.0.1-basic-auth-password",
     ),
     pytest.param(
-        "CS-1", "ocpp2.0.1", "operations/change-configuration",
+        "CS-1",
+        "ocpp2.0.1",
+        "operations/change-configuration",
         {"key": "SecurityCtrlr.BasicAuthPassword", "value": PASSWORD},
         {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
         PASSWORD_ACCEPTED,
@@ -233,7 +254,9 @@ SECRET_CASES = [
         id="2.0.1-neutral-change-configuration",
     ),
     pytest.param(
-        "CP-1", "ocpp1.6", "commands/ChangeConfiguration",
+        "CP-1",
+        "ocpp1.6",
+        "commands/ChangeConfiguration",
         {"key": "HeartbeatInterval", "value": "120"},
         {"key": "HeartbeatInterval", "value": "120"},
         {"status": "Accepted"},

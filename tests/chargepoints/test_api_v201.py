@@ -30,9 +30,7 @@ def api():
 @pytest.fixture
 def station(db):
     now = timezone.now()
-    return ChargePoint.objects.create(
-        id="CS-1", ocpp_version="2.0.1", connected=True, session_id="s1", connected_at=now, last_seen=now
-    )
+    return ChargePoint.objects.create(id="CS-1", ocpp_version="2.0.1", connected=True, session_id="s1", connected_at=now, last_seen=now)
 
 
 def variable(component="AuthCtrlr", name="Enabled", charge_point_id="CS-1", **fields) -> Variable:
@@ -46,9 +44,7 @@ def test_connectors_carry_their_evse(api, station):
     services.status_notification_create(charge_point_id="CS-1", evse_id=1, connector_id=2, status="Occupied")
     services.status_notification_create(charge_point_id="CS-1", evse_id=1, connector_id=1, status="Available")
     ChargePoint.objects.create(id="CP-16", ocpp_version="1.6")
-    services.status_notification_create(
-        charge_point_id="CP-16", connector_id=2, status="Charging", error_code="NoError"
-    )
+    services.status_notification_create(charge_point_id="CP-16", connector_id=2, status="Charging", error_code="NoError")
 
     station_body = api.get(f"{URL}CS-1/").json()
     legacy_body = api.get(f"{URL}CP-16/").json()
@@ -259,9 +255,7 @@ def test_the_device_model_needs_staff_credentials(station):
 
 
 def test_the_device_model_reads_in_a_constant_number_of_queries(api, station, django_assert_num_queries):
-    Variable.objects.bulk_create(
-        Variable(charge_point_id="CS-1", component=f"C{i:03}", variable="V") for i in range(50)
-    )
+    Variable.objects.bulk_create(Variable(charge_point_id="CS-1", component=f"C{i:03}", variable="V") for i in range(50))
 
     with django_assert_num_queries(3):  # exists, count, page
         response = api.get(f"{URL}CS-1/variables/")

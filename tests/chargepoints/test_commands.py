@@ -182,9 +182,7 @@ async def station(ocpp_connect, db):
 
 
 async def test_an_authorization_key_reaches_the_charge_point_but_is_logged_as_the_marker(client):
-    task = asyncio.create_task(
-        commands.acall("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY})
-    )
+    task = asyncio.create_task(commands.acall("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY}))
     frame = await answer_next_call(client, {"status": "Accepted"})
     result = await task
 
@@ -213,31 +211,47 @@ async def test_a_basic_auth_password_reaches_the_station_but_only_its_entry_is_l
     ]
     task = asyncio.create_task(commands.acall("CS-1", "SetVariables", {"setVariableData": entries}))
     frame = await station.receive()
-    await station.send_raw(json.dumps([3, frame[1], {"setVariableResult": [
-        {"attributeStatus": "Accepted", "component": SECURITY_CTRLR, "variable": {"name": "BasicAuthPassword"}},
-        {"attributeStatus": "Accepted", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-    ]}]))
+    await station.send_raw(
+        json.dumps(
+            [
+                3,
+                frame[1],
+                {
+                    "setVariableResult": [
+                        {"attributeStatus": "Accepted", "component": SECURITY_CTRLR, "variable": {"name": "BasicAuthPassword"}},
+                        {"attributeStatus": "Accepted", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                    ]
+                },
+            ]
+        )
+    )
     result = await task
 
     assert frame[3] == {"setVariableData": entries}
     command = await Command.objects.aget(pk=result.command_id)
-    assert command.payload == {
-        "setVariableData": [{**entries[0], "attributeValue": redaction.REDACTED}, entries[1]]
-    }
+    assert command.payload == {"setVariableData": [{**entries[0], "attributeValue": redaction.REDACTED}, entries[1]]}
     stored = {v.variable: v.value async for v in Variable.objects.filter(charge_point_id="CS-1")}
     assert stored == {"HeartbeatInterval": "120"}  # the password is neither stored nor stored as the marker
 
 
 async def test_a_variable_the_station_reported_write_only_is_logged_as_the_marker(station):
-    await Variable.objects.acreate(
-        charge_point_id="CS-1", component="AcmeCtrlr", evse_id=1, variable="ModemPin", mutability="WriteOnly"
-    )
+    await Variable.objects.acreate(charge_point_id="CS-1", component="AcmeCtrlr", evse_id=1, variable="ModemPin", mutability="WriteOnly")
     entry = {"attributeValue": "4711", "component": {"name": "AcmeCtrlr", "evse": {"id": 1}}, "variable": {"name": "ModemPin"}}
     task = asyncio.create_task(commands.acall("CS-1", "SetVariables", {"setVariableData": [entry]}))
     frame = await station.receive()
-    await station.send_raw(json.dumps([3, frame[1], {"setVariableResult": [
-        {"attributeStatus": "Accepted", "component": entry["component"], "variable": entry["variable"]},
-    ]}]))
+    await station.send_raw(
+        json.dumps(
+            [
+                3,
+                frame[1],
+                {
+                    "setVariableResult": [
+                        {"attributeStatus": "Accepted", "component": entry["component"], "variable": entry["variable"]},
+                    ]
+                },
+            ]
+        )
+    )
     result = await task
 
     assert frame[3]["setVariableData"][0]["attributeValue"] == "4711"
@@ -260,8 +274,11 @@ def test_logging_a_set_variables_command_looks_up_the_write_only_variables_in_on
 
     with django_assert_num_queries(2):  # the WriteOnly lookup and the INSERT
         command = services.command_create(
-            charge_point_id="CS-1", ocpp_version="2.0.1", action="SetVariables",
-            payload={"setVariableData": entries}, source="api",
+            charge_point_id="CS-1",
+            ocpp_version="2.0.1",
+            action="SetVariables",
+            payload={"setVariableData": entries},
+            source="api",
         )
 
     assert [e["attributeValue"] for e in command.payload["setVariableData"]] == [redaction.REDACTED, "1", "2"]
@@ -273,8 +290,11 @@ def test_other_commands_are_logged_without_any_lookup(db, django_assert_num_quer
 
     with django_assert_num_queries(1):
         command = services.command_create(
-            charge_point_id="CP-1", ocpp_version="1.6", action="ChangeConfiguration",
-            payload={"key": "authorizationkey", "value": "x"}, source="api",
+            charge_point_id="CP-1",
+            ocpp_version="1.6",
+            action="ChangeConfiguration",
+            payload={"key": "authorizationkey", "value": "x"},
+            source="api",
         )
 
     assert command.payload == {"key": "authorizationkey", "value": redaction.REDACTED}
@@ -284,10 +304,13 @@ def test_set_network_profile_credentials_are_redacted_and_the_rest_kept():
     payload = {
         "configurationSlot": 1,
         "connectionData": {
-            "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": "wss://csms.example.com/ocpp",
-            "messageTimeout": 30, "securityProfile": 2, "ocppInterface": "Wireless0",
-            "apn": {"apn": "internet.example", "apnUserName": "u", "apnPassword": "apn-pw", "simPin": 1234,
-                    "apnAuthentication": "AUTO"},
+            "ocppVersion": "OCPP20",
+            "ocppTransport": "JSON",
+            "ocppCsmsUrl": "wss://csms.example.com/ocpp",
+            "messageTimeout": 30,
+            "securityProfile": 2,
+            "ocppInterface": "Wireless0",
+            "apn": {"apn": "internet.example", "apnUserName": "u", "apnPassword": "apn-pw", "simPin": 1234, "apnAuthentication": "AUTO"},
             "vpn": {"server": "vpn.example.com", "user": "u", "password": "vpn-pw", "key": "vpn-key", "type": "IPSec"},
         },
     }
@@ -306,12 +329,30 @@ def test_set_network_profile_credentials_are_redacted_and_the_rest_kept():
     [
         ("1.6", "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "60"}),
         ("1.6", "DataTransfer", {"vendorId": "acme", "data": "password=hunter2"}),  # vendor-defined: left as sent
-        ("2.0.1", "SetVariables", {"setVariableData": [
-            {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
-        ]}),
-        ("2.0.1", "SetNetworkProfile", {"configurationSlot": 1, "connectionData": {
-            "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": "wss://x", "messageTimeout": 30,
-            "securityProfile": 3, "ocppInterface": "Wired0"}}),
+        (
+            "2.0.1",
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {"attributeValue": "60", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+                ]
+            },
+        ),
+        (
+            "2.0.1",
+            "SetNetworkProfile",
+            {
+                "configurationSlot": 1,
+                "connectionData": {
+                    "ocppVersion": "OCPP20",
+                    "ocppTransport": "JSON",
+                    "ocppCsmsUrl": "wss://x",
+                    "messageTimeout": 30,
+                    "securityProfile": 3,
+                    "ocppInterface": "Wired0",
+                },
+            },
+        ),
     ],
 )
 def test_payloads_without_secrets_are_logged_unchanged(version, action, payload):

@@ -126,16 +126,21 @@ async def answer_variables(client) -> list:
     action, payload = frame[2], frame[3]
     if action == "GetVariables":
         results = [
-            {"attributeStatus": "Accepted", "attributeValue": value_of(e["variable"]["name"]), "component": e["component"],
-             "variable": e["variable"]}
+            {
+                "attributeStatus": "Accepted",
+                "attributeValue": value_of(e["variable"]["name"]),
+                "component": e["component"],
+                "variable": e["variable"],
+            }
             for e in payload["getVariableData"]
         ]
         answer = {"getVariableResult": results}
     else:
-        answer = {"setVariableResult": [
-            {"attributeStatus": "Accepted", "component": e["component"], "variable": e["variable"]}
-            for e in payload["setVariableData"]
-        ]}
+        answer = {
+            "setVariableResult": [
+                {"attributeStatus": "Accepted", "component": e["component"], "variable": e["variable"]} for e in payload["setVariableData"]
+            ]
+        }
     await client.send_raw(json.dumps([3, frame[1], answer]))
     return frame
 
@@ -182,10 +187,20 @@ async def test_it_splits_set_variables_by_bytes_per_message_and_every_frame_keep
         assert len(raw_frame.encode("utf-8")) <= two_fit
         frame = json.loads(raw_frame)
         frames.append(frame)
-        await connected.send_raw(json.dumps([3, frame[1], {"setVariableResult": [
-            {"attributeStatus": "Accepted", "component": e["component"], "variable": e["variable"]}
-            for e in frame[3]["setVariableData"]
-        ]}]))
+        await connected.send_raw(
+            json.dumps(
+                [
+                    3,
+                    frame[1],
+                    {
+                        "setVariableResult": [
+                            {"attributeStatus": "Accepted", "component": e["component"], "variable": e["variable"]}
+                            for e in frame[3]["setVariableData"]
+                        ]
+                    },
+                ]
+            )
+        )
     result = await task
 
     assert [len(frame[3]["setVariableData"]) for frame in frames] == [2, 2, 2]
@@ -201,9 +216,7 @@ async def test_get_configuration_reads_all_its_keys_in_parts_too(connected):
 
     async def as_a_sync_view():
         async with ThreadSensitiveContext():
-            return await sync_to_async(operations.operation_run)(
-                charge_point_id="CS-1", name="get-configuration", arguments={"keys": keys}
-            )
+            return await sync_to_async(operations.operation_run)(charge_point_id="CS-1", name="get-configuration", arguments={"keys": keys})
 
     task = asyncio.create_task(as_a_sync_view())
     frames = [await answer_variables(connected) for _ in range(3)]

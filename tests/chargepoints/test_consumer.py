@@ -155,9 +155,7 @@ async def test_a_binary_frame_gets_formation_violation(charge_point, ocpp_connec
     assert (await client.call("Heartbeat", {}))[0] == 3
 
 
-async def test_a_failing_handler_gets_internal_error_and_the_connection_stays_open(
-    charge_point, ocpp_connect, monkeypatch
-):
+async def test_a_failing_handler_gets_internal_error_and_the_connection_stays_open(charge_point, ocpp_connect, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("database on fire")
 

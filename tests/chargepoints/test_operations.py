@@ -73,9 +73,7 @@ class FakeStations:
             charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source
         )
         failed = isinstance(answer, commands.CommandError)
-        outcome = CommandOutcome(
-            status=CommandStatus.FAILED if failed else CommandStatus.ANSWERED, response=None if failed else answer
-        )
+        outcome = CommandOutcome(status=CommandStatus.FAILED if failed else CommandStatus.ANSWERED, response=None if failed else answer)
         services.command_finish(command_id=command.pk, outcome=outcome)
         if failed:
             answer.command_id = command.pk
@@ -463,8 +461,8 @@ def test_stop_charging_names_the_transaction_as_the_station_knows_it(cps, statio
 
     result = run_operation("stop-charging", charge_point_id=station(version), transaction=tx.pk)
 
-    expected = ("RemoteStopTransaction", {"transactionId": tx.pk}) if version == "1.6" else (
-        "RequestStopTransaction", {"transactionId": "tx-abc"}
+    expected = (
+        ("RemoteStopTransaction", {"transactionId": tx.pk}) if version == "1.6" else ("RequestStopTransaction", {"transactionId": "tx-abc"})
     )
     assert stations.last == expected
     assert result.extra["transaction"] == tx.pk
@@ -514,8 +512,7 @@ def test_request_ids_of_201_are_drawn_from_the_command_log_ids(cps, stations):
     third = run_operation("get-configuration", charge_point_id=CS201)
 
     ids = [first.extra["remote_start_id"], second.extra["request_id"], third.extra["request_id"]]
-    assert ids == [stations.sent[0].payload["remoteStartId"], stations.sent[1].payload["requestId"],
-                   stations.sent[2].payload["requestId"]]
+    assert ids == [stations.sent[0].payload["remoteStartId"], stations.sent[1].payload["requestId"], stations.sent[2].payload["requestId"]]
     assert ids == sorted(set(ids)), "distinct and increasing"
     # Drawn from the Command id series just before the command carrying it, on SQLite as on PostgreSQL.
     assert [first.command_id, second.command_id, third.command_id] == [i + 1 for i in ids]
@@ -540,8 +537,10 @@ def _draw_request_ids_in_threads(threads: int, per_thread: int) -> list[int]:
 @pytest.mark.django_db(transaction=True)
 def test_request_ids_drawn_concurrently_are_all_distinct_and_never_reused_by_commands():
     if connection.vendor == "sqlite":
-        pytest.skip("SQLite's in-memory test database fails concurrent writers at once (table locked) instead "
-                    "of making them wait: processes on a database file are drawn from in the next test")
+        pytest.skip(
+            "SQLite's in-memory test database fails concurrent writers at once (table locked) instead "
+            "of making them wait: processes on a database file are drawn from in the next test"
+        )
     ChargePoint.objects.create(id=CS201, ocpp_version="2.0.1")
 
     ids = _draw_request_ids_in_threads(threads=6, per_thread=20)
@@ -585,7 +584,11 @@ def test_request_ids_drawn_by_processes_sharing_one_database_are_all_distinct(tm
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", DRAW_REQUEST_IDS, start_at, "25"],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(4)
     ]
@@ -690,9 +693,7 @@ def test_get_configuration_sums_up_values_and_unknown_keys_in_both_versions(cps,
     }
 
     v16 = run_operation("get-configuration", charge_point_id=CP16, keys=["HeartbeatInterval", "Nope"])
-    v201 = run_operation("get-configuration",
-        charge_point_id=CS201, keys=["OCPPCommCtrlr.HeartbeatInterval", "OCPPCommCtrlr.Nope"]
-    )
+    v201 = run_operation("get-configuration", charge_point_id=CS201, keys=["OCPPCommCtrlr.HeartbeatInterval", "OCPPCommCtrlr.Nope"])
 
     assert (v16.extra["configuration"], v16.extra["unknown_keys"]) == ({"HeartbeatInterval": "300"}, ["Nope"])
     assert (v201.extra["configuration"], v201.extra["unknown_keys"]) == (
@@ -725,9 +726,7 @@ def test_reserve_allocates_the_reservation_and_keeps_the_answered_status(cps, st
     result = run_operation("reserve", charge_point_id=station(version), id_tag="CARD-1", expiry=EXPIRY, evse_id=2)
 
     reservation = Reservation.objects.get(pk=result.extra["reservation_id"])
-    assert (reservation.charge_point_id, reservation.evse_id, reservation.status) == (
-        station(version), 2, ReservationStatus.OCCUPIED
-    )
+    assert (reservation.charge_point_id, reservation.evse_id, reservation.status) == (station(version), 2, ReservationStatus.OCCUPIED)
     sent_id = stations.last[1]["reservationId" if version == "1.6" else "id"]
     assert sent_id == reservation.pk
 
@@ -857,7 +856,11 @@ API_CASES = [
     ("fetch-logs", {"location": "ftp://logs.example.com/"}, {"1.6": "GetDiagnostics", "2.0.1": "GetLog"}),
     ("get-configuration", {}, {"1.6": "GetConfiguration", "2.0.1": "GetBaseReport"}),
     ("get-configuration", {"keys": ["OCPPCommCtrlr.HeartbeatInterval"]}, {"1.6": "GetConfiguration", "2.0.1": "GetVariables"}),
-    ("change-configuration", {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"}, {"1.6": "ChangeConfiguration", "2.0.1": "SetVariables"}),
+    (
+        "change-configuration",
+        {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"},
+        {"1.6": "ChangeConfiguration", "2.0.1": "SetVariables"},
+    ),
 ]
 
 
@@ -879,8 +882,17 @@ def test_each_operation_endpoint_translates_and_answers_200(api, cps, stations, 
     assert (data["operation"], data["ocpp_version"], data["charge_point"]) == (operation, version, station(version))
     assert data["command_id"] == Command.objects.latest("id").pk
     assert data["response"] == ANSWERS.get(sent.action, {"status": "Accepted"})
-    assert set(data) == {"command_id", "charge_point", "operation", "ocpp_version", "action", "status", "response",
-                         "round_trip_ms", "details"}
+    assert set(data) == {
+        "command_id",
+        "charge_point",
+        "operation",
+        "ocpp_version",
+        "action",
+        "status",
+        "response",
+        "round_trip_ms",
+        "details",
+    }
     assert (sent.source, sent.user) == (CommandSource.API, staff)
 
 
@@ -916,20 +928,41 @@ def test_the_answer_carries_the_neutral_summary_and_the_raw_response(api, cps, s
         ("reserve", {"id_tag": "CARD-1", "expiry": "tomorrow"}, "expiry"),
         (
             "set-charging-profile",
-            {"evse_id": 1, "charging_profile_id": 1, "stack_level": 0, "purpose": "TxDefaultProfile", "kind": "Absolute",
-             "charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": "16.25"}]},
+            {
+                "evse_id": 1,
+                "charging_profile_id": 1,
+                "stack_level": 0,
+                "purpose": "TxDefaultProfile",
+                "kind": "Absolute",
+                "charging_rate_unit": "A",
+                "periods": [{"start_period_s": 0, "limit": "16.25"}],
+            },
             "periods/0/limit",
         ),
         (
             "set-charging-profile",
-            {"evse_id": 1, "charging_profile_id": 1, "stack_level": 0, "purpose": "TxDefaultProfile", "kind": "Recurring",
-             "charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": 16}]},
+            {
+                "evse_id": 1,
+                "charging_profile_id": 1,
+                "stack_level": 0,
+                "purpose": "TxDefaultProfile",
+                "kind": "Recurring",
+                "charging_rate_unit": "A",
+                "periods": [{"start_period_s": 0, "limit": 16}],
+            },
             "recurrency",
         ),
         (
             "set-charging-profile",
-            {"evse_id": 1, "charging_profile_id": 1, "stack_level": 0, "purpose": "ChargingStationMaxProfile",
-             "kind": "Absolute", "charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": 16}]},
+            {
+                "evse_id": 1,
+                "charging_profile_id": 1,
+                "stack_level": 0,
+                "purpose": "ChargingStationMaxProfile",
+                "kind": "Absolute",
+                "charging_rate_unit": "A",
+                "periods": [{"start_period_s": 0, "limit": 16}],
+            },
             "evse_id",
         ),
         ("set-charging-profile", {"evse_id": 1}, "charging_profile_id"),
@@ -1042,7 +1075,12 @@ def test_the_openapi_schema_documents_each_operation(api):
     components = schema["components"]["schemas"]
     assert components["ResetKindEnum"]["enum"] == ["soft", "hard"]
     assert set(components["OperationResult"]["properties"]) >= {
-        "command_id", "charge_point", "operation", "ocpp_version", "action", "response"
+        "command_id",
+        "charge_point",
+        "operation",
+        "ocpp_version",
+        "action",
+        "response",
     }
 
 

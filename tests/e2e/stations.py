@@ -55,11 +55,7 @@ def simulated(url: str, versions: dict[str, str], **options) -> Iterator[Backgro
 def _ready(station: Station) -> bool:
     link = station.link
     return (
-        station.state == "online"
-        and station.registered.is_set()
-        and station.rebooting is None
-        and link is not None
-        and not link.is_closed
+        station.state == "online" and station.registered.is_set() and station.rebooting is None and link is not None and not link.is_closed
     )
 
 

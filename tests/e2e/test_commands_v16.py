@@ -320,14 +320,16 @@ def test_send_local_list_installs_the_id_tags_and_sets_the_list_version(csms, cp
     ]
     version = cp.local_list.version + 1
 
-    assert answered(
-        csms, "SendLocalList", {"listVersion": version, "updateType": "Full", "localAuthorizationList": full_list}
-    ) == {"status": "Accepted"}
+    assert answered(csms, "SendLocalList", {"listVersion": version, "updateType": "Full", "localAuthorizationList": full_list}) == {
+        "status": "Accepted"
+    }
 
     action, list_sent = cp.script.received[-1]
     assert action == "SendLocalList"
     assert {e["idTag"]: e["idTagInfo"] for e in list_sent["localAuthorizationList"]}["LL-A"] == {
-        "status": "Accepted", "parentIdTag": "LL-GROUP"}
+        "status": "Accepted",
+        "parentIdTag": "LL-GROUP",
+    }
     assert cp.local_list.entries == {tag["id_tag"]: tag["status"] for tag in page["results"]}
     assert cp.local_list.entries["LL-B"] == "Blocked"
     assert database.value("SELECT local_list_version FROM chargepoints_chargepoint WHERE id = %s", CP) == version
@@ -430,9 +432,7 @@ def installed(database) -> dict[int, int]:
 
 
 def test_set_charging_profile_installs_it_and_clear_charging_profile_clears_it(csms, cp, database):
-    assert answered(csms, "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": profile(11, limit_a=16)}) == {
-        "status": "Accepted"
-    }
+    assert answered(csms, "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": profile(11, limit_a=16)}) == {"status": "Accepted"}
     assert installed(database) == {11: 0}
 
     composite = answered(csms, "GetCompositeSchedule", {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"})
@@ -507,9 +507,7 @@ def test_trigger_message_status_notification_refreshes_the_connectors_status(csm
     before = connector_2()
     mark = len(cp.script.sent)
 
-    assert answered(csms, "TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 2}) == {
-        "status": "Accepted"
-    }
+    assert answered(csms, "TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 2}) == {"status": "Accepted"}
 
     [(request, _)] = eventually(lambda: sent_after(cp, mark, "StatusNotification"))
     assert request.connector_id == 2
@@ -633,7 +631,11 @@ def test_an_invalid_payload_is_a_400_naming_the_field_and_nothing_is_sent(csms, 
         ("Reset", {"type": "Gentle"}, "type"),
         ("ChangeConfiguration", {"key": "HeartbeatInterval"}, "value"),
         ("RemoteStartTransaction", {"idTag": "X" * 21}, "idTag"),
-        ("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {**profile(1), "stackLevel": "top"}}, "csChargingProfiles/stackLevel"),
+        (
+            "SetChargingProfile",
+            {"connectorId": 1, "csChargingProfiles": {**profile(1), "stackLevel": "top"}},
+            "csChargingProfiles/stackLevel",
+        ),
         ("ClearCache", {"please": True}, "please"),
     ]:
         status, body = command(csms, action, payload)

@@ -152,9 +152,7 @@ async def connect(server, charge_point_id: str, *, boot: bool = True, reset_dela
     station = Station(charge_point_id, ws, reset_delay_s=reset_delay_s)
     connection = Connection(station, ws, asyncio.create_task(station.start()))
     if boot:
-        answer = await asyncio.wait_for(
-            station.call(call.BootNotification(charge_point_vendor="Acme", charge_point_model="MP")), 10
-        )
+        answer = await asyncio.wait_for(station.call(call.BootNotification(charge_point_vendor="Acme", charge_point_model="MP")), 10)
         assert answer.status == RegistrationStatus.accepted
     return connection
 

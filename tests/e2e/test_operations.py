@@ -165,8 +165,9 @@ def test_start_charging_opens_a_transaction_and_stop_charging_ends_it(csms, st, 
     if st.version == "2.0.1":
         # The remoteStartId the CSMS allocated comes back on the transaction.
         assert answer["details"]["remote_start_id"] == st.transaction(1).remote_start_id
-        assert database.value("SELECT remote_start_id FROM transactions_transaction WHERE id = %s", tx["id"]) == (
-            answer["details"]["remote_start_id"]
+        assert (
+            database.value("SELECT remote_start_id FROM transactions_transaction WHERE id = %s", tx["id"])
+            == (answer["details"]["remote_start_id"])
         )
     eventually(lambda: evse_status(database, st, 1) in ("Charging", "Occupied"))
     charged(st.cp, 1)
@@ -231,9 +232,7 @@ def test_trigger_message_makes_the_station_send_it(csms, st):
 
 
 def reservation(database, reservation_id: int) -> tuple | None:
-    rows = database.rows(
-        "SELECT status, evse_id, id_tag, charge_point_id FROM transactions_reservation WHERE id = %s", reservation_id
-    )
+    rows = database.rows("SELECT status, evse_id, id_tag, charge_point_id FROM transactions_reservation WHERE id = %s", reservation_id)
     return rows[0] if rows else None
 
 
@@ -346,7 +345,9 @@ def test_send_local_list_installs_the_id_tags(csms, st, database):
 
 def test_update_firmware_ends_installed_with_the_new_version_booted(csms, st):
     answer = done(
-        csms, st, "update-firmware",
+        csms,
+        st,
+        "update-firmware",
         {"location": f"https://fw.example.com/sim/fw-{st.version}.7.bin", "retrieve_date": expiry(0)},
     )
 
@@ -376,11 +377,10 @@ def test_get_configuration_of_everything_is_stored(csms, st, database):
         assert stored["HeartbeatInterval"] == "300" and len(stored) == len(st.cp.config.keys)
     else:
         assert (answer["action"], answer["status"]) == ("GetBaseReport", "Accepted")
+
         # The report arrives afterwards, in NotifyReports of 20 variables at most: every variable, one row each.
         def reported():
-            rows = database.rows(
-                "SELECT component, variable, value FROM chargepoints_variable WHERE charge_point_id = %s", st.id
-            )
+            rows = database.rows("SELECT component, variable, value FROM chargepoints_variable WHERE charge_point_id = %s", st.id)
             return rows if len(rows) == len(st.cp.protocol.variables) else None
 
         stored = {f"{c}.{v}": value for c, v, value in eventually(reported)}
@@ -397,9 +397,7 @@ def test_get_configuration_of_some_keys_names_the_unknown_ones(csms, st):
 
 def test_change_configuration_reports_the_stations_verdict(csms, st):
     answer = done(csms, st, "change-configuration", {"key": st.key("HeartbeatInterval"), "value": "120"})
-    assert (answer["action"], answer["status"]) == (
-        "ChangeConfiguration" if st.version == "1.6" else "SetVariables", "Accepted"
-    )
+    assert (answer["action"], answer["status"]) == ("ChangeConfiguration" if st.version == "1.6" else "SetVariables", "Accepted")
     assert st.configuration_value("HeartbeatInterval") == "120"
 
     reboot = done(csms, st, "change-configuration", {"key": st.key("WebSocketPingInterval"), "value": "30"})

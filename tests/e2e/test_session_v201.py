@@ -84,18 +84,14 @@ async def drive_session_v201(url: str) -> None:
             assert boot.interval > 0
             await send(call.Heartbeat())
             await send(
-                call.StatusNotification(
-                    timestamp=iso(0), connector_status=ConnectorStatusEnumType.available, evse_id=1, connector_id=1
-                )
+                call.StatusNotification(timestamp=iso(0), connector_status=ConnectorStatusEnumType.available, evse_id=1, connector_id=1)
             )
 
             auth = await send(call.Authorize(id_token=TOKEN))
             assert auth.id_token_info["status"] == AuthorizationStatusEnumType.accepted
 
             await send(
-                call.StatusNotification(
-                    timestamp=iso(0, 30), connector_status=ConnectorStatusEnumType.occupied, evse_id=1, connector_id=1
-                )
+                call.StatusNotification(timestamp=iso(0, 30), connector_status=ConnectorStatusEnumType.occupied, evse_id=1, connector_id=1)
             )
             started = await send(
                 call.TransactionEvent(
@@ -144,9 +140,7 @@ async def drive_session_v201(url: str) -> None:
             )
             assert ended.id_token_info["status"] == AuthorizationStatusEnumType.accepted
             await send(
-                call.StatusNotification(
-                    timestamp=iso(6), connector_status=ConnectorStatusEnumType.available, evse_id=1, connector_id=1
-                )
+                call.StatusNotification(timestamp=iso(6), connector_status=ConnectorStatusEnumType.available, evse_id=1, connector_id=1)
             )
         finally:
             listener.cancel()
@@ -236,9 +230,7 @@ async def unbooted_then_booted(url: str) -> tuple[str, str]:
             except Exception as error:  # the library raises the CALLERROR as an OCPPError subclass
                 refused = type(error).__name__
             boot = await cs.call(
-                call.BootNotification(
-                    charging_station={"vendor_name": "Acme", "model": "B"}, reason=BootReasonEnumType.power_up
-                ),
+                call.BootNotification(charging_station={"vendor_name": "Acme", "model": "B"}, reason=BootReasonEnumType.power_up),
                 suppress=False,
             )
             await cs.call(call.Heartbeat(), suppress=False)

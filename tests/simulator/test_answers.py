@@ -103,9 +103,7 @@ REQUESTS = {
         "SendLocalList": {
             "versionNumber": 4,
             "updateType": "Full",
-            "localAuthorizationList": [
-                {"idToken": {"idToken": "LOCAL-1", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}
-            ],
+            "localAuthorizationList": [{"idToken": {"idToken": "LOCAL-1", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}],
         },
         "SetChargingProfile": {
             "evseId": 0,
@@ -144,9 +142,7 @@ REQUESTS = {
             ]
         },
         "SetVariables": {
-            "setVariableData": [
-                {"attributeValue": "45", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
-            ]
+            "setVariableData": [{"attributeValue": "45", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]
         },
         "TriggerMessage": {"requestedMessage": "Heartbeat"},
         "UnlockConnector": {"evseId": 1, "connectorId": 1},
@@ -235,8 +231,14 @@ async def answer(station: Station, action: str, payload: dict) -> list:
 
 def running_session(station: Station, connector_id: int = 1) -> Session:
     session = Session(
-        local_id=1, connector_id=connector_id, id_tag="TAG-1", vehicle=Vehicle(VEHICLE_MODELS[3], 30),
-        meter_start_wh=1000, started_at=utc_now(), transaction_id="tx-abc", server_transaction_id=4242,
+        local_id=1,
+        connector_id=connector_id,
+        id_tag="TAG-1",
+        vehicle=Vehicle(VEHICLE_MODELS[3], 30),
+        meter_start_wh=1000,
+        started_at=utc_now(),
+        transaction_id="tx-abc",
+        server_transaction_id=4242,
     )
     station.connectors[connector_id].session = session
     station.connectors[connector_id].plugged = True
@@ -271,19 +273,31 @@ async def test_change_configuration_and_set_variables_change_the_heartbeat_rate(
     assert frame[2]["unknownKey"] == ["Nope"]
 
     v201 = make_station("2.0.1")
-    frame = await answer(v201, "SetVariables", {"setVariableData": [
-        {"attributeValue": "9", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-        {"attributeValue": "2", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
-        {"attributeValue": "x", "component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"}},
-    ]})
+    frame = await answer(
+        v201,
+        "SetVariables",
+        {
+            "setVariableData": [
+                {"attributeValue": "9", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                {"attributeValue": "2", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
+                {"attributeValue": "x", "component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"}},
+            ]
+        },
+    )
     assert [r["attributeStatus"] for r in frame[2]["setVariableResult"]] == ["Accepted", "Accepted", "Rejected"]
     assert v201.config.get_int("HeartbeatInterval") == 9
     assert v201.config.get_float("MeterValueSampleInterval") == 2
-    frame = await answer(v201, "GetVariables", {"getVariableData": [
-        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
-        {"component": {"name": "EVSE", "evse": {"id": 2}}, "variable": {"name": "AvailabilityState"}},
-        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Nope"}},
-    ]})
+    frame = await answer(
+        v201,
+        "GetVariables",
+        {
+            "getVariableData": [
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+                {"component": {"name": "EVSE", "evse": {"id": 2}}, "variable": {"name": "AvailabilityState"}},
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Nope"}},
+            ]
+        },
+    )
     results = frame[2]["getVariableResult"]
     assert (results[0]["attributeStatus"], results[0]["attributeValue"]) == ("Accepted", "9")
     assert results[1]["attributeValue"] == "Available"
@@ -310,7 +324,8 @@ async def test_reservations_make_the_connector_reserved_until_cancelled(make_sta
         assert (await answer(station, "ReserveNow", reserve))[2]["status"] == "Accepted"
         assert station.connectors[2].status == "Reserved"
         assert (await answer(station, "ReserveNow", {**reserve, **({"reservationId": 6} if version == "1.6" else {"id": 11})}))[2][
-            "status"] == "Occupied"
+            "status"
+        ] == "Occupied"
         assert (await answer(station, "CancelReservation", cancel))[2]["status"] == "Accepted"
         assert station.connectors[2].status == "Available"
         statuses = [b.get("status") or b.get("connectorStatus") for a, b in station.link.calls if a == "StatusNotification"]
@@ -370,11 +385,17 @@ async def test_a_script_answers_in_the_stations_place_and_records_what_it_receiv
 
     assert (await answer(station, "ClearCache", {}))[2] == {"status": "Rejected"}
     assert await answer(station, "ReserveNow", REQUESTS["1.6"]["ReserveNow"]) == [
-        4, "u-1", "NotImplemented", "no reservations on this unit", {"profile": "Core"}]
+        4,
+        "u-1",
+        "NotImplemented",
+        "no reservations on this unit",
+        {"profile": "Core"},
+    ]
     assert station.connectors[2].reservation is None, "a scripted answer replaces the handler"
     assert (await answer(station, "DataTransfer", {"vendorId": "com.x"}))[2] == {"status": "Rejected"}
     assert (await answer(station, "DataTransfer", {"vendorId": "com.y"}))[2] == {"status": "UnknownVendorId"}, (
-        "None from a callable: the station answers itself")
+        "None from a callable: the station answers itself"
+    )
 
     script.silent.add("Reset")
     connection = FakeConnection()
@@ -415,7 +436,10 @@ async def test_a_tx_profile_needs_a_running_transaction_and_then_caps_its_power(
     profile = {
         "connectorId": 1,
         "csChargingProfiles": {
-            "chargingProfileId": 8, "stackLevel": 1, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+            "chargingProfileId": 8,
+            "stackLevel": 1,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Relative",
             "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8.0}]},
         },
     }
@@ -493,5 +517,10 @@ async def test_every_message_of_a_session_is_schema_valid(make_station, version)
         events = [camel(m) for m in messages if type(m).__name__ == "TransactionEvent"]
         assert [(e["eventType"], e["seqNo"]) for e in events] == [("Started", 0), ("Updated", 1), ("Ended", 2)]
         sampled = {(v["measurand"], v.get("phase")) for v in events[1]["meterValue"][0]["sampledValue"]}
-        assert {("Energy.Active.Import.Register", None), ("Power.Active.Import", None), ("Current.Import", "L3"),
-                ("Voltage", "L1-N"), ("SoC", None)} <= sampled
+        assert {
+            ("Energy.Active.Import.Register", None),
+            ("Power.Active.Import", None),
+            ("Current.Import", "L3"),
+            ("Voltage", "L1-N"),
+            ("SoC", None),
+        } <= sampled

@@ -47,8 +47,22 @@ def test_simulate_runs_for_its_duration_and_logs_one_line_per_event():
     out = io.StringIO()
     port = free_port()  # nothing listens there: the charge points keep trying
     call_command(
-        "simulate", "--count", "2", "--ocpp", "mixed", "--url", f"ws://127.0.0.1:{port}/ocpp/", "--duration", "1",
-        "--backoff", "0.1-0.2", "--seed", "5", "--view", "log", stdout=out,
+        "simulate",
+        "--count",
+        "2",
+        "--ocpp",
+        "mixed",
+        "--url",
+        f"ws://127.0.0.1:{port}/ocpp/",
+        "--duration",
+        "1",
+        "--backoff",
+        "0.1-0.2",
+        "--seed",
+        "5",
+        "--view",
+        "log",
+        stdout=out,
     )
     text = out.getvalue()
     assert "Simulating 2 charge point(s) (1.6, 2.0.1)" in text and "seed 5" in text
@@ -58,8 +72,7 @@ def test_simulate_runs_for_its_duration_and_logs_one_line_per_event():
 
 @pytest.mark.parametrize(
     "args",
-    [["--ocpp", "3.0"], ["--drop", "1.5"], ["--connectors", "0"], ["--url", "http://x/"], ["--session-seconds", "9-3"],
-     ["--ids", "A,A"]],
+    [["--ocpp", "3.0"], ["--drop", "1.5"], ["--connectors", "0"], ["--url", "http://x/"], ["--session-seconds", "9-3"], ["--ids", "A,A"]],
 )
 def test_simulate_refuses_bad_options(args):
     with pytest.raises(CommandError):
@@ -75,8 +88,7 @@ def test_demo_setup_creates_the_demo_data_once():
     assert admin.is_superuser and admin.is_staff and admin.check_password(password)
     assert "http://localhost:8000/admin/" in out.getvalue() and "API token:" in out.getvalue()
     assert sorted(IdTag.objects.values_list("id_tag", flat=True)) == [f"DEMO-TAG-{n}" for n in range(1, 6)]
-    assert dict(ChargePoint.objects.values_list("id", "ocpp_version")) == {
-        "DEMO-CP-1": "1.6", "DEMO-CP-2": "2.0.1", "DEMO-CP-3": "1.6"}
+    assert dict(ChargePoint.objects.values_list("id", "ocpp_version")) == {"DEMO-CP-1": "1.6", "DEMO-CP-2": "2.0.1", "DEMO-CP-3": "1.6"}
 
     again = io.StringIO()
     call_command("demo_setup", stdout=again)

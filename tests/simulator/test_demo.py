@@ -45,8 +45,7 @@ class Demo:
     def start(self) -> None:
         with self.output_path.open("w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "demo", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--log-file", str(self.log_path)],
+                [sys.executable, "manage.py", "demo", "--host", "127.0.0.1", "--port", str(self.port), "--log-file", str(self.log_path)],
                 cwd=REPO,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -68,9 +67,7 @@ class Demo:
         return eventually(found, timeout=30, interval=0.2)
 
     def api(self, path: str, token: str):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", headers={"Authorization": f"Token {token}"}
-        )
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers={"Authorization": f"Token {token}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
             return json.loads(response.read())
@@ -105,9 +102,7 @@ def log_in(port: int, username: str, password: str) -> str:
     with opener.open(f"{base}/admin/login/", timeout=10) as response:
         form = response.read().decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    body = urllib.parse.urlencode(
-        {"csrfmiddlewaretoken": csrf, "username": username, "password": password, "next": "/admin/"}
-    ).encode()
+    body = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, "username": username, "password": password, "next": "/admin/"}).encode()
     with opener.open(urllib.request.Request(f"{base}/admin/login/", data=body), timeout=10) as response:
         assert response.url.endswith("/admin/"), "login refused"
     with opener.open(f"{base}/admin/chargepoints/chargepoint/", timeout=10) as response:
@@ -171,7 +166,5 @@ def test_demo_shows_three_charge_points_one_charging_and_stops_cleanly_on_ctrl_c
     eventually(daphne_gone, timeout=5)
     assert not port_open(demo.port)
     # Ctrl-C ended the session: its StopTransaction reached the server before it stopped.
-    rows = Database(demo.env["DATABASE_URL"]).rows(
-        "SELECT stop_reason FROM transactions_transaction WHERE id = %s", transaction["id"]
-    )
+    rows = Database(demo.env["DATABASE_URL"]).rows("SELECT stop_reason FROM transactions_transaction WHERE id = %s", transaction["id"])
     assert rows == [("Other",)]

@@ -113,7 +113,10 @@ def test_a_16_charge_point_answers_and_acts_on_every_kind_of_command(csms):
         eventually(lambda: len(samples(get(csms, f"/api/v1/transactions/{tx['id']}/"), "Current.Import", "L1")) >= 2)
         sent_at = utc_now()
         profile = {
-            "chargingProfileId": 71, "transactionId": tx["id"], "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+            "chargingProfileId": 71,
+            "transactionId": tx["id"],
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxProfile",
             "chargingProfileKind": "Relative",
             "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8.0}]},
         }
@@ -160,8 +163,7 @@ def test_a_16_charge_point_answers_and_acts_on_every_kind_of_command(csms):
         assert command(csms, cp, "ChangeAvailability", {"connectorId": 2, "type": "Operative"}) == {"status": "Accepted"}
         eventually(lambda: statuses(csms, cp)[2] == "Available")
         assert command(csms, cp, "UnlockConnector", {"connectorId": 1}) == {"status": "Unlocked"}
-        assert command(csms, cp, "TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}) == {
-            "status": "Accepted"}
+        assert command(csms, cp, "TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}) == {"status": "Accepted"}
 
         # Local list, diagnostics, firmware (with its reboot), reset.
         local = {"listVersion": 5, "updateType": "Full", "localAuthorizationList": [{"idTag": TAG, "idTagInfo": {"status": "Accepted"}}]}
@@ -191,18 +193,21 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
 
         get_heartbeat = {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}
         assert command(csms, cp, "GetVariables", get_heartbeat)["getVariableResult"][0]["attributeValue"] == "300"
-        set_heartbeat = {"setVariableData": [
-            {"attributeValue": "1", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}
+        set_heartbeat = {
+            "setVariableData": [{"attributeValue": "1", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]
+        }
         assert command(csms, cp, "SetVariables", set_heartbeat)["setVariableResult"][0]["attributeStatus"] == "Accepted"
         before = station.stats["heartbeats"]
         eventually(lambda: station.stats["heartbeats"] >= before + 2, 6)
         assert command(csms, cp, "GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"}) == {"status": "Accepted"}
         variables = len(station.protocol.variables)
-        eventually(lambda: database.rows(
-            "SELECT COUNT(*) FROM chargepoints_variable WHERE charge_point_id = %s", cp)[0][0] == variables)
+        eventually(lambda: database.rows("SELECT COUNT(*) FROM chargepoints_variable WHERE charge_point_id = %s", cp)[0][0] == variables)
         [(stored,)] = database.rows(
             "SELECT value FROM chargepoints_variable WHERE charge_point_id = %s AND component = %s AND variable = %s",
-            cp, "OCPPCommCtrlr", "HeartbeatInterval")
+            cp,
+            "OCPPCommCtrlr",
+            "HeartbeatInterval",
+        )
         assert stored == "1"
 
         # Remote start → a transaction; a TxProfile caps its power; remote stop ends it.
@@ -212,11 +217,15 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
         eventually(lambda: len(samples(get(csms, f"/api/v1/transactions/{tx['id']}/"), "Power.Active.Import")) >= 2)
         # The API does not show the station's transactionId; the database does.
         [(station_tx_id, remote_start_id)] = database.rows(
-            "SELECT station_transaction_id, remote_start_id FROM transactions_transaction WHERE id = %s", tx["id"])
+            "SELECT station_transaction_id, remote_start_id FROM transactions_transaction WHERE id = %s", tx["id"]
+        )
         assert remote_start_id == 4711
         sent_at = utc_now()
         profile = {
-            "id": 72, "stackLevel": 0, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+            "id": 72,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Relative",
             "transactionId": station_tx_id,
             "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 4600.0}]}],
         }
@@ -239,7 +248,8 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
         [done] = eventually(lambda: transactions(csms, cp, status="completed"))
         assert done["stop_reason"] == "Remote" and done["energy_wh"] > 0
         events = database.rows(
-            "SELECT seq_no, event_type FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY id", tx["id"])
+            "SELECT seq_no, event_type FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY id", tx["id"]
+        )
         assert [seq for seq, _ in events] == list(range(len(events)))
         assert events[0][1] == "Started" and events[-1][1] == "Ended"
 
@@ -267,8 +277,11 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
         assert command(csms, cp, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
 
         # Local list, logs, firmware (with its reboot), reset.
-        local = {"versionNumber": 6, "updateType": "Full", "localAuthorizationList": [
-            {"idToken": {"idToken": TAG, "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}]}
+        local = {
+            "versionNumber": 6,
+            "updateType": "Full",
+            "localAuthorizationList": [{"idToken": {"idToken": TAG, "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}],
+        }
         assert command(csms, cp, "SendLocalList", local) == {"status": "Accepted"}
         assert command(csms, cp, "GetLocalListVersion", {}) == {"versionNumber": 6}
         log = {"log": {"remoteLocation": "https://example.com/logs"}, "logType": "DiagnosticsLog", "requestId": 9}
@@ -282,8 +295,9 @@ def test_a_201_station_answers_and_acts_on_every_kind_of_command(csms):
         assert command(csms, cp, "Reset", {"type": "Immediate"}) == {"status": "Accepted"}
         eventually(lambda: charge_point(csms, cp)["last_boot_at"] > rebooted["last_boot_at"], 10)
         eventually(lambda: charge_point(csms, cp)["online"])
-        reasons = [r for (r,) in database.rows(
-            "SELECT reason FROM chargepoints_bootnotification WHERE charge_point_id = %s ORDER BY id", cp)]
+        reasons = [
+            r for (r,) in database.rows("SELECT reason FROM chargepoints_bootnotification WHERE charge_point_id = %s ORDER BY id", cp)
+        ]
         assert reasons == ["PowerUp", "FirmwareUpdate", "RemoteReset"]
 
 
@@ -295,12 +309,22 @@ def test_injected_faults_lose_or_corrupt_no_transaction(csms):
     database = Database(csms)
     faults = FaultRates(drop=0.05, duplicate=0.2, delay_s=0.02, disconnect_mid_transaction=0.05, malformed=0.1)
     with run_simulation(
-        csms.servers[0].ws("/ocpp/"), ids, "1.6,2.0.1", seed=3, faults=faults, response_timeout_s=1.0,
-        session_s=(1.0, 1.5), pause_s=(0.1, 0.3), grace_s=15.0,
+        csms.servers[0].ws("/ocpp/"),
+        ids,
+        "1.6,2.0.1",
+        seed=3,
+        faults=faults,
+        response_timeout_s=1.0,
+        session_s=(1.0, 1.5),
+        pause_s=(0.1, 0.3),
+        grace_s=15.0,
     ) as sim:
+
         def counts():
-            return {name: sum(s.faults.counts[name] for s in sim.stations.values())
-                    for name in ("dropped", "duplicated", "disconnected", "malformed")}
+            return {
+                name: sum(s.faults.counts[name] for s in sim.stations.values())
+                for name in ("dropped", "duplicated", "disconnected", "malformed")
+            }
 
         for cp in ids:
             eventually(lambda cp=cp: len(transactions(csms, cp, status="completed")) >= 2, 30)
@@ -313,12 +337,15 @@ def test_injected_faults_lose_or_corrupt_no_transaction(csms):
         assert all(t["stop_timestamp"] and not t["is_orphan"] and t["energy_wh"] >= 0 for t in done)
         for tx in done:
             rows = database.rows(
-                "SELECT timestamp FROM transactions_metervalue WHERE transaction_id = %s AND measurand = %s AND phase = '' "
-                "ORDER BY id", tx["id"], ENERGY)
+                "SELECT timestamp FROM transactions_metervalue WHERE transaction_id = %s AND measurand = %s AND phase = '' ORDER BY id",
+                tx["id"],
+                ENERGY,
+            )
             arrived = [str(ts) for (ts,) in rows]
             # Duplicated MeterValues (1.6) and TransactionEvents (2.0.1) are stored once, in order.
             assert arrived == sorted(set(arrived))
             if cp == "SIMT-F201":
                 events = database.rows(
-                    "SELECT seq_no FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY seq_no", tx["id"])
+                    "SELECT seq_no FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY seq_no", tx["id"]
+                )
                 assert [seq for (seq,) in events] == list(range(len(events)))

@@ -57,8 +57,12 @@ def test_power_falls_monotonically_through_the_taper():
 
 def test_a_session_charges_at_constant_power_then_slows_and_stops_at_its_target():
     session = Session(
-        local_id=1, connector_id=1, id_tag="T", vehicle=Vehicle(PREMIUM, soc_pct=70, target_soc_pct=100),
-        meter_start_wh=0, started_at=T0,
+        local_id=1,
+        connector_id=1,
+        id_tag="T",
+        vehicle=Vehicle(PREMIUM, soc_pct=70, target_soc_pct=100),
+        meter_start_wh=0,
+        started_at=T0,
     )
     session.advance(60, evse_max_current_a=32, limit=None)
     assert session.power_w == pytest.approx(3 * 32 * 230)
@@ -123,10 +127,18 @@ def test_a_limit_below_six_amperes_suspends_charging():
 
 def test_a_relative_profile_follows_the_session_start_and_its_periods():
     store = ProfileStore()
-    store.install(ChargingProfile.from_ocpp(1, profile_16(chargingSchedule={
-        "chargingRateUnit": "A",
-        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}, {"startPeriod": 600, "limit": 8.0}],
-    }), installed_at=T0))
+    store.install(
+        ChargingProfile.from_ocpp(
+            1,
+            profile_16(
+                chargingSchedule={
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}, {"startPeriod": 600, "limit": 8.0}],
+                }
+            ),
+            installed_at=T0,
+        )
+    )
     assert store.limits(1, now=T0, session_start=None) == (None, None)  # no session: a Tx profile does not apply
     tx, _ = store.limits(1, now=T0 + timedelta(minutes=5), session_start=T0)
     assert tx == Limit(16.0, "A", None)
@@ -137,14 +149,30 @@ def test_a_relative_profile_follows_the_session_start_and_its_periods():
 def test_a_tx_profile_beats_the_default_and_the_charge_point_maximum_caps_both():
     store = ProfileStore()
     store.install(ChargingProfile.from_ocpp(1, profile_16(), installed_at=T0))
-    store.install(ChargingProfile.from_ocpp(1, profile_16(
-        chargingProfileId=2, chargingProfilePurpose="TxProfile", transactionId=42,
-        chargingSchedule={"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11040.0}]},
-    ), installed_at=T0))
-    store.install(ChargingProfile.from_ocpp(0, profile_16(
-        chargingProfileId=3, chargingProfilePurpose="ChargePointMaxProfile", chargingProfileKind="Absolute",
-        chargingSchedule={"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12.0}]},
-    ), installed_at=T0))
+    store.install(
+        ChargingProfile.from_ocpp(
+            1,
+            profile_16(
+                chargingProfileId=2,
+                chargingProfilePurpose="TxProfile",
+                transactionId=42,
+                chargingSchedule={"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11040.0}]},
+            ),
+            installed_at=T0,
+        )
+    )
+    store.install(
+        ChargingProfile.from_ocpp(
+            0,
+            profile_16(
+                chargingProfileId=3,
+                chargingProfilePurpose="ChargePointMaxProfile",
+                chargingProfileKind="Absolute",
+                chargingSchedule={"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12.0}]},
+            ),
+            installed_at=T0,
+        )
+    )
     now = T0 + timedelta(seconds=30)
     limits = store.limits(1, now=now, session_start=T0, transaction_id="42")
     assert limits[0] == Limit(11040.0, "W", None) and limits[1].value == 12.0
@@ -167,11 +195,22 @@ def test_installing_replaces_same_id_or_same_purpose_and_stack_level_and_clear_m
 
 def test_a_recurring_daily_profile_repeats_every_day():
     store = ProfileStore()
-    store.install(ChargingProfile.from_ocpp(0, profile_16(
-        chargingProfilePurpose="ChargePointMaxProfile", chargingProfileKind="Recurring", recurrencyKind="Daily",
-        chargingSchedule={"startSchedule": "2026-11-01T00:00:00Z", "chargingRateUnit": "A", "chargingSchedulePeriod": [
-            {"startPeriod": 0, "limit": 6.0}, {"startPeriod": 8 * 3600, "limit": 20.0}]},
-    ), installed_at=T0))
+    store.install(
+        ChargingProfile.from_ocpp(
+            0,
+            profile_16(
+                chargingProfilePurpose="ChargePointMaxProfile",
+                chargingProfileKind="Recurring",
+                recurrencyKind="Daily",
+                chargingSchedule={
+                    "startSchedule": "2026-11-01T00:00:00Z",
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}, {"startPeriod": 8 * 3600, "limit": 20.0}],
+                },
+            ),
+            installed_at=T0,
+        )
+    )
     _, night = store.limits(1, now=datetime(2026, 11, 22, 3, tzinfo=UTC))
     _, day = store.limits(1, now=datetime(2026, 11, 22, 12, tzinfo=UTC))
     assert (night.value, day.value) == (6.0, 20.0)
@@ -179,10 +218,18 @@ def test_a_recurring_daily_profile_repeats_every_day():
 
 def test_the_composite_schedule_lists_where_the_limit_changes():
     store = ProfileStore()
-    store.install(ChargingProfile.from_ocpp(1, profile_16(chargingSchedule={
-        "chargingRateUnit": "A",
-        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}, {"startPeriod": 600, "limit": 8.0}],
-    }), installed_at=T0))
+    store.install(
+        ChargingProfile.from_ocpp(
+            1,
+            profile_16(
+                chargingSchedule={
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}, {"startPeriod": 600, "limit": 8.0}],
+                }
+            ),
+            installed_at=T0,
+        )
+    )
     periods = store.composite(1, now=T0, duration_s=3600, unit="A", rating_a=32, session_start=T0)
     assert [(p.start_s, p.limit) for p in periods] == [(0, 16.0), (600, 8.0)]
     watts = store.composite(1, now=T0, duration_s=300, unit="W", rating_a=32, session_start=None)
@@ -191,10 +238,20 @@ def test_the_composite_schedule_lists_where_the_limit_changes():
 
 def test_without_a_session_the_composite_schedule_is_what_a_transaction_starting_now_would_get():
     store = ProfileStore()
-    store.install(ChargingProfile.from_ocpp(0, profile_16(chargingProfileKind="Absolute", chargingSchedule={
-        "startSchedule": "2026-11-01T00:00:00Z", "chargingRateUnit": "A",
-        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
-    }), installed_at=T0))
+    store.install(
+        ChargingProfile.from_ocpp(
+            0,
+            profile_16(
+                chargingProfileKind="Absolute",
+                chargingSchedule={
+                    "startSchedule": "2026-11-01T00:00:00Z",
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+                },
+            ),
+            installed_at=T0,
+        )
+    )
     periods = store.composite(1, now=T0, duration_s=600, unit="A", rating_a=32, session_start=None)
     assert [(p.start_s, p.limit) for p in periods] == [(0, 16.0)]
     # A relative default starts with the transaction: until there is one, the rating applies.
@@ -265,18 +322,49 @@ def queue_session(queue: TransactionQueue, session, samples: int):
             if session.server_transaction_id is None:
                 raise SkipMessage()
             return build()
+
         return wrapped
 
-    queue.put(QueuedMessage("StartTransaction", lambda: call.StartTransaction(
-        connector_id=1, id_tag="T", meter_start=0, timestamp="2026-11-22T10:00:00Z"), session, start_result, True))
+    queue.put(
+        QueuedMessage(
+            "StartTransaction",
+            lambda: call.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp="2026-11-22T10:00:00Z"),
+            session,
+            start_result,
+            True,
+        )
+    )
     for n in range(samples):
-        queue.put(QueuedMessage("MeterValues", needs_id(lambda n=n: call.MeterValues(
-            connector_id=1, transaction_id=session.server_transaction_id,
-            meter_value=[{"timestamp": f"2026-11-22T10:0{n + 1}:00Z", "sampledValue": [{"value": str(100 * (n + 1))}]}],
-        )), session, None, True))
-    queue.put(QueuedMessage("StopTransaction", needs_id(lambda: call.StopTransaction(
-        meter_stop=100 * (samples + 1), timestamp="2026-11-22T10:09:00Z", transaction_id=session.server_transaction_id,
-    )), session, None, True))
+        queue.put(
+            QueuedMessage(
+                "MeterValues",
+                needs_id(
+                    lambda n=n: call.MeterValues(
+                        connector_id=1,
+                        transaction_id=session.server_transaction_id,
+                        meter_value=[{"timestamp": f"2026-11-22T10:0{n + 1}:00Z", "sampledValue": [{"value": str(100 * (n + 1))}]}],
+                    )
+                ),
+                session,
+                None,
+                True,
+            )
+        )
+    queue.put(
+        QueuedMessage(
+            "StopTransaction",
+            needs_id(
+                lambda: call.StopTransaction(
+                    meter_stop=100 * (samples + 1),
+                    timestamp="2026-11-22T10:09:00Z",
+                    transaction_id=session.server_transaction_id,
+                )
+            ),
+            session,
+            None,
+            True,
+        )
+    )
 
 
 def new_session():

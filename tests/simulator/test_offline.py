@@ -49,8 +49,14 @@ def test_transactions_queued_while_the_central_system_is_down_arrive_in_order_ex
     register(deployment, CP16, CP201)
     database = Database(deployment)
     with run_simulation(
-        server.ws("/ocpp/"), [CP16, CP201], "1.6,2.0.1",
-        connectors=1, sample_interval_s=0.25, session_s=(1.5, 2.0), pause_s=(0.2, 0.4), backoff_cap_s=0.5,
+        server.ws("/ocpp/"),
+        [CP16, CP201],
+        "1.6,2.0.1",
+        connectors=1,
+        sample_interval_s=0.25,
+        session_s=(1.5, 2.0),
+        pause_s=(0.2, 0.4),
+        backoff_cap_s=0.5,
     ) as sim:
         for cp in (CP16, CP201):
             eventually(lambda cp=cp: any(t["stop_timestamp"] for t in completed(deployment, server, cp)), 20)
@@ -86,12 +92,15 @@ def test_transactions_queued_while_the_central_system_is_down_arrive_in_order_ex
     for session in started_offline[CP16]:
         assert session.server_transaction_id in {t["id"] for t in transactions}
     [(unlinked,)] = database.rows(
-        "SELECT COUNT(*) FROM transactions_metervalue WHERE charge_point_id = %s AND transaction_id IS NULL", CP16)
+        "SELECT COUNT(*) FROM transactions_metervalue WHERE charge_point_id = %s AND transaction_id IS NULL", CP16
+    )
     assert unlinked == 0
     for tx in transactions:
         rows = database.rows(
-            "SELECT timestamp FROM transactions_metervalue WHERE transaction_id = %s AND measurand = %s AND phase = '' "
-            "ORDER BY id", tx["id"], ENERGY)
+            "SELECT timestamp FROM transactions_metervalue WHERE transaction_id = %s AND measurand = %s AND phase = '' ORDER BY id",
+            tx["id"],
+            ENERGY,
+        )
         arrived = [_moment(ts) for (ts,) in rows]
         assert collapse(arrived) == sorted(set(arrived)), f"meter values of {tx['id']} out of order"
         offline = [ts for ts in arrived if window[0] <= ts <= window[1]]
@@ -107,16 +116,18 @@ def test_transactions_queued_while_the_central_system_is_down_arrive_in_order_ex
     for tx in transactions:
         [(station_tx_id,)] = database.rows("SELECT station_transaction_id FROM transactions_transaction WHERE id = %s", tx["id"])
         events = database.rows(
-            "SELECT seq_no, event_type, offline FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY id",
-            tx["id"])
+            "SELECT seq_no, event_type, offline FROM transactions_transactionevent WHERE transaction_id = %s ORDER BY id", tx["id"]
+        )
         assert [seq for seq, _, _ in events] == list(range(len(events))), f"events of {station_tx_id} out of order"
         assert events[0][1] == "Started" and events[-1][1] == "Ended"
         if station_tx_id in offline_ids:
             assert events[0][2], "a Started event queued offline is flagged offline"
             seen_offline.add(station_tx_id)
         rows = database.rows(
-            "SELECT timestamp FROM transactions_metervalue WHERE transaction_id = %s AND measurand = %s AND phase = '' "
-            "ORDER BY id", tx["id"], ENERGY)
+            "SELECT timestamp FROM transactions_metervalue WHERE transaction_id = %s AND measurand = %s AND phase = '' ORDER BY id",
+            tx["id"],
+            ENERGY,
+        )
         arrived = [_moment(ts) for (ts,) in rows]
         assert arrived == sorted(set(arrived)), f"meter values of {station_tx_id} out of order or repeated"
         assert tx["energy_wh"] is not None and tx["energy_wh"] >= 0

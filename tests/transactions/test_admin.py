@@ -80,9 +80,7 @@ def tags(db):
 
 
 def act(admin_client, action, *tags):
-    return admin_client.post(
-        url(IdTag), {"action": action, "_selected_action": [t.pk for t in tags]}, follow=True
-    )
+    return admin_client.post(url(IdTag), {"action": action, "_selected_action": [t.pk for t in tags]}, follow=True)
 
 
 def test_it_lists_id_tags_with_their_effective_status(admin_client, tags):
@@ -298,9 +296,7 @@ def fleet_with_100k_meter_values(db):
         cp_id = f"CP-{c}"
         ChargePoint.objects.create(id=cp_id)
         for connector_id, status in ((1, "Charging"), (2, "Available")):
-            cp_services.status_notification_create(
-                charge_point_id=cp_id, connector_id=connector_id, status=status, error_code="NoError"
-            )
+            cp_services.status_notification_create(charge_point_id=cp_id, connector_id=connector_id, status=status, error_code="NoError")
     txs = Transaction.objects.bulk_create(
         Transaction(
             charge_point_id=f"CP-{n % 10}",

@@ -110,9 +110,7 @@ def test_it_shows_the_energy_of_a_completed_transaction_from_its_meter_stop(api,
 
 
 def test_it_shows_an_orphan_stop_as_orphan(api, cps):
-    Transaction.objects.create(
-        charge_point_id="CP-1", is_orphan=True, orphan_transaction_id=991, stop_timestamp=T0, meter_stop_wh=800
-    )
+    Transaction.objects.create(charge_point_id="CP-1", is_orphan=True, orphan_transaction_id=991, stop_timestamp=T0, meter_stop_wh=800)
 
     [item] = results(api.get("/api/v1/transactions/"))
 
@@ -235,9 +233,7 @@ def readings(tx, count, *, start=T0, every=timedelta(seconds=10)) -> list[MeterV
     return MeterValue.objects.bulk_create(rows)
 
 
-def test_it_embeds_only_the_latest_meter_values_in_a_transaction_with_their_count_and_link(
-    api, cps, django_assert_max_num_queries
-):
+def test_it_embeds_only_the_latest_meter_values_in_a_transaction_with_their_count_and_link(api, cps, django_assert_max_num_queries):
     tx = start(last_meter_wh=1499, last_meter_at=T0 + timedelta(seconds=4990))
     readings(tx, 500)  # 1,000 sampled values
 
@@ -251,9 +247,7 @@ def test_it_embeds_only_the_latest_meter_values_in_a_transaction_with_their_coun
     assert (body["last_meter_wh"], body["last_meter_at"], body["energy_wh"]) == (1499, "2025-03-01T09:23:10Z", 499)
     values = body["meter_values"]
     assert len(values) == 200
-    assert [v["value"] for v in values if v["measurand"] == "Energy.Active.Import.Register"] == [
-        str(1000 + n) for n in range(400, 500)
-    ]
+    assert [v["value"] for v in values if v["measurand"] == "Energy.Active.Import.Register"] == [str(1000 + n) for n in range(400, 500)]
     assert values == sorted(values, key=lambda v: v["timestamp"])
 
 
@@ -543,9 +537,7 @@ def test_it_refuses_to_rename_an_id_tag_to_a_taken_one(api):
 
 def test_it_replaces_an_id_tag_with_put(api):
     parent = IdTag.objects.create(id_tag="FLEET")
-    IdTag.objects.create(
-        id_tag="CARD-1", status="Blocked", note="old", parent=parent, expiry_date=timezone.now()
-    )
+    IdTag.objects.create(id_tag="CARD-1", status="Blocked", note="old", parent=parent, expiry_date=timezone.now())
 
     response = api.put(f"{TAGS}CARD-1/", {"id_tag": "CARD-1", "note": "new"}, format="json")
 

@@ -60,9 +60,7 @@ def local_list_201(since=None) -> list[dict]:
 def test_the_201_local_list_carries_id_tokens_with_their_type_and_info():
     group = services.id_tag_create(id_tag="FLEET", type="Central")
     services.id_tag_create(id_tag="A-CARD", type="ISO14443", parent=group)
-    services.id_tag_create(
-        id_tag="B-OLD", status="Blocked", expiry_date=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    )
+    services.id_tag_create(id_tag="B-OLD", status="Blocked", expiry_date=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
 
     assert local_list_201() == [
         {

@@ -97,8 +97,7 @@ class TransactionOutputSerializer(serializers.Serializer):
     id_tag_type = serializers.CharField(help_text='OCPP 2.0.1 IdTokenEnumType of the id token; "" for 1.6.')
     id_tag_status = serializers.CharField(help_text="AuthorizationStatus answered at start.")
     charging_state = serializers.CharField(
-        help_text='OCPP 2.0.1 ChargingStateEnumType last reported (Charging, EVConnected, SuspendedEV, SuspendedEVSE, '
-        'Idle); "" for 1.6.'
+        help_text='OCPP 2.0.1 ChargingStateEnumType last reported (Charging, EVConnected, SuspendedEV, SuspendedEVSE, Idle); "" for 1.6.'
     )
     reservation_id = serializers.IntegerField(allow_null=True)
     start_timestamp = serializers.DateTimeField(allow_null=True)
@@ -107,16 +106,13 @@ class TransactionOutputSerializer(serializers.Serializer):
     meter_stop_wh = serializers.IntegerField(allow_null=True)
     energy_wh = serializers.IntegerField(
         allow_null=True,
-        help_text="Energy delivered in Wh: meter stop (or, while active, the latest register reading) "
-        "minus meter start.",
+        help_text="Energy delivered in Wh: meter stop (or, while active, the latest register reading) minus meter start.",
     )
     stop_reason = serializers.CharField()
     stop_id_tag = serializers.CharField()
     status = serializers.SerializerMethodField()
     is_orphan = serializers.BooleanField()
-    orphan_transaction_id = serializers.IntegerField(
-        allow_null=True, help_text="For an orphan: the transactionId the charge point sent."
-    )
+    orphan_transaction_id = serializers.IntegerField(allow_null=True, help_text="For an orphan: the transactionId the charge point sent.")
 
     @extend_schema_field(NamedChoiceField(choices=TransactionStatus.values, enum_name="TransactionStatusEnum"))
     def get_status(self, tx: Transaction) -> str:
@@ -126,9 +122,7 @@ class TransactionOutputSerializer(serializers.Serializer):
 class TransactionDetailOutputSerializer(TransactionOutputSerializer):
     """A transaction with a bounded view of its meter values; all of them are paged at `meter_values_url`."""
 
-    last_meter_wh = serializers.IntegerField(
-        allow_null=True, help_text="Latest energy register reading in Wh (null before the first one)."
-    )
+    last_meter_wh = serializers.IntegerField(allow_null=True, help_text="Latest energy register reading in Wh (null before the first one).")
     last_meter_at = serializers.DateTimeField(allow_null=True, help_text="Timestamp of that reading.")
     meter_values_count = serializers.IntegerField(help_text="Number of sampled values stored for the transaction.")
     meter_values_url = serializers.HyperlinkedIdentityField(
@@ -150,7 +144,7 @@ class MeterValueFilterInputSerializer(serializers.Serializer):
 
     measurand = serializers.CharField(required=False, max_length=40, help_text="e.g. Energy.Active.Import.Register.")
     phase = serializers.CharField(
-        required=False, allow_blank=True, max_length=8, help_text='e.g. L1, L1-N; empty for values without a phase.'
+        required=False, allow_blank=True, max_length=8, help_text="e.g. L1, L1-N; empty for values without a phase."
     )
     context = serializers.CharField(required=False, max_length=24, help_text="e.g. Sample.Periodic, Transaction.End.")
     since = serializers.DateTimeField(required=False, help_text="Only values at or after this timestamp.")
@@ -197,8 +191,7 @@ class IdTagInputSerializer(serializers.Serializer):
         max_length=36,
         trim_whitespace=False,
         validators=[validate_id_tag_chars],
-        help_text="As the charge point sends it, matched exactly: an OCPP 1.6 idTag (CiString20) "
-        "or a 2.0.1 idToken (up to 36 characters).",
+        help_text="As the charge point sends it, matched exactly: an OCPP 1.6 idTag (CiString20) or a 2.0.1 idToken (up to 36 characters).",
     )
     type = NamedChoiceField(
         choices=ID_TOKEN_TYPES,

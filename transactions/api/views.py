@@ -145,9 +145,7 @@ class IdTagViewSet(viewsets.GenericViewSet):
         """Change the given fields of an id tag; changing `id_tag` renames it (its URL changes too)."""
         return self._update(request, partial=True)
 
-    @extend_schema(
-        responses={204: OpenApiResponse(description="Deleted; tags it was the parent of lose their parent.")}
-    )
+    @extend_schema(responses={204: OpenApiResponse(description="Deleted; tags it was the parent of lose their parent.")})
     def destroy(self, request, id_tag=None):
         """Delete an id tag. Transactions keep the id tag string they were started with."""
         services.id_tag_delete(tag=self.get_object())

@@ -258,11 +258,11 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address daphne listens on (make demo: 0.0.0.0)")
         parser.add_argument("--port", type=int, default=8000, help="port daphne listens on (default 8000)")
         parser.add_argument("--password", default=None, help="the admin's password (default: a new random one each run)")
-        parser.add_argument("--sample-interval", type=simulate.positive, default=5.0,
-                            help="seconds between meter values (default 5)")
+        parser.add_argument("--sample-interval", type=simulate.positive, default=5.0, help="seconds between meter values (default 5)")
         parser.add_argument("--log-file", default=None, help="the server's log (default var/demo/server.log)")
-        parser.add_argument("--view", choices=("auto", "table", "log"), default="auto",
-                            help="live table on a terminal, log lines otherwise (default auto)")
+        parser.add_argument(
+            "--view", choices=("auto", "table", "log"), default="auto", help="live table on a terminal, log lines otherwise (default auto)"
+        )
 
     def handle(self, *args, host, port, password, sample_interval, log_file, view, verbosity, **options):
         if not 0 < port < 65536:
@@ -375,7 +375,8 @@ class Command(BaseCommand):
             f"API:            {public}/api/v1/   (docs: {public}/api/docs/)",
             f"API token:      {data.token}   (Authorization: Token …)",
             f"OCPP:           {ws}/ocpp/<charge point id>",
-            "Charge points:  " + ", ".join(f"{cp} ({version})" for cp, version, _ in CHARGE_POINTS)
+            "Charge points:  "
+            + ", ".join(f"{cp} ({version})" for cp, version, _ in CHARGE_POINTS)
             + f", simulated here; meter values every {sample_interval_s:g} s",
             f"Sessions:       none automatic; {CHARGING_CHARGE_POINT} is started for {CHARGING_ID_TAG} through the REST API.",
             f"                Start others from the admin or the API (id tags {ID_TAGS[0]} … {ID_TAGS[-1]}).",
@@ -388,9 +389,7 @@ class Command(BaseCommand):
             f"Server log {log}   meter values every {sample_interval_s:g} s   no automatic sessions   Ctrl-C stops",
         ]
         if host in WILDCARD_HOSTS:
-            printed.append(
-                f"Other machines: OCPP at ws://<this host>:{public.rsplit(':', 1)[1]}/ocpp/<id>; for the admin and API"
-            )
+            printed.append(f"Other machines: OCPP at ws://<this host>:{public.rsplit(':', 1)[1]}/ocpp/<id>; for the admin and API")
             printed.append("                under another host name, set ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS (.env).")
         name = public.split("//", 1)[1].rsplit(":", 1)[0]
         allowed = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])

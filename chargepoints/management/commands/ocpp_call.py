@@ -1,7 +1,7 @@
 """manage.py ocpp_call: send one OCPP message, or one version-neutral operation, to a charge point.
 
-    manage.py ocpp_call CP-1 Reset '{"type": "Soft"}'             a message of the charge point's version
-    manage.py ocpp_call CP-1 --operation reset '{"type": "hard"}'  an operation of `chargepoints.operations`
+manage.py ocpp_call CP-1 Reset '{"type": "Soft"}'             a message of the charge point's version
+manage.py ocpp_call CP-1 --operation reset '{"type": "hard"}'  an operation of `chargepoints.operations`
 """
 
 import json
@@ -22,9 +22,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("charge_point_id", help="OCPP identity of the charge point")
         parser.add_argument("action", help="e.g. Reset, GetConfiguration; with --operation: reset, start-charging …")
-        parser.add_argument(
-            "payload", nargs="?", default="{}", help="JSON object: the message's payload or the operation's arguments"
-        )
+        parser.add_argument("payload", nargs="?", default="{}", help="JSON object: the message's payload or the operation's arguments")
         parser.add_argument(
             "--operation",
             action="store_true",

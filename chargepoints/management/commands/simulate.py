@@ -59,7 +59,8 @@ class Command(BaseCommand):
         who.add_argument("--id-width", type=int, default=4, help="digits of that number, zero-padded (default 4)")
         who.add_argument("--ids", default="", help="comma-separated ids; overrides --count/--id-prefix")
         who.add_argument(
-            "--ocpp", default="1.6",
+            "--ocpp",
+            default="1.6",
             help="1.6, 2.0.1, mixed (alternating, 1.6 first) or one version per id: 1.6,2.0.1,1.6 (default 1.6)",
         )
         who.add_argument("--connectors", type=int, default=2, help="connectors (2.0.1: EVSEs) per charge point (default 2)")
@@ -73,25 +74,35 @@ class Command(BaseCommand):
         how.add_argument("--no-sessions", action="store_true", help="only boot, heartbeat and status; sessions only on remote start")
         how.add_argument("--session-seconds", default="300-1800", help="how long a car stays plugged in, MIN-MAX (default 300-1800)")
         how.add_argument("--pause-seconds", default="30-300", help="idle time between sessions, MIN-MAX (default 30-300)")
-        how.add_argument("--step-seconds", type=non_negative, default=1.0,
-                         help="duration of each step of a reboot, firmware update or log upload (default 1)")
+        how.add_argument(
+            "--step-seconds",
+            type=non_negative,
+            default=1.0,
+            help="duration of each step of a reboot, firmware update or log upload (default 1)",
+        )
         how.add_argument("--response-timeout", type=positive, default=30.0, help="seconds to wait for an answer (default 30)")
         how.add_argument("--backoff", default="1-60", help="reconnect backoff, BASE-CAP seconds (default 1-60)")
         how.add_argument("--ramp-up", type=non_negative, default=0.0, help="spread the first connections over this many seconds")
-        how.add_argument("--stop-grace", type=non_negative, default=5.0,
-                         help="on stop, seconds to end sessions and deliver queued messages (default 5)")
+        how.add_argument(
+            "--stop-grace", type=non_negative, default=5.0, help="on stop, seconds to end sessions and deliver queued messages (default 5)"
+        )
 
         faults = parser.add_argument_group("fault injection (probabilities per outgoing message, 0..1)")
         faults.add_argument("--drop", type=probability, default=0.0, help="do not send the frame (a CALL times out and is retried)")
         faults.add_argument("--duplicate", type=probability, default=0.0, help="send an answered request again with a new message id")
         faults.add_argument("--delay", type=non_negative, default=0.0, help="delay every frame by up to this many seconds")
-        faults.add_argument("--disconnect-mid-transaction", type=probability, default=0.0,
-                            help="cut the connection before a transaction message")
+        faults.add_argument(
+            "--disconnect-mid-transaction", type=probability, default=0.0, help="cut the connection before a transaction message"
+        )
         faults.add_argument("--malformed", type=probability, default=0.0, help="send a broken frame before the real one")
 
         view = parser.add_argument_group("output")
-        view.add_argument("--view", choices=("auto", "table", "log", "quiet"), default="auto",
-                          help="live table on a terminal, log lines otherwise (default auto)")
+        view.add_argument(
+            "--view",
+            choices=("auto", "table", "log", "quiet"),
+            default="auto",
+            help="live table on a terminal, log lines otherwise (default auto)",
+        )
 
     def handle(self, *args, **opts):
         try:

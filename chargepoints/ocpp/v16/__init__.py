@@ -17,33 +17,42 @@ REGISTRATION_GATED = False
 ALLOWED_BEFORE_ACCEPTED = frozenset()
 # Central-system-initiated messages (§5), by feature profile.
 ACTIONS = (
-        # Core
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "DataTransfer",
-        "GetConfiguration",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "Reset",
-        "UnlockConnector",
-        # Firmware Management
-        "GetDiagnostics",
-        "UpdateFirmware",
-        # Local Auth List Management
-        "GetLocalListVersion",
-        "SendLocalList",
-        # Reservation
-        "CancelReservation",
-        "ReserveNow",
-        # Smart Charging
-        "ClearChargingProfile",
-        "GetCompositeSchedule",
-        "SetChargingProfile",
-        # Remote Trigger
-        "TriggerMessage",
-
+    # Core
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "DataTransfer",
+    "GetConfiguration",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "Reset",
+    "UnlockConnector",
+    # Firmware Management
+    "GetDiagnostics",
+    "UpdateFirmware",
+    # Local Auth List Management
+    "GetLocalListVersion",
+    "SendLocalList",
+    # Reservation
+    "CancelReservation",
+    "ReserveNow",
+    # Smart Charging
+    "ClearChargingProfile",
+    "GetCompositeSchedule",
+    "SetChargingProfile",
+    # Remote Trigger
+    "TriggerMessage",
 )
 
-__all__ = ["redaction", "ACTIONS", "ALLOWED_BEFORE_ACCEPTED",
-    "REGISTRATION_GATED", "ANSWERS", "HANDLERS", "OPERATIONS", "SUBPROTOCOL", "VERSION", "answer_status"]
+__all__ = [
+    "redaction",
+    "ACTIONS",
+    "ALLOWED_BEFORE_ACCEPTED",
+    "REGISTRATION_GATED",
+    "ANSWERS",
+    "HANDLERS",
+    "OPERATIONS",
+    "SUBPROTOCOL",
+    "VERSION",
+    "answer_status",
+]

@@ -28,7 +28,6 @@ from ..session import Session
 logger = logging.getLogger("csms.ocpp")
 
 
-
 HANDLERS: dict = {}
 on = registrar(HANDLERS)
 
@@ -161,16 +160,12 @@ async def data_transfer_(session: Session, p: dict) -> dict:
 @on(Action.diagnostics_status_notification.value)
 async def diagnostics_status_notification(session: Session, p: dict) -> dict:
     """§4.4: keep the status on the charge point, with its history."""
-    await database_sync_to_async(services.diagnostics_status_create)(
-        charge_point_id=session.charge_point_id, status=p["status"]
-    )
+    await database_sync_to_async(services.diagnostics_status_create)(charge_point_id=session.charge_point_id, status=p["status"])
     return {}
 
 
 @on(Action.firmware_status_notification.value)
 async def firmware_status_notification(session: Session, p: dict) -> dict:
     """§4.5: keep the status on the charge point, with its history."""
-    await database_sync_to_async(services.firmware_status_create)(
-        charge_point_id=session.charge_point_id, status=p["status"]
-    )
+    await database_sync_to_async(services.firmware_status_create)(charge_point_id=session.charge_point_id, status=p["status"])
     return {}

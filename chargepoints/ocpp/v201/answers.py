@@ -106,9 +106,7 @@ def set_variables(charge_point_id: str, request: dict, response: dict) -> None:
             variable=entry["variable"],
             attribute_type=entry.get("attributeType") or "Actual",
         )
-        if is_secret_variable(entry["component"], entry["variable"]) or selectors.variable_is_write_only(
-            **attribute
-        ):
+        if is_secret_variable(entry["component"], entry["variable"]) or selectors.variable_is_write_only(**attribute):
             # A WriteOnly value (a password, a key) is one the station never
             # reports: keeping it would make it readable in the admin and API.
             services.variable_touch(**attribute)
@@ -120,9 +118,7 @@ def set_variables(charge_point_id: str, request: dict, response: dict) -> None:
 def request_stop(charge_point_id: str, request: dict, response: dict) -> None:
     """F03: mark the transaction, found by the station's transactionId; its Ended TransactionEvent closes it."""
     if _accepted(response):
-        tx_services.transaction_stop_requested(
-            charge_point_id=charge_point_id, station_transaction_id=request["transactionId"]
-        )
+        tx_services.transaction_stop_requested(charge_point_id=charge_point_id, station_transaction_id=request["transactionId"])
 
 
 @answers("ReserveNow")
@@ -167,9 +163,7 @@ def set_charging_profile(charge_point_id: str, request: dict, response: dict) ->
     profile = request["chargingProfile"]
     transaction_pk = None
     if profile.get("transactionId"):
-        transaction = tx_selectors.transaction_of(
-            charge_point_id=charge_point_id, station_transaction_id=profile["transactionId"]
-        )
+        transaction = tx_selectors.transaction_of(charge_point_id=charge_point_id, station_transaction_id=profile["transactionId"])
         transaction_pk = transaction and transaction.pk
         if transaction is None:
             logger.warning(

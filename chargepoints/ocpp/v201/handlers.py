@@ -35,7 +35,6 @@ on = registrar(HANDLERS)
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification"}
 
 
-
 def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
     """OCPP 2.0.1 MeterValueType list → MeterSample list.
 
@@ -160,9 +159,7 @@ async def meter_values(session: Session, p: dict) -> dict:
 @on("NotifyReport")
 async def notify_report(session: Session, p: dict) -> dict:
     """B07/B08: store the reported device model variables."""
-    await database_sync_to_async(services.device_model_report)(
-        charge_point_id=session.charge_point_id, report_data=p.get("reportData", [])
-    )
+    await database_sync_to_async(services.device_model_report)(charge_point_id=session.charge_point_id, report_data=p.get("reportData", []))
     return {}
 
 
@@ -224,9 +221,7 @@ STORED_MESSAGES = {
 
 def _stored(action: str, response: dict):
     async def handler(session: Session, p: dict) -> dict:
-        await database_sync_to_async(services.station_message_create)(
-            charge_point_id=session.charge_point_id, action=action, payload=p
-        )
+        await database_sync_to_async(services.station_message_create)(charge_point_id=session.charge_point_id, action=action, payload=p)
         return dict(response)
 
     handler.__name__ = handler.__qualname__ = action

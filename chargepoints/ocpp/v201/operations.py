@@ -94,9 +94,7 @@ def start_charging(cp, *, id_tag, evse_id=None, charging_profile=None, id_token_
     """F01/F02 RequestStartTransaction {idToken, remoteStartId, evseId?, chargingProfile?}."""
     profile = _profile(charging_profile, "charging_profile.") if charging_profile else None
     remote_start_id = services.request_id_allocate()
-    payload = compact(
-        idToken=_id_token(id_tag, id_token_type), remoteStartId=remote_start_id, evseId=evse_id, chargingProfile=profile
-    )
+    payload = compact(idToken=_id_token(id_tag, id_token_type), remoteStartId=remote_start_id, evseId=evse_id, chargingProfile=profile)
     return Request("RequestStartTransaction", payload, {"remote_start_id": remote_start_id})
 
 
@@ -209,9 +207,7 @@ def fetch_logs(cp, *, location, retries=None, retry_interval_s=None, oldest=None
         oldestTimestamp=datetime_text("oldest", oldest),
         latestTimestamp=datetime_text("latest", latest),
     )
-    payload = compact(
-        logType="DiagnosticsLog", requestId=request_id, log=log, retries=retries, retryInterval=retry_interval_s
-    )
+    payload = compact(logType="DiagnosticsLog", requestId=request_id, log=log, retries=retries, retryInterval=retry_interval_s)
     return Request("GetLog", payload, {"request_id": request_id})
 
 

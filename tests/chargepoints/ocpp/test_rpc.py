@@ -166,8 +166,6 @@ def test_201_uses_the_corrected_spellings_of_the_error_codes():
 
 
 def test_201_payloads_are_checked_against_the_201_schemas():
-    rpc.validate_payload(
-        "2.0.1", "BootNotification", {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}
-    )
+    rpc.validate_payload("2.0.1", "BootNotification", {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}})
     rpc.validate_payload("2.0.1", "Heartbeat", {"currentTime": "2026-11-22T10:00:00Z"}, response=True)
     assert {"TransactionEvent", "RequestStartTransaction", "NotifyReport"} <= rpc.known_actions("2.0.1")

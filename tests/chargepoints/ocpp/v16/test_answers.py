@@ -48,7 +48,9 @@ def sent(action: str, payload: dict, charge_point_id: str = "CP-1") -> Command:
 def answer(action: str, payload: dict, response: dict, charge_point_id: str = "CP-1") -> Command:
     """Send `action` and record the CALLRESULT `response`, as the consumer does."""
     command = sent(action, payload, charge_point_id)
-    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response, round_trip_ms=8))
+    services.command_finish(
+        command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response, round_trip_ms=8)
+    )
     command.refresh_from_db()
     return command
 
@@ -522,11 +524,14 @@ def test_a_call_error_is_recorded_and_applies_nothing(charge_point, action, payl
     command = sent(action, payload)
 
     services.command_finish(
-        command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.CALL_ERROR,
-        error_code="NotSupported",
-        error_description="not on this unit",
-        error_details={"why": "firmware"},
-        round_trip_ms=5)
+        command_id=command.pk,
+        outcome=CommandOutcome(
+            status=CommandStatus.CALL_ERROR,
+            error_code="NotSupported",
+            error_description="not on this unit",
+            error_details={"why": "firmware"},
+            round_trip_ms=5,
+        ),
     )
 
     command.refresh_from_db()
@@ -550,7 +555,9 @@ def test_a_timeout_applies_nothing(charge_point, action, payload, _):
 def test_an_answer_that_failed_the_schema_is_kept_but_applies_nothing(charge_point, action, payload, response):
     command = sent(action, payload)
 
-    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.FAILED, response=response, error_description="invalid answer"))
+    services.command_finish(
+        command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.FAILED, response=response, error_description="invalid answer")
+    )
 
     command.refresh_from_db()
     assert command.response == response
@@ -561,7 +568,12 @@ def test_the_outcome_of_a_deleted_command_is_ignored(charge_point):
     command = sent("ClearCache", {})
     Command.objects.filter(pk=command.pk).delete()
 
-    assert services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response={"status": "Accepted"})) is None
+    assert (
+        services.command_finish(
+            command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response={"status": "Accepted"})
+        )
+        is None
+    )
 
 
 # --- Firmware and diagnostics status notifications (§4.5, §4.4) ---------------
@@ -723,9 +735,7 @@ def test_a_refused_list_does_not_move_the_version(charge_point, tags, fake):
 
 def reserve_now(**kwargs):
     """The reserve operation on connector 2 of CP-1; returns (the reservation, the result)."""
-    result = run_operation(
-        "reserve", charge_point_id="CP-1", evse_id=2, id_tag="CARD-1", expiry=dj_now() + timedelta(hours=1), **kwargs
-    )
+    result = run_operation("reserve", charge_point_id="CP-1", evse_id=2, id_tag="CARD-1", expiry=dj_now() + timedelta(hours=1), **kwargs)
     return Reservation.objects.get(pk=result.extra["reservation_id"]), result
 
 

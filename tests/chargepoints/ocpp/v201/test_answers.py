@@ -51,7 +51,9 @@ def answer(action: str, payload: dict, response: dict, charge_point_id: str = "C
         status=CommandStatus.SENT,
         unique_id="u1",
     )
-    services.command_finish(command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response, round_trip_ms=8))
+    services.command_finish(
+        command_id=command.pk, outcome=CommandOutcome(status=CommandStatus.ANSWERED, response=response, round_trip_ms=8)
+    )
     command.refresh_from_db()
     return command
 
@@ -79,8 +81,7 @@ def result(component: dict, variable: str, status="Accepted", **fields) -> dict:
 def values(charge_point_id="CS-1") -> dict[tuple, str | None]:
     """{(component path, variable path, attribute type): value} of the station's device model."""
     return {
-        (v.component_path, v.variable_path, v.attribute_type): v.value
-        for v in Variable.objects.filter(charge_point_id=charge_point_id)
+        (v.component_path, v.variable_path, v.attribute_type): v.value for v in Variable.objects.filter(charge_point_id=charge_point_id)
     }
 
 

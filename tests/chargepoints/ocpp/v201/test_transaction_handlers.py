@@ -214,8 +214,12 @@ async def test_meter_values_apply_unit_and_multiplier_and_store_every_sampled_va
 
 async def test_signed_meter_values_still_count_towards_the_energy(client):
     def signed(minute: int, wh: int) -> dict:
-        signature = {"signedMeterData": f"OCMF|{wh}", "signingMethod": "ECDSA-secp256r1-SHA256", "encodingMethod": "OCMF",
-                     "publicKey": "3059301306072A8648CE3D0201"}
+        signature = {
+            "signedMeterData": f"OCMF|{wh}",
+            "signingMethod": "ECDSA-secp256r1-SHA256",
+            "encodingMethod": "OCMF",
+            "publicKey": "3059301306072A8648CE3D0201",
+        }
         return {"timestamp": at(minute), "sampledValue": [{"value": wh, "signedMeterValue": signature}]}
 
     await call_ok(client, "TransactionEvent", event("Started", 0, 0, meterValue=[signed(0, 4000)]))
@@ -392,8 +396,10 @@ async def test_meter_values_of_evse_0_are_stored_as_the_main_meter_without_trans
         ],
     }
     assert await call_ok(client, "MeterValues", payload) == {}
-    rows = [(mv.evse_id, mv.transaction_id, mv.measurand, mv.value, mv.unit, mv.context, mv.location)
-            async for mv in MeterValue.objects.order_by("id")]
+    rows = [
+        (mv.evse_id, mv.transaction_id, mv.measurand, mv.value, mv.unit, mv.context, mv.location)
+        async for mv in MeterValue.objects.order_by("id")
+    ]
     assert rows == [
         (0, None, "Energy.Active.Import.Register", "123.456", "kWh", "Sample.Clock", "Inlet"),
         (0, None, "Frequency", "50", "Wh", "Sample.Periodic", "Outlet"),
