@@ -57,6 +57,16 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs, format="%Y-%m-%dT%H:%M")
 
 
+class OptionalJSONField(forms.JSONField):
+    """A JSON object typed by the operator; left empty it is None and shows empty again, not "null"."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+    def bound_data(self, data, initial):
+        return None if data in self.empty_values else super().bound_data(data, initial)
+
+
 def datetime_field(label: str, *, required: bool = False, help_text: str = "") -> forms.DateTimeField:
     """A date and time typed in the operator's time zone (TIME_ZONE); the operation sends it as UTC."""
     zone = timezone.get_current_timezone_name()

@@ -40,6 +40,7 @@ from ..operations import inputs
 from .fields import (
     MAX_SUGGESTIONS,
     DatalistInput,
+    OptionalJSONField,
     choice_or_integer,
     compact,
     connector_in_evse_field,
@@ -140,7 +141,7 @@ class StartChargingForm(OperationForm):
     operation = "start-charging"
     description = "Ask the charge point to start a transaction for an id tag."
 
-    charging_profile = forms.JSONField(
+    charging_profile = OptionalJSONField(
         label="charging profile",
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
