@@ -67,7 +67,7 @@ def test_it_shows_live_energy_of_an_active_transaction(api, cps):
 
     assert item == {
         "id": tx.pk,
-        "ocpp_transaction_id": "1",
+        "ocpp_transaction_id": str(tx.pk),
         "station_transaction_id": "",
         "charge_point": "CP-1",
         "evse_id": None,
