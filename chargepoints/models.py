@@ -37,6 +37,19 @@ class RegistrationStatus(models.TextChoices):
     REJECTED = "Rejected"
 
 
+class SecurityProfile(models.IntegerChoices):
+    """How a charge point proves who it is (OCPP 1.6 Security Whitepaper §2; 2.0.1 Part 2 A00).
+
+    NONE is no security profile: any connection naming a registered identity
+    is served. Kept for labs; never for a charge point on a network.
+    """
+
+    NONE = 0, "None (unauthenticated, labs only)"
+    BASIC = 1, "1: HTTP Basic auth"
+    BASIC_TLS = 2, "2: HTTP Basic auth over TLS"
+    CLIENT_CERTIFICATE = 3, "3: TLS client certificate"
+
+
 class ChargePoint(models.Model):
     """A charge point (OCPP 2.0.1: charging station) and its last known state.
 
@@ -55,6 +68,21 @@ class ChargePoint(models.Model):
         help_text="Answered to its BootNotification. A 2.0.1 station that is not Accepted may send nothing else.",
     )
     last_boot_status = models.CharField(max_length=10, blank=True, editable=False)
+
+    # Security (profiles 1 and 2): only hashes of the Basic-auth password are
+    # kept (`chargepoints.security`). During a rotation the new one is pending
+    # until the charge point has accepted it and reconnected with it; until
+    # then the current one stays valid.
+    security_profile = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices,
+        null=True,
+        blank=True,
+        help_text="Empty: the deployment's OCPP_SECURITY_PROFILE. A charge point is refused on a lower profile.",
+    )
+    password_hash = models.CharField(max_length=128, blank=True, editable=False)
+    password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+    pending_password_hash = models.CharField(max_length=128, blank=True, editable=False)
+    pending_password_accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     vendor = models.CharField(max_length=50, blank=True)  # 2.0.1 vendorName: up to 50
     model = models.CharField(max_length=20, blank=True)
@@ -91,6 +119,13 @@ class ChargePoint(models.Model):
 
     def __str__(self):
         return self.id
+
+    @property
+    def effective_security_profile(self) -> int:
+        """Its own security profile, else the deployment's OCPP_SECURITY_PROFILE (a SecurityProfile value)."""
+        from django.conf import settings
+
+        return self.security_profile if self.security_profile is not None else settings.OCPP_SECURITY_PROFILE
 
     @property
     def version(self) -> str:
@@ -528,3 +563,41 @@ class Variable(models.Model):
         if self.variable_instance:
             variable["instance"] = self.variable_instance
         return variable
+
+
+class SecurityEvent(models.Model):
+    """A security event of a charge point: reported by it, or noticed by the CSMS.
+
+    Station-reported: OCPP 2.0.1 SecurityEventNotification (A04) and the 1.6
+    security extension's; `type` is the spec's event name (e.g.
+    "FirmwareUpdated", "InvalidCentralSystemCertificate"). CSMS-noticed
+    (`source` CSMS): failed authentication, a connection on a lower security
+    profile than configured (downgrade), a session takeover, certificate
+    problems. `tech_info` is free text, never a secret.
+    """
+
+    class Source(models.TextChoices):
+        STATION = "station", "charge point"
+        CSMS = "csms", "central system"
+
+    # CSMS-noticed event types (the station-reported ones use the spec's names).
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    SECURITY_PROFILE_DOWNGRADE = "SecurityProfileDowngrade"
+    SESSION_TAKEOVER = "SessionTakeover"
+    PASSWORD_CHANGED = "PasswordChanged"
+
+    # No foreign key: failed attempts name identities that may not be registered.
+    charge_point_id = models.CharField("charge point", max_length=48, db_index=True)
+    type = models.CharField(max_length=50, db_index=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    tech_info = models.CharField("technical info", max_length=255, blank=True)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    timestamp = models.DateTimeField("event time", default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["charge_point_id", "-received_at"])]
+
+    def __str__(self):
+        return f"{self.charge_point_id}: {self.type}"

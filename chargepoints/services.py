@@ -30,6 +30,7 @@ from .models import (
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
     RegistrationStatus,
+    SecurityEvent,
     StationMessage,
     StatusNotification,
     Variable,
@@ -614,3 +615,33 @@ def request_id_allocate() -> int:
             cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
             return int(cursor.fetchone()[0])
     raise NotSupportedError(f"request ids need PostgreSQL or SQLite, not {connection.vendor}")
+
+
+# --- Security events ---------------------------------------------------------
+
+
+def security_event_record(
+    *,
+    charge_point_id: str,
+    type: str,
+    source: str = SecurityEvent.Source.CSMS,
+    tech_info: str = "",
+    timestamp: datetime | None = None,
+    source_address: str | None = None,
+) -> SecurityEvent:
+    """Store a security event of `charge_point_id` (registered or not: failed attempts name any identity).
+
+    `type`: the spec's event name for station-reported events (2.0.1 A04,
+    1.6 security extension), or one of SecurityEvent's CSMS types;
+    `tech_info` is cut to 255 characters and must hold no secret;
+    `timestamp` the event's time (now when None), `source_address` the
+    client's IP address where the CSMS noticed it.
+    """
+    return SecurityEvent.objects.create(
+        charge_point_id=charge_point_id[:48],
+        type=type[:50],
+        source=source,
+        tech_info=tech_info[:255],
+        timestamp=timestamp or timezone.now(),
+        source_address=source_address or None,
+    )

@@ -224,6 +224,20 @@ OCPP_UNKNOWN_CHARGE_POINTS_STATUS = _typed(
     check=lambda v: v in ("Accepted", "Pending", "Rejected"),
     must="Accepted, Pending or Rejected",
 )
+
+
+# Security profile charge points must use unless their own is set (OCPP 1.6 Security
+# Whitepaper, 2.0.1 A00): 1 Basic auth, 2 Basic auth over TLS, 3 TLS client
+# certificate; "none" serves any connection naming a registered identity (labs only).
+def _security_profile(name: str, default: str) -> int:
+    profiles = {"none": 0, "0": 0, "1": 1, "2": 2, "3": 3}
+    raw = env.str(name, default=default).strip().lower()
+    if raw not in profiles:
+        raise ValueError("use none, 1, 2 or 3")
+    return profiles[raw]
+
+
+OCPP_SECURITY_PROFILE = _typed("OCPP_SECURITY_PROFILE", _security_profile, "1")
 OCPP_PROTOCOL_DEBUG = _bool("OCPP_PROTOCOL_DEBUG", False)
 # How often, at most, a connection writes last_seen to the database (seconds).
 OCPP_LAST_SEEN_WRITE_INTERVAL = _typed("OCPP_LAST_SEEN_WRITE_INTERVAL", env.int, 30, check=lambda v: v >= 0, must="seconds, 0 or more")
