@@ -15,7 +15,7 @@ from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from . import ocpp, redaction
+from . import ocpp, redaction, security
 from .exceptions import CommandOutcome, UnknownChargePoint
 from .models import (
     BootNotification,
@@ -615,6 +615,40 @@ def request_id_allocate() -> int:
             cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
             return int(cursor.fetchone()[0])
     raise NotSupportedError(f"request ids need PostgreSQL or SQLite, not {connection.vendor}")
+
+
+# --- Charge point credentials (chargepoints.security) --------------------------
+
+
+class UnknownChargePointError(LookupError):
+    """No charge point of that identity is registered."""
+
+
+@transaction.atomic
+def charge_point_password_set(*, charge_point_id: str, password: str | None = None) -> str:
+    """Give a charge point a Basic-auth password (security profiles 1 and 2) and return it, the one time it is seen.
+
+    `password`: 16 to 40 printable ASCII characters (`security.password_check_shape`,
+    ValueError otherwise); None generates one (40 hex characters, valid as a 1.6
+    AuthorizationKey and a 2.0.1 BasicAuthPassword). Only its hash is stored;
+    a rotation in progress is abandoned. This sets what the central system
+    accepts: the charge point must be given the same password (by its
+    installer, or by the change-password operation, which rotates safely).
+    Raises UnknownChargePointError. Records a PasswordChanged security event.
+    """
+    if password is None:
+        password = security.password_generate()
+    security.password_check_shape(password)
+    updated = ChargePoint.objects.filter(pk=charge_point_id).update(
+        password_hash=security.password_hash(password),
+        password_set_at=timezone.now(),
+        pending_password_hash="",
+        pending_password_accepted_at=None,
+    )
+    if not updated:
+        raise UnknownChargePointError(charge_point_id)
+    security_event_record(charge_point_id=charge_point_id, type=SecurityEvent.PASSWORD_CHANGED, tech_info="set by the operator")
+    return password
 
 
 # --- Security events ---------------------------------------------------------
