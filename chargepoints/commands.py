@@ -87,21 +87,33 @@ def all_actions() -> list[str]:
     return sorted({action for version in ocpp.VERSIONS for action in actions_for(version)})
 
 
-def validate(version: str, action: str, payload: dict) -> None:
-    """Raise UnknownAction or InvalidPayload unless `payload` is a schema-valid CALL of `action` in `version`."""
+def validate(version: str, action: str, payload: dict, *, secret_change: bool = False) -> None:
+    """Raise UnknownAction or InvalidPayload unless `payload` is a schema-valid CALL of `action` in `version`.
+
+    A CALL that sets the charge point's Basic-auth password is an InvalidPayload
+    too unless `secret_change` (the change-password operation): the central
+    system must know the new password before the charge point uses it, or the
+    charge point locks itself out at its next connection.
+    """
     if action not in actions_for(version):
         raise UnknownAction(f"{action!r} is not an OCPP {version} central system operation", action=action)
     try:
         rpc.validate_payload(version, action, payload)
     except rpc.RpcError as error:
         raise InvalidPayload(error.description, field=error.details.get("field", ""), rule=error.details.get("rule", "")) from None
+    if not secret_change and ocpp.dialect(version).redaction.sets_password(action, payload):
+        raise InvalidPayload(
+            "The Basic-auth password is changed with the change-password operation, which keeps the charge point "
+            "able to connect through the rotation; it cannot be sent as a raw message.",
+            field="key" if action == "ChangeConfiguration" else "setVariableData",
+        )
 
 
-def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user) -> tuple[Command, bool]:
+def _prepare(charge_point_id: str, action: str, payload: dict, source: str, user, secret_change: bool) -> tuple[Command, bool]:
     cp = ChargePoint.objects.filter(pk=charge_point_id).only("pk", "ocpp_version", "connected").first()
     if cp is None:
         raise UnknownChargePoint(f"No charge point {charge_point_id!r} is registered")
-    validate(cp.version, action, payload)
+    validate(cp.version, action, payload, secret_change=secret_change)
     # The log keeps the payload with its secrets hidden; the caller sends `payload` itself.
     command = services.command_create(
         charge_point_id=charge_point_id, ocpp_version=cp.version, action=action, payload=payload, source=source, user=user
@@ -123,12 +135,15 @@ async def acall(
     timeout: float | None = None,
     source: str = CommandSource.SYSTEM,
     user=None,
+    secret_change: bool = False,
 ) -> CommandResult:
     """Send the CALL `action` with `payload` to `charge_point_id` and return its CALLRESULT.
 
     `payload` is the spec's camelCase (snake_case keys are converted);
     `timeout` in seconds defaults to OCPP_COMMAND_TIMEOUT and covers waiting
-    in the charge point's queue too. Raises a CommandError subclass on any
+    in the charge point's queue too. A message that sets the charge point's
+    Basic-auth password is refused (InvalidPayload) unless `secret_change`:
+    only the change-password operation may send one. Raises a CommandError subclass on any
     other outcome (see the module docstring). A 2.0.1 GetVariables,
     SetVariables or GetReport larger than the station takes in one message
     goes as several CALLs and comes back as one answer (`_acall_parts`).
@@ -139,7 +154,7 @@ async def acall(
         parts = await database_sync_to_async(_parts)(charge_point_id, action, payload)
         if len(parts) > 1:
             return await _acall_parts(charge_point_id, action, parts, timeout=timeout, source=source, user=user)
-    command, connected = await database_sync_to_async(_prepare)(charge_point_id, action, payload, source, user)
+    command, connected = await database_sync_to_async(_prepare)(charge_point_id, action, payload, source, user, secret_change)
     offline = ChargePointOffline(f"Charge point {charge_point_id!r} is not connected", command_id=command.pk)
     if not connected:
         raise await _give_up(command, CommandStatus.OFFLINE, offline)
@@ -188,9 +203,10 @@ def call(
     timeout: float | None = None,
     source: str = CommandSource.SYSTEM,
     user=None,
+    secret_change: bool = False,
 ) -> CommandResult:
     """`acall` for synchronous code (admin and DRF views, management commands); same arguments and errors."""
-    return async_to_sync(acall)(charge_point_id, action, payload, timeout=timeout, source=source, user=user)
+    return async_to_sync(acall)(charge_point_id, action, payload, timeout=timeout, source=source, user=user, secret_change=secret_change)
 
 
 # --- Requests split as the station asks (2.0.1 DeviceDataCtrlr ItemsPerMessage / BytesPerMessage) ---

@@ -25,9 +25,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from ocpp.charge_point import remove_nones
 
-from . import ocpp, services
-from .exceptions import CommandOutcome, FailureReason, UnknownChargePoint
-from .models import IDENTITY_RE, ChargePoint, CommandStatus
+from . import ocpp, redaction, security, services
+from .exceptions import CommandOutcome, FailureReason
+from .models import IDENTITY_RE, ChargePoint, CommandStatus, SecurityEvent
 from .ocpp import rpc
 from .ocpp.session import Session
 
@@ -75,6 +75,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if subprotocol is None:
             logger.info("%s: no subprotocol offered; speaking OCPP %s", charge_point_id, version)
 
+        # Authentication (security profiles 1 and 2) before anything else touches
+        # the charge point's session: a refused connection cannot take it over.
+        # Every refusal looks the same to the client (HTTP 403): an unknown
+        # identity, a wrong password and no credentials cannot be told apart.
+        address, tls = self._client()
+        if security.throttled(charge_point_id, address):
+            logger.warning("%s: rejected connection from %s: too many failed authentications", charge_point_id, address)
+            await self.close()
+            return
         session_id = uuid.uuid4().hex
         try:
             cp = await database_sync_to_async(services.charge_point_connect)(
@@ -82,9 +91,19 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 session_id=session_id,
                 ocpp_version=version,
                 allow_unknown=settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS,
+                credentials=security.basic_credentials(self._header(b"authorization")),
+                tls=tls,
+                source_address=address,
             )
-        except UnknownChargePoint:
-            logger.warning("%s: rejected connection: charge point is not registered", charge_point_id)
+        except services.ConnectionRefused as refused:
+            logger.warning("%s: rejected connection from %s: %s", charge_point_id, address, refused.reason)
+            if security.failure_count(charge_point_id, address):
+                await database_sync_to_async(services.security_event_record)(
+                    charge_point_id=charge_point_id,
+                    type=SecurityEvent.AUTHENTICATION_THROTTLED,
+                    tech_info="too many failed authentications: further attempts are refused unchecked for a while",
+                    source_address=address,
+                )
             await self.close()
             return
 
@@ -105,6 +124,26 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol)
         self.accepted = True
         logger.info("%s: connected (OCPP %s, session %s)", charge_point_id, version, session_id)
+
+    def _header(self, name: bytes) -> bytes | None:
+        """The value of request header `name` (lowercase), or None."""
+        for key, value in self.scope.get("headers") or []:
+            if key.lower() == name:
+                return value
+        return None
+
+    def _client(self) -> tuple[str | None, bool]:
+        """(the client's IP address, whether it connected over TLS), believing a trusted proxy's X-Forwarded-* headers."""
+        address = (self.scope.get("client") or [None])[0]
+        tls = self.scope.get("scheme") in ("wss", "https")
+        if address and address in settings.OCPP_TRUSTED_PROXIES:
+            forwarded_for = self._header(b"x-forwarded-for")
+            if forwarded_for:
+                address = forwarded_for.decode("latin-1").split(",")[-1].strip()
+            forwarded_proto = self._header(b"x-forwarded-proto")
+            if forwarded_proto:
+                tls = forwarded_proto.decode("latin-1").strip().lower() in ("https", "wss")
+        return address, tls
 
     @staticmethod
     def _negotiate(offered: list[str], path_version: str | None) -> tuple[str | None, str | None]:
@@ -274,7 +313,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         try:
             await database_sync_to_async(services.command_mark_sent)(command_id=command_id, unique_id=unique_id)
             sent = time.monotonic()
-            await self._send_frame(rpc.call_frame(unique_id, action, payload))
+            # The protocol debug log shows the CALL with its secrets hidden (AuthorizationKey, BasicAuthPassword …).
+            logged = redaction.redact(self.session.version, action, payload) if protocol_logger.isEnabledFor(logging.DEBUG) else None
+            await self._send_frame(rpc.call_frame(unique_id, action, payload), logged=logged and rpc.call_frame(unique_id, action, logged))
             try:
                 reply = await asyncio.wait_for(future, remaining)
             except TimeoutError:
@@ -334,9 +375,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
             event = self._commands.get_nowait()
             await self._finish(event, CommandOutcome(status=CommandStatus.OFFLINE, reason=FailureReason.DISCONNECTED))
 
-    async def _send_frame(self, frame: str) -> None:
+    async def _send_frame(self, frame: str, *, logged: str | None = None) -> None:
+        """Send `frame`; the protocol debug log shows `logged` in its place when given (a copy without secrets)."""
         if protocol_logger.isEnabledFor(logging.DEBUG):
-            protocol_logger.debug("%s out %s", self.session.charge_point_id, frame)
+            protocol_logger.debug("%s out %s", self.session.charge_point_id, logged or frame)
         await self.send(text_data=frame)
 
     async def _touch(self) -> None:

@@ -79,10 +79,10 @@ class ChargePoint(models.Model):
         blank=True,
         help_text="Empty: the deployment's OCPP_SECURITY_PROFILE. A charge point is refused on a lower profile.",
     )
-    password_hash = models.CharField(max_length=128, blank=True, editable=False)
+    # db_default: rows written by code that predates these columns (a rolling deploy) stay valid.
+    password_hash = models.CharField(max_length=128, blank=True, editable=False, db_default="")
     password_set_at = models.DateTimeField(null=True, blank=True, editable=False)
-    pending_password_hash = models.CharField(max_length=128, blank=True, editable=False)
-    pending_password_accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    pending_password_hash = models.CharField(max_length=128, blank=True, editable=False, db_default="")
 
     vendor = models.CharField(max_length=50, blank=True)  # 2.0.1 vendorName: up to 50
     model = models.CharField(max_length=20, blank=True)
@@ -584,6 +584,7 @@ class SecurityEvent(models.Model):
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     SECURITY_PROFILE_DOWNGRADE = "SecurityProfileDowngrade"
     SESSION_TAKEOVER = "SessionTakeover"
+    AUTHENTICATION_THROTTLED = "AuthenticationThrottled"
     PASSWORD_CHANGED = "PasswordChanged"
 
     # No foreign key: failed attempts name identities that may not be registered.

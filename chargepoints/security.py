@@ -90,3 +90,51 @@ def basic_credentials(header: bytes | str | None) -> tuple[str, str] | None:
 def basic_authorization(username: str, password: str) -> str:
     """The `Authorization` header value a charge point sends: "Basic base64(username:password)"."""
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+# --- Abuse limits ------------------------------------------------------------
+
+
+def _counter_keys(identity: str, address: str | None) -> list[tuple[str, int]]:
+    from django.conf import settings
+
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    keys = [(f"ocpp-auth-failures:id:{digest}", settings.OCPP_AUTH_FAILURES_PER_IDENTITY)]
+    if address:
+        keys.append((f"ocpp-auth-failures:addr:{address}", settings.OCPP_AUTH_FAILURES_PER_ADDRESS))
+    return keys
+
+
+def throttled(identity: str, address: str | None) -> bool:
+    """True when `identity` or `address` failed to authenticate too often in the current window.
+
+    The counters live in Django's cache (Redis when REDIS_URL is set, so all
+    processes share them). A cache that fails does not lock charge points
+    out: the attempt is then checked as usual.
+    """
+    from django.core.cache import cache
+
+    try:
+        counts = cache.get_many([key for key, _ in _counter_keys(identity, address)])
+    except Exception:
+        return False
+    return any(counts.get(key, 0) >= limit for key, limit in _counter_keys(identity, address))
+
+
+def failure_count(identity: str, address: str | None) -> bool:
+    """Count a failed authentication of `identity` from `address` for OCPP_AUTH_FAILURE_WINDOW seconds.
+
+    Returns True when this failure reached a limit: from now on the identity
+    or the address is `throttled` until its window ends.
+    """
+    from django.conf import settings
+    from django.core.cache import cache
+
+    reached = False
+    for key, limit in _counter_keys(identity, address):
+        try:
+            count = 1 if cache.add(key, 1, timeout=settings.OCPP_AUTH_FAILURE_WINDOW) else cache.incr(key)
+        except Exception:
+            return False
+        reached = reached or count == limit
+    return reached

@@ -31,6 +31,7 @@ from .models import (
     FirmwareStatusNotification,
     RegistrationStatus,
     SecurityEvent,
+    SecurityProfile,
     StationMessage,
     StatusNotification,
     Variable,
@@ -40,29 +41,103 @@ from .ocpp.v16 import redaction as v16_redaction
 from .ocpp.v201 import redaction as v201_redaction
 
 
-@transaction.atomic
-def charge_point_connect(*, charge_point_id: str, session_id: str, ocpp_version: str, allow_unknown: bool) -> ChargePoint:
-    """Mark `charge_point_id` connected by the session `session_id`.
+class ConnectionRefused(Exception):
+    """A charge point may not connect: `reason` (for the log and the security event, never for the client)."""
 
-    Registers the charge point first when it is unknown and `allow_unknown`;
-    raises UnknownChargePoint when it is unknown and not allowed.
+    def __init__(self, reason: str, event_type: str = SecurityEvent.AUTHENTICATION_FAILED):
+        super().__init__(reason)
+        self.reason = reason
+        self.event_type = event_type
+
+
+def _refusal(cp: ChargePoint | None, credentials: tuple[str, str] | None, tls: bool) -> tuple[str, str] | None:
+    """(event type, reason) why `cp` may not connect with `credentials` over a connection with(out) TLS; None if it may.
+
+    Security profiles (1.6 Security Whitepaper §2, 2.0.1 A00): 0 serves any
+    registered identity; 1 needs the Basic-auth password; 2 needs it over TLS;
+    3 (client certificates) is not served yet, so such a charge point is
+    refused rather than let in on less (downgrade protection, 2.0.1 A05).
+    """
+    if cp is None:
+        return SecurityEvent.AUTHENTICATION_FAILED, "unknown identity"
+    profile = cp.effective_security_profile
+    if profile == SecurityProfile.NONE:
+        return None
+    if profile >= SecurityProfile.BASIC_TLS and not tls:
+        return SecurityEvent.SECURITY_PROFILE_DOWNGRADE, f"security profile {profile} needs TLS (wss://)"
+    if profile >= SecurityProfile.CLIENT_CERTIFICATE:
+        return SecurityEvent.AUTHENTICATION_FAILED, "security profile 3 (client certificates) is not served yet"
+    if credentials is None:
+        return SecurityEvent.AUTHENTICATION_FAILED, "no Basic-auth credentials"
+    username, password = credentials
+    if username != cp.pk:
+        return SecurityEvent.AUTHENTICATION_FAILED, "the username is not the identity in the URL"
+    if not cp.password_hash and not cp.pending_password_hash:
+        return SecurityEvent.AUTHENTICATION_FAILED, "no password is set for this charge point"
+    if security.password_matches(password, cp.password_hash) or security.password_matches(password, cp.pending_password_hash):
+        return None
+    return SecurityEvent.AUTHENTICATION_FAILED, "wrong password"
+
+
+def charge_point_connect(
+    *,
+    charge_point_id: str,
+    session_id: str,
+    ocpp_version: str,
+    allow_unknown: bool,
+    credentials: tuple[str, str] | None = None,
+    tls: bool = False,
+    source_address: str | None = None,
+) -> ChargePoint:
+    """Authenticate a connecting charge point and mark it connected by the session `session_id`.
+
+    `credentials`: (username, password) of its Basic-auth header, or None;
+    `tls`: whether the connection is encrypted (wss://, here or at a trusted
+    proxy). What its security profile demands is checked first (`_refusal`);
+    a refusal records a security event and raises ConnectionRefused, with the
+    same outcome for an unknown identity, a wrong password and missing
+    credentials. An unknown identity is registered first only when
+    `allow_unknown` and the deployment's profile is none. A connection with
+    the pending password of a rotation makes it the password (the old one
+    stops working). One database transaction, one row lock.
     """
     now = timezone.now()
-    try:
-        cp = ChargePoint.objects.select_for_update().get(pk=charge_point_id)
-    except ChargePoint.DoesNotExist:
-        if not allow_unknown:
-            raise UnknownChargePoint(charge_point_id) from None
-        cp, _ = ChargePoint.objects.get_or_create(
-            pk=charge_point_id, defaults={"registration_status": settings.OCPP_UNKNOWN_CHARGE_POINTS_STATUS}
-        )
-    cp.connected = True
-    cp.session_id = session_id
-    cp.ocpp_version = ocpp_version
-    cp.connected_at = now
-    cp.last_seen = now
-    cp.save(update_fields=["connected", "session_id", "ocpp_version", "connected_at", "last_seen"])
-    return cp
+    with transaction.atomic():
+        cp = ChargePoint.objects.select_for_update().filter(pk=charge_point_id).first()
+        if cp is None and allow_unknown and settings.OCPP_SECURITY_PROFILE == SecurityProfile.NONE:
+            cp, _ = ChargePoint.objects.get_or_create(
+                pk=charge_point_id, defaults={"registration_status": settings.OCPP_UNKNOWN_CHARGE_POINTS_STATUS}
+            )
+        refusal = _refusal(cp, credentials, tls)
+        if refusal is None:
+            fields = ["connected", "session_id", "ocpp_version", "connected_at", "last_seen"]
+            if cp.connected and cp.effective_security_profile != SecurityProfile.NONE:
+                security_event_record(
+                    charge_point_id=charge_point_id,
+                    type=SecurityEvent.SESSION_TAKEOVER,
+                    tech_info="an authenticated connection replaced the open one",
+                    source_address=source_address,
+                )
+            if credentials and cp.pending_password_hash and security.password_matches(credentials[1], cp.pending_password_hash):
+                cp.password_hash, cp.pending_password_hash = cp.pending_password_hash, ""
+                cp.password_set_at = now
+                fields += ["password_hash", "pending_password_hash", "password_set_at"]
+                security_event_record(
+                    charge_point_id=charge_point_id,
+                    type=SecurityEvent.PASSWORD_CHANGED,
+                    tech_info="reconnected with the rotated password; the old one no longer works",
+                    source_address=source_address,
+                )
+            cp.connected = True
+            cp.session_id = session_id
+            cp.ocpp_version = ocpp_version
+            cp.connected_at = now
+            cp.last_seen = now
+            cp.save(update_fields=fields)
+            return cp
+    event_type, reason = refusal
+    security_event_record(charge_point_id=charge_point_id, type=event_type, tech_info=reason, source_address=source_address)
+    raise ConnectionRefused(reason, event_type)
 
 
 def charge_point_disconnect(*, charge_point_id: str, session_id: str) -> bool:
@@ -620,10 +695,6 @@ def request_id_allocate() -> int:
 # --- Charge point credentials (chargepoints.security) --------------------------
 
 
-class UnknownChargePointError(LookupError):
-    """No charge point of that identity is registered."""
-
-
 @transaction.atomic
 def charge_point_password_set(*, charge_point_id: str, password: str | None = None) -> str:
     """Give a charge point a Basic-auth password (security profiles 1 and 2) and return it, the one time it is seen.
@@ -634,7 +705,7 @@ def charge_point_password_set(*, charge_point_id: str, password: str | None = No
     a rotation in progress is abandoned. This sets what the central system
     accepts: the charge point must be given the same password (by its
     installer, or by the change-password operation, which rotates safely).
-    Raises UnknownChargePointError. Records a PasswordChanged security event.
+    Raises UnknownChargePoint. Records a PasswordChanged security event.
     """
     if password is None:
         password = security.password_generate()
@@ -643,12 +714,18 @@ def charge_point_password_set(*, charge_point_id: str, password: str | None = No
         password_hash=security.password_hash(password),
         password_set_at=timezone.now(),
         pending_password_hash="",
-        pending_password_accepted_at=None,
     )
     if not updated:
-        raise UnknownChargePointError(charge_point_id)
+        raise UnknownChargePoint(f"No charge point {charge_point_id!r} is registered")
     security_event_record(charge_point_id=charge_point_id, type=SecurityEvent.PASSWORD_CHANGED, tech_info="set by the operator")
     return password
+
+
+def charge_point_password_pending(*, charge_point_id: str, password: str | None) -> None:
+    """Keep `password` as the charge point's pending one during a rotation (the current one stays valid);
+    None abandons the rotation. The charge point's next connection with it makes it the password.
+    """
+    ChargePoint.objects.filter(pk=charge_point_id).update(pending_password_hash=security.password_hash(password) if password else "")
 
 
 # --- Security events ---------------------------------------------------------

@@ -170,6 +170,20 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
 
+# --- Cache: counters of failed charge point authentications (chargepoints.security),
+# shared by every process through Redis when REDIS_URL is set.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("REDIS_PREFIX", default="csms") + ".cache",
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -238,6 +252,15 @@ def _security_profile(name: str, default: str) -> int:
 
 
 OCPP_SECURITY_PROFILE = _typed("OCPP_SECURITY_PROFILE", _security_profile, "1")
+# Failed authentications tolerated per identity and per source address within
+# OCPP_AUTH_FAILURE_WINDOW seconds; past them every attempt is refused unchecked
+# until the window ends.
+OCPP_AUTH_FAILURES_PER_IDENTITY = _typed("OCPP_AUTH_FAILURES_PER_IDENTITY", env.int, 10, check=lambda v: v >= 1, must="1 or more")
+OCPP_AUTH_FAILURES_PER_ADDRESS = _typed("OCPP_AUTH_FAILURES_PER_ADDRESS", env.int, 100, check=lambda v: v >= 1, must="1 or more")
+OCPP_AUTH_FAILURE_WINDOW = _typed("OCPP_AUTH_FAILURE_WINDOW", env.int, 300, check=lambda v: v >= 1, must="seconds, 1 or more")
+# Proxies (IP addresses) whose X-Forwarded-For / X-Forwarded-Proto headers are
+# believed: the client's address and whether it connected over TLS.
+OCPP_TRUSTED_PROXIES = env.list("OCPP_TRUSTED_PROXIES", default=[])
 OCPP_PROTOCOL_DEBUG = _bool("OCPP_PROTOCOL_DEBUG", False)
 # How often, at most, a connection writes last_seen to the database (seconds).
 OCPP_LAST_SEEN_WRITE_INTERVAL = _typed("OCPP_LAST_SEEN_WRITE_INTERVAL", env.int, 30, check=lambda v: v >= 0, must="seconds, 0 or more")

@@ -84,6 +84,16 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_charge_point_authentication(settings):
+    """In-process tests connect as registered identities without credentials (security profile none).
+
+    Authentication has tests of its own (tests/chargepoints/test_security.py), which set
+    OCPP_SECURITY_PROFILE or a charge point's profile; the end-to-end tests run at the default, 1.
+    """
+    settings.OCPP_SECURITY_PROFILE = 0
+
+
 @pytest.fixture
 def charge_point(db):
     from chargepoints.models import ChargePoint
@@ -121,14 +131,15 @@ class OcppClient:
 async def ocpp_connect():
     """Open OCPP connections through the full ASGI application; closes them after the test.
 
-    Usage: `client, accepted, subprotocol = await ocpp_connect("/ocpp/CP-1")`.
+    Usage: `client, accepted, subprotocol = await ocpp_connect("/ocpp/CP-1")`; `headers` are
+    (name, value) byte pairs, e.g. an Authorization header.
     """
     from csms.asgi import application
 
     opened: list[WebsocketCommunicator] = []
 
-    async def connect(path: str = "/ocpp/CP-1", subprotocols=("ocpp1.6",)):
-        communicator = WebsocketCommunicator(application, path, subprotocols=list(subprotocols))
+    async def connect(path: str = "/ocpp/CP-1", subprotocols=("ocpp1.6",), headers=()):
+        communicator = WebsocketCommunicator(application, path, headers=list(headers), subprotocols=list(subprotocols))
         accepted, subprotocol = await communicator.connect(timeout=5)
         if accepted:
             opened.append(communicator)

@@ -496,6 +496,35 @@ class ChangeConfigurationForm(OperationForm):
         return {"key": self.cleaned_data["key"], "value": self.cleaned_data["value"]}  # an empty value is one
 
 
+class ChangePasswordForm(OperationForm):
+    operation = "change-password"
+    description = (
+        "Rotate the charge point's Basic-auth password (security profiles 1 and 2): the new one is sent, the current "
+        "one stays valid until the charge point reconnects with the new one. The new password is shown once."
+    )
+
+    new_password: str | None = None
+
+    def add_fields(self):
+        self.fields["password"] = forms.CharField(
+            required=False,
+            min_length=16,
+            max_length=40,
+            strip=False,
+            widget=forms.PasswordInput(render_value=False),
+            help_text="Empty: a random one (40 hex characters). "
+            + ("OCPP 1.6: 40 hex characters (the AuthorizationKey)." if self.version == V16 else "16 to 40 characters."),
+        )
+
+    def arguments(self):
+        return compact(password=self.cleaned_data["password"] or None)
+
+    def send(self, *, user):
+        result = super().send(user=user)
+        self.new_password = result.extra.get("password")
+        return result
+
+
 # The form of each operation, found by its `operation` (a test checks every operation has one).
 OPERATION_FORMS: dict[str, type[OperationForm]] = {form.operation: form for form in OperationForm.__subclasses__()}
 

@@ -96,6 +96,8 @@ def command_view(model_admin, request, object_id: str, action: str):
         "media": model_admin.media + form.media,
         "outcome": outcome,
         "reservation": getattr(form, "reservation", None),
+        # Shown on this page only, this once: it is stored as a hash.
+        "new_password": getattr(form, "new_password", None),
         "change_url": reverse("admin:chargepoints_chargepoint_change", args=[quote(charge_point.pk)]),
         "command_links": command_links(charge_point.pk),
         "has_view_permission": model_admin.has_view_permission(request, charge_point),

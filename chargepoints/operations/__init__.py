@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 from rest_framework import serializers
 
-from chargepoints import commands, ocpp, selectors, services
+from chargepoints import commands, ocpp, security, selectors, services
 from chargepoints.commands import InvalidArguments, UnknownChargePoint
 from chargepoints.models import ChargePoint, CommandSource
 from transactions import services as tx_services
@@ -121,7 +121,10 @@ class Operation:
         return dict(serializer.validated_data)
 
     def perform(self, charge_point: ChargePoint, arguments: dict, **send) -> commands.CommandResult:
-        """Build the version's CALL from validated `arguments`, send it, summarise the answer in `extra`."""
+        """Build the version's CALL from validated `arguments`, send it, summarise the answer in `extra`.
+
+        `send`: the keyword arguments of `commands.call` (source, user, timeout, secret_change).
+        """
         version = charge_point.version
         request = self.builder(version)(charge_point, **arguments)
         result = commands.call(charge_point.pk, request.action, request.payload, **send)
@@ -183,6 +186,32 @@ class SendLocalList(Operation):
         return result
 
 
+class ChangePassword(Operation):
+    """Rotate a charge point's Basic-auth password (1.6 Security Whitepaper §3.1.2, 2.0.1 A01) without locking it out.
+
+    The new password (given, or generated) is kept as pending before the CALL
+    goes out; the current one stays valid. The charge point's next connection
+    with the new one makes it the password (`services.charge_point_connect`).
+    An answer other than Accepted, or none, abandons the pending one. The new
+    password is in `extra["password"]` this once: only hashes are stored, and
+    the command log shows the CALL with the password hidden.
+    """
+
+    def perform(self, charge_point, arguments, **send):
+        password = arguments.get("password") or security.password_generate()
+        services.charge_point_password_pending(charge_point_id=charge_point.pk, password=password)
+        try:
+            result = super().perform(charge_point, {"password": password}, secret_change=True, **send)
+        except commands.CommandError:
+            services.charge_point_password_pending(charge_point_id=charge_point.pk, password=None)
+            raise
+        if result.extra["status"] == "Accepted":
+            result.extra["password"] = password
+        else:
+            services.charge_point_password_pending(charge_point_id=charge_point.pk, password=None)
+        return result
+
+
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
@@ -211,6 +240,9 @@ OPERATIONS: dict[str, Operation] = {
             "Change one configuration key",
             "Configuration",
             inputs.ChangeConfiguration,
+        ),
+        ChangePassword(
+            "change-password", "Change password", "Rotate the charge point's Basic-auth password", "Security", inputs.ChangePassword
         ),
         Operation("update-firmware", "Update firmware", "Update the firmware", "Firmware and logs", inputs.UpdateFirmware),
         Operation(

@@ -334,6 +334,26 @@ class GetConfiguration(serializers.Serializer):
     )
 
 
+class ChangePassword(serializers.Serializer):
+    password = serializers.CharField(
+        required=False,
+        min_length=16,
+        max_length=40,
+        trim_whitespace=False,
+        help_text="The new Basic-auth password (16 to 40 printable ASCII characters); left out, one is generated. "
+        "It is in the answer's details once, and stored only as a hash.",
+    )
+
+    def validate_password(self, value):
+        from chargepoints import security
+
+        try:
+            security.password_check_shape(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
+
+
 class ChangeConfiguration(serializers.Serializer):
     key = serializers.CharField(max_length=200, help_text="OCPP 1.6: the configuration key; 2.0.1: Component.Variable.")
     value = serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False, help_text="Sent exactly as given.")

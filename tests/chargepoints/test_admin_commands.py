@@ -97,10 +97,12 @@ class FakeChargePoints:
         self.sent: list[Sent] = []
         self.answers: dict[str, object] = {}
 
-    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None):
+    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None, secret_change=False):
         payload = commands.normalise_payload(payload)
         version = ChargePoint.objects.filter(pk=charge_point_id).values_list("ocpp_version", flat=True).first() or "1.6"
-        commands.validate(version, action, payload)  # raises InvalidPayload before anything is logged, like the real path
+        commands.validate(
+            version, action, payload, secret_change=secret_change
+        )  # raises InvalidPayload before anything is logged, like the real path
         self.sent.append(Sent(charge_point_id, action, payload, source, user))
         command = services.command_create(  # the real path's log, secrets hidden
             charge_point_id=charge_point_id, ocpp_version=version, action=action, payload=payload, source=source, user=user
@@ -224,6 +226,7 @@ FIELDS = {
     "fetch-logs": (["location", "retries", "retry_interval_s", "oldest", "latest"],) * 2,
     "get-configuration": (["keys"],) * 2,
     "change-configuration": (["key", "value"],) * 2,
+    "change-password": (["password"],) * 2,
 }
 
 
@@ -893,18 +896,30 @@ def test_identities_with_special_characters_reach_their_charge_point(admin_clien
     assert sent_payloads(charge_points) == [("E2E*CP:1+a|b@c.d=e_f", "Reset", {"type": "Soft"})]
 
 
-def test_an_authorization_key_set_from_the_admin_is_sent_but_shown_as_the_marker(admin_client, cp, charge_points):
+def test_a_password_changed_from_the_admin_is_sent_shown_once_and_logged_as_the_marker(admin_client, cp, charge_points):
     secret = "0123456789abcdef0123456789abcdef01234567"
 
-    response = admin_client.post(command_url("change-configuration"), {"key": "AuthorizationKey", "value": secret})
+    response = admin_client.post(command_url("change-password"), {"password": secret})
 
     assert sent_payloads(charge_points) == [("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": secret})]
     command = Command.objects.get()
     assert command.payload == {"key": "AuthorizationKey", "value": "***"}
-    # The outcome shows the logged payload; the bound form still echoes what the operator typed.
     assert escape(pretty_json({"key": "AuthorizationKey", "value": "***"})) in response.content.decode()
+    assert f'<code id="new-password">{secret}</code>' in response.content.decode()  # this once
     assert secret not in admin_client.get(url(Command, "change", command.pk)).content.decode()
+    assert secret not in admin_client.get(command_url("change-password")).content.decode()
     assert ConfigurationKey.objects.get(key="AuthorizationKey").value is None
+    cp.refresh_from_db()
+    assert cp.pending_password_hash and secret not in cp.pending_password_hash
+
+
+def test_a_password_cannot_be_set_as_a_configuration_key(admin_client, cp, charge_points):
+    response = admin_client.post(
+        command_url("change-configuration"), {"key": "AuthorizationKey", "value": "0123456789abcdef0123456789abcdef01234567"}
+    )
+
+    assert charge_points.sent == []
+    assert "change-password" in response.content.decode()
 
 
 # --- "Send any message" -------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ class FakeStation:
     def __init__(self, answer: str = "Accepted", error: commands.CommandError | None = None, **result):
         self.answer, self.error, self.result, self.calls = answer, error, result, []
 
-    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None):
+    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None, secret_change=False):
         call = dict(charge_point_id=charge_point_id, action=action, payload=payload, source=source, user=user)
         self.calls.append(call)
         if self.error is not None:
@@ -344,7 +344,8 @@ def test_it_sends_a_value_that_fits_the_variables_characteristics(admin_client, 
 
 def test_a_write_only_variable_is_entered_hidden_and_never_stored_or_echoed(admin_client, station, fake_station):
     fake_station("Accepted")
-    password = variable("SecurityCtrlr", "BasicAuthPassword", None, "WriteOnly")
+    # A vendor's WriteOnly secret; the Basic-auth password itself only changes through change-password.
+    password = variable("AcmeCtrlr", "ApiKey", None, "WriteOnly")
 
     page = admin_client.get(url(Variable, "change", password.pk)).content.decode()
     response = admin_client.post(url(Variable, "change", password.pk), {"new_value": "s3cret-s3cret-s3cret"})
@@ -648,9 +649,9 @@ class AnsweringStations:
     def __init__(self):
         self.sent = []
 
-    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None):
+    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None, secret_change=False):
         version = ChargePoint.objects.get(pk=charge_point_id).ocpp_version or "1.6"
-        commands.validate(version, action, payload)  # an invalid payload is refused before anything is logged
+        commands.validate(version, action, payload, secret_change=secret_change)  # an invalid payload is refused before anything is logged
         self.sent.append((charge_point_id, action, payload))
         command = Command.objects.create(
             charge_point_id=charge_point_id,

@@ -37,7 +37,7 @@ def sent(monkeypatch):
         calls = []
         outcome = None
 
-        def __call__(self, charge_point_id, action, payload, *, timeout=None, source=None, user=None):
+        def __call__(self, charge_point_id, action, payload, *, timeout=None, source=None, user=None, secret_change=False):
             self.calls.append(
                 dict(charge_point_id=charge_point_id, action=action, payload=payload, timeout=timeout, source=source, user=user)
             )
@@ -216,42 +216,22 @@ SECRET_CASES = [
     pytest.param(
         "CP-1",
         "ocpp1.6",
-        "commands/ChangeConfiguration",
-        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
-        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
-        {"status": "Accepted"},
-        {"key": "AuthorizationKey", "value": "***"},
-        id="1.6-authorization-key",
-    ),
-    pytest.param(
-        "CP-1",
-        "ocpp1.6",
-        "operations/change-configuration",
-        {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
+        "operations/change-password",
+        {"password": AUTHORIZATION_KEY},
         {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY},
         {"status": "Accepted"},
         {"key": "AuthorizationKey", "value": "***"},
-        id="1.6-neutral-change-configuration",
+        id="1.6-change-password",
     ),
     pytest.param(
         "CS-1",
         "ocpp2.0.1",
-        "commands/SetVariables",
-        {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
-        {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
-        PASSWORD_ACCEPTED,
-        {"setVariableData": [{"attributeValue": "***", **BASIC_AUTH_PASSWORD}]},
-        id="2.0.1-basic-auth-password",
-    ),
-    pytest.param(
-        "CS-1",
-        "ocpp2.0.1",
-        "operations/change-configuration",
-        {"key": "SecurityCtrlr.BasicAuthPassword", "value": PASSWORD},
+        "operations/change-password",
+        {"password": PASSWORD},
         {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]},
         PASSWORD_ACCEPTED,
         {"setVariableData": [{"attributeValue": "***", **BASIC_AUTH_PASSWORD}]},
-        id="2.0.1-neutral-change-configuration",
+        id="2.0.1-change-password",
     ),
     pytest.param(
         "CP-1",
@@ -300,3 +280,22 @@ async def test_a_secret_reaches_the_charge_point_but_the_command_log_shows_the_m
     command = await Command.objects.aget(pk=entry["id"])
     assert command.payload == logged
     assert AUTHORIZATION_KEY not in json.dumps(entry) and PASSWORD not in json.dumps(entry)
+
+
+@pytest.mark.parametrize(
+    "cp_id, version, endpoint, body",
+    [
+        ("CP-1", "1.6", "commands/ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY}),
+        ("CP-1", "1.6", "operations/change-configuration", {"key": "authorizationkey", "value": AUTHORIZATION_KEY}),
+        ("CS-1", "2.0.1", "commands/SetVariables", {"setVariableData": [{"attributeValue": PASSWORD, **BASIC_AUTH_PASSWORD}]}),
+        ("CS-1", "2.0.1", "operations/change-configuration", {"key": "SecurityCtrlr.BasicAuthPassword", "value": PASSWORD}),
+    ],
+)
+def test_a_password_sent_as_a_plain_message_is_refused_so_the_charge_point_cannot_lock_itself_out(api, cp_id, version, endpoint, body, db):
+    ChargePoint.objects.create(id=cp_id, ocpp_version=version, connected=True)
+
+    response = api.post(f"/api/v1/chargepoints/{cp_id}/{endpoint}/", body, format="json")
+
+    assert response.status_code == 400
+    assert "change-password" in response.json()["detail"]
+    assert not Command.objects.exists()

@@ -182,7 +182,9 @@ async def station(ocpp_connect, db):
 
 
 async def test_an_authorization_key_reaches_the_charge_point_but_is_logged_as_the_marker(client):
-    task = asyncio.create_task(commands.acall("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY}))
+    task = asyncio.create_task(
+        commands.acall("CP-1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTHORIZATION_KEY}, secret_change=True)
+    )
     frame = await answer_next_call(client, {"status": "Accepted"})
     result = await task
 
@@ -209,7 +211,7 @@ async def test_a_basic_auth_password_reaches_the_station_but_only_its_entry_is_l
         {"attributeValue": "s3cret-s3cret-s3cret", "component": SECURITY_CTRLR, "variable": {"name": "BasicAuthPassword"}},
         {"attributeValue": "120", "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
     ]
-    task = asyncio.create_task(commands.acall("CS-1", "SetVariables", {"setVariableData": entries}))
+    task = asyncio.create_task(commands.acall("CS-1", "SetVariables", {"setVariableData": entries}, secret_change=True))
     frame = await station.receive()
     await station.send_raw(
         json.dumps(

@@ -63,10 +63,10 @@ class FakeStations:
         self.sent: list[Sent] = []
         self.answers: dict[str, object] = {}
 
-    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None):
+    def __call__(self, charge_point_id, action, payload, *, timeout=None, source="system", user=None, secret_change=False):
         payload = commands.normalise_payload(payload)
         version = ChargePoint.objects.get(pk=charge_point_id).ocpp_version or "1.6"
-        commands.validate(version, action, payload)  # raises InvalidPayload, like the real path
+        commands.validate(version, action, payload, secret_change=secret_change)  # raises InvalidPayload, like the real path
         self.sent.append(Sent(charge_point_id, action, payload, source, user, timeout))
         answer = self.answers.get(action, {"status": "Accepted"})
         command = services.command_create(
@@ -854,6 +854,7 @@ API_CASES = [
         {"1.6": "UpdateFirmware", "2.0.1": "UpdateFirmware"},
     ),
     ("fetch-logs", {"location": "ftp://logs.example.com/"}, {"1.6": "GetDiagnostics", "2.0.1": "GetLog"}),
+    ("change-password", {}, {"1.6": "ChangeConfiguration", "2.0.1": "SetVariables"}),
     ("get-configuration", {}, {"1.6": "GetConfiguration", "2.0.1": "GetBaseReport"}),
     ("get-configuration", {"keys": ["OCPPCommCtrlr.HeartbeatInterval"]}, {"1.6": "GetConfiguration", "2.0.1": "GetVariables"}),
     (

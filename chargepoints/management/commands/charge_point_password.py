@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, charge_point_id, password, **options):
         try:
             password = services.charge_point_password_set(charge_point_id=charge_point_id, password=password)
-        except services.UnknownChargePointError:
+        except services.UnknownChargePoint:
             raise CommandError(f"no charge point {charge_point_id!r} is registered") from None
         except ValueError as exc:
             raise CommandError(f"--password: {exc}") from None

@@ -192,6 +192,18 @@ def change_configuration(cp, *, key, value) -> Request:
     return Request("ChangeConfiguration", {"key": key, "value": value})
 
 
+@builds("change-password", message="ChangeConfiguration")
+def change_password(cp, *, password) -> Request:
+    """Security Whitepaper §3.1.2: ChangeConfiguration {key AuthorizationKey, value: the password as 40 hex characters}.
+
+    A 1.6 AuthorizationKey is 20 bytes written in hex: a password that is not
+    40 hex characters cannot be one (InvalidArguments).
+    """
+    if len(password) != 40 or any(c not in "0123456789abcdefABCDEF" for c in password):
+        raise invalid("password", "an OCPP 1.6 AuthorizationKey is 40 hex characters (20 bytes)")
+    return Request("ChangeConfiguration", {"key": "AuthorizationKey", "value": password})
+
+
 def answer_status(action: str, response: dict) -> str | None:
     """The status word of a 1.6 answer: its `status`, or the equivalent for answers without one.
 

@@ -31,3 +31,8 @@ def redact(action: str, payload: dict, *, write_only: Collection[tuple] = ()) ->
     if action == "ChangeConfiguration" and is_secret_configuration_key(payload.get("key", "")):
         return {**payload, "value": REDACTED}
     return payload
+
+
+def sets_password(action: str, payload: dict) -> bool:
+    """True for a CALL that sets the Basic-auth password: ChangeConfiguration of AuthorizationKey."""
+    return action == "ChangeConfiguration" and is_secret_configuration_key(payload.get("key", ""))

@@ -248,6 +248,13 @@ def change_configuration(cp, *, key, value) -> Request:
     return Request("SetVariables", {"setVariableData": [{"attributeValue": value, "component": component, "variable": variable}]})
 
 
+@builds("change-password", message="SetVariables")
+def change_password(cp, *, password) -> Request:
+    """A01: SetVariables of SecurityCtrlr.BasicAuthPassword (a passwordString of 16 to 40 characters)."""
+    entry = {"attributeValue": password, "component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+    return Request("SetVariables", {"setVariableData": [entry]})
+
+
 def answer_status(action: str, response: dict) -> str | None:
     """The status word of a 2.0.1 answer: its `status`; SetVariables: the attributeStatus of its single result."""
     if "status" in response:

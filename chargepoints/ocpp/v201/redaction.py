@@ -56,3 +56,10 @@ def redact(action: str, payload: dict, *, write_only: Collection[tuple] = ()) ->
             redacted["connectionData"][part][name] = REDACTED
         return redacted
     return payload
+
+
+def sets_password(action: str, payload: dict) -> bool:
+    """True for a CALL that sets the Basic-auth password: SetVariables of SecurityCtrlr.BasicAuthPassword."""
+    if action != "SetVariables":
+        return False
+    return any(is_secret_variable(e["component"], e["variable"]) for e in payload.get("setVariableData", []))

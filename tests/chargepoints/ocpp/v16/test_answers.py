@@ -631,7 +631,7 @@ class FakeChargePoint:
         self.seen: list = []  # what `inspect` returned while the CALL was "in flight"
         self.inspect = None
 
-    def __call__(self, charge_point_id, action, payload, *, source=None, user=None, timeout=None):
+    def __call__(self, charge_point_id, action, payload, *, source=None, user=None, timeout=None, secret_change=False):
         self.calls.append((charge_point_id, action, payload))
         if self.inspect:
             self.seen.append(self.inspect(payload))
