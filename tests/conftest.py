@@ -140,6 +140,7 @@ async def ocpp_connect():
 
     async def connect(path: str = "/ocpp/CP-1", subprotocols=("ocpp1.6",), headers=()):
         communicator = WebsocketCommunicator(application, path, headers=list(headers), subprotocols=list(subprotocols))
+        communicator.scope["client"] = ["127.0.0.1", 50000]  # as daphne gives it
         accepted, subprotocol = await communicator.connect(timeout=5)
         if accepted:
             opened.append(communicator)
