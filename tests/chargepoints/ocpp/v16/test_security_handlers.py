@@ -13,7 +13,7 @@ from chargepoints.models import (
     SecurityEvent,
     StationMessage,
 )
-from chargepoints.ocpp import rpc
+from chargepoints.ocpp import rpc, v16
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,3 +146,24 @@ async def test_a_signed_firmware_status_with_a_text_request_id_gets_type_constra
     assert reply[0] == 4 and reply[2] == "TypeConstraintViolation"
     assert reply[4]["field"] == "requestId"
     assert not await FirmwareStatusNotification.objects.aexists()
+
+
+# --- Completeness
+
+
+def test_every_charge_point_initiated_16_action_has_a_handler():
+    central_system_only = set(v16.ACTIONS) - {"DataTransfer"}  # DataTransfer goes both ways
+    assert set(v16.HANDLERS) == rpc.known_actions("1.6") - central_system_only
+
+
+def test_the_security_extensions_central_system_messages_are_offered_as_commands():
+    extension = {
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "SignedUpdateFirmware",
+    }
+    assert extension <= set(v16.ACTIONS)
