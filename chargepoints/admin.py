@@ -40,15 +40,18 @@ from .models import (
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
     OcppVersion,
+    SecurityEvent,
     StationMessage,
     StatusNotification,
     Variable,
 )
 from .ocpp import v201
-from .selectors import charge_point_list
+from .selectors import charge_point_list, security_event_list
 
 # The charge point page lists this many of its latest commands; the command log has the rest.
 RECENT_COMMANDS = 10
+# … and this many of its latest security events; the security event list has the rest.
+RECENT_SECURITY_EVENTS = 5
 
 admin.site.site_header = "CSMS"
 admin.site.site_title = "CSMS"
@@ -338,6 +341,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             {"fields": ("firmware_status", "firmware_status_at", "diagnostics_status", "diagnostics_status_at")},
         ),
         ("Local authorization list", {"fields": ("local_list_version", "local_list_synced_at")}),
+        ("Security events", {"fields": ("latest_security_events",)}),
         (None, {"fields": ("created_at",)}),
     )
 
@@ -517,14 +521,36 @@ class ChargePointAdmin(admin.ModelAdmin):
             (DiagnosticsStatusNotification, "diagnostics statuses"),
             (Command, "commands"),
             (Reservation, "reservations"),
+            (StationMessage, "station messages"),  # 2.0.1's unmodelled messages, and 1.6 CSRs (SignCertificate)
         ]
         if obj.ocpp_version == OcppVersion.V201:
-            links += [(Variable, "device model"), (StationMessage, "station messages")]
-        return format_html_join(
-            " · ",
-            '<a href="{}">{}</a>',
-            ((changelist_url(model, charge_point__id__exact=obj.pk), text) for model, text in links),
+            links += [(Variable, "device model")]
+        urls = [(changelist_url(model, charge_point__id__exact=obj.pk), text) for model, text in links]
+        # SecurityEvent has no foreign key (it also names identities that are not registered).
+        urls.append((changelist_url(SecurityEvent, charge_point_id__exact=obj.pk), "security events"))
+        return format_html_join(" · ", '<a href="{}">{}</a>', urls)
+
+    @admin.display(description="latest")
+    def latest_security_events(self, obj):
+        """The charge point's newest security events, one a line: when received, type, who reported it, techInfo."""
+        events = security_event_list(charge_point_id=obj.pk)[:RECENT_SECURITY_EVENTS]
+        lines = format_html_join(
+            "",
+            "<li>{} <strong>{}</strong> ({}){}</li>",
+            (
+                (
+                    localtime(e.received_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    e.type,
+                    e.get_source_display(),
+                    f": {Truncator(e.tech_info).chars(80)}" if e.tech_info else "",
+                )
+                for e in events
+            ),
         )
+        if not lines:
+            return "none"
+        url = changelist_url(SecurityEvent, charge_point_id__exact=obj.pk)
+        return format_html('<ul style="margin-left: 0">{}</ul><a href="{}">all security events</a>', lines, url)
 
 
 class ChargePointHistoryAdmin(ReadOnlyAdmin):
@@ -725,12 +751,40 @@ class ChargingProfileAdmin(ReadOnlyAdmin):
         return pretty_json_block(obj.schedule)
 
 
+# --- Security events ------------------------------------------------------------
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    """Security events of every identity, newest first: reported by charge points (2.0.1 A04, 1.6 Security
+    Whitepaper) or noticed by the CSMS (failed authentication, downgrades, takeovers)."""
+
+    list_display = (
+        to_the_second("received_at"),
+        "charge_point_id",
+        "type",
+        "source",
+        to_the_second("timestamp"),
+        "tech_info",
+        "source_address",
+    )
+    list_filter = ("source", "type")
+    search_fields = ("charge_point_id",)
+    search_help_text = "Charge point identity"
+    date_hierarchy = "received_at"
+    ordering = ("-received_at", "-id")
+    fields = ("charge_point_id", "type", "source", "tech_info", "source_address", "timestamp", "received_at")
+
+    def get_queryset(self, request):
+        return security_event_list()
+
+
 # --- OCPP 2.0.1 --------------------------------------------------------------
 
 
 @admin.register(StationMessage)
 class StationMessageAdmin(ChargePointHistoryAdmin):
-    """Station-initiated 2.0.1 messages kept as sent (NotifyEvent, SecurityEventNotification …), newest first."""
+    """Station-initiated messages kept as sent (2.0.1 NotifyEvent …, 1.6 and 2.0.1 SignCertificate), newest first."""
 
     list_display = (to_the_second("received_at"), "charge_point", "action")
     # The actions the 2.0.1 handlers store as StationMessage, so the filter

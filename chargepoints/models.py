@@ -442,9 +442,9 @@ class ChargingProfileInstallation(models.Model):
 class StationMessage(models.Model):
     """A station-initiated message kept as sent, for messages without a table of their own.
 
-    OCPP 2.0.1 NotifyEvent, SecurityEventNotification, NotifyChargingLimit,
-    NotifyEVChargingNeeds, SignCertificate … : `payload` is the request,
-    camelCase, exactly as received.
+    OCPP 2.0.1 NotifyEvent, NotifyChargingLimit, NotifyEVChargingNeeds,
+    SignCertificate …, and 1.6's SignCertificate (Security Whitepaper):
+    `payload` is the request, camelCase, exactly as received.
     """
 
     charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="messages")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, Q, QuerySet
 from ocpp.v201.enums import MutabilityEnumType
 
-from .models import ChargePoint, Connector, Variable
+from .models import ChargePoint, Connector, SecurityEvent, Variable
 
 
 def charge_point_list() -> QuerySet[ChargePoint]:
@@ -93,3 +93,12 @@ def write_only_variables(*, charge_point_id: str, payload: dict) -> frozenset[tu
         return frozenset()
     rows = Variable.objects.filter(charge_point_id=charge_point_id, mutability=MutabilityEnumType.write_only, variable__in=names)
     return frozenset(rows.values_list(*Variable.IDENTITY_FIELDS))
+
+
+# --- Security events
+
+
+def security_event_list(*, charge_point_id: str | None = None) -> QuerySet[SecurityEvent]:
+    """Security events (station-reported and CSMS-noticed), newest received first; of one identity when given."""
+    events = SecurityEvent.objects.order_by("-received_at", "-id")
+    return events.filter(charge_point_id=charge_point_id) if charge_point_id is not None else events

@@ -891,17 +891,24 @@ class Station:
         return cleared
 
     async def update_firmware(self, *, location: str, retrieve_at: datetime | None, request_id: int | None = None) -> None:
-        """Walk through a firmware update (1.6 §5.19, 2.0.1 L01): download, install, reboot, report Installed."""
+        """Walk through a firmware update (1.6 §5.19, 2.0.1 L01): download, install, reboot, report Installed.
+
+        An update with a `request_id` (2.0.1's, and 1.6's SignedUpdateFirmware)
+        also reports the statuses only signed updates know (DownloadScheduled,
+        SignatureVerified, InstallRebooting). Once installed, the station
+        reports the security event FirmwareUpdated (2.0.1 A04, 1.6 Security Whitepaper).
+        """
+        signed = request_id is not None
         if retrieve_at is not None:
             wait_s = (retrieve_at - utc_now()).total_seconds()
             if wait_s > 0:
-                if self.version == "2.0.1":
+                if signed:
                     await self._firmware_status("DownloadScheduled", request_id)
                 await asyncio.sleep(wait_s)
         for status in ("Downloading", "Downloaded"):
             await self._firmware_status(status, request_id)
             await asyncio.sleep(self.settings.step_s)
-        if self.version == "2.0.1":
+        if signed:
             await self._firmware_status("SignatureVerified", request_id)
         await self._firmware_status("Installing", request_id)
         await asyncio.sleep(self.settings.step_s)
@@ -910,9 +917,10 @@ class Station:
         async def installed():
             await self._firmware_status("Installed", request_id)
             self.firmware_status = "Idle"
+            await self.send(self.protocol.security_event("FirmwareUpdated", f"firmware {self.firmware_version}"))
 
         self.after_boot.append(installed)
-        if self.version == "2.0.1":
+        if signed:
             await self._firmware_status("InstallRebooting", request_id)
         await self.reboot(boot_reason="FirmwareUpdate", stop_reason="Reboot")
 

@@ -1,7 +1,8 @@
 """OCPP 1.6J for a simulated charge point: what it sends (`Protocol16`) and how it answers (`ChargePoint16`).
 
 `ChargePoint16` is the `ocpp` library's 1.6 ChargePoint with one @on handler
-per central-system operation (§5, all six feature profiles). Handlers answer
+per central-system operation (§5, all six feature profiles, and the Security
+Whitepaper's extension: certificates, signed firmware, logs, extended trigger). Handlers answer
 at once from the station's state; what follows an answer (a reboot, status
 notifications, firmware progress, the message TriggerMessage asked for)
 runs from the matching @after hook, which the library calls once the
@@ -9,6 +10,8 @@ CALLRESULT is sent. Section numbers refer to OCPP 1.6 edition 2.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -25,6 +28,26 @@ TRIGGERABLE = {
     "Heartbeat",
     "MeterValues",
     "StatusNotification",
+}
+# ExtendedTriggerMessage (Security Whitepaper F06): the messages it may ask for.
+EXTENDED_TRIGGERABLE = {
+    "BootNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "LogStatusNotification",
+    "MeterValues",
+    "SignChargePointCertificate",
+    "StatusNotification",
+}
+# What ExtendedTriggerMessage asks for → the plain trigger that sends the same message.
+EXTENDED_AS_PLAIN = {"BootNotification", "Heartbeat", "MeterValues", "StatusNotification"}
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+# CertificateHashDataType's keys (camelCase, as `certificate_hash` gives them) → the snake_case the `ocpp` library hands handlers.
+HASH_FIELDS = {
+    "hashAlgorithm": "hash_algorithm",
+    "issuerNameHash": "issuer_name_hash",
+    "issuerKeyHash": "issuer_key_hash",
+    "serialNumber": "serial_number",
 }
 
 
@@ -91,7 +114,7 @@ class Protocol16:
     transaction messages as `offline.QueuedMessage`s: `transaction_started`,
     `meter_values`, `charging_state_changed` (None in 1.6),
     `transaction_ended`; `firmware_status`, `log_status`,
-    `reservation_expired` (None in 1.6); `profile_transaction_id(session)`
+    `security_event`, `reservation_expired` (None in 1.6); `profile_transaction_id(session)`
     and `matches_transaction(session, id)` for the version's transaction ids.
     """
 
@@ -100,6 +123,9 @@ class Protocol16:
 
     def __init__(self, station):
         self.station = station
+        # Security extension: installed root certificates (certificateType → PEMs), and whether a CSR awaits its certificate.
+        self.certificates: dict[str, list[str]] = {}
+        self.csr_pending = False
 
     def adapter(self, ws) -> ChargePoint16:
         return ChargePoint16(self.station, ws)
@@ -217,12 +243,44 @@ class Protocol16:
         return station.transaction_message("StopTransaction", build, session, on_result)
 
     @staticmethod
-    def firmware_status(status: str, request_id=None) -> call.FirmwareStatusNotification:
-        return call.FirmwareStatusNotification(status=status)
+    def firmware_status(status: str, request_id=None):
+        """FirmwareStatusNotification (§4.5); SignedFirmwareStatusNotification for a signed update (one with a request id)."""
+        if request_id is None:
+            return call.FirmwareStatusNotification(status=status)
+        return call.SignedFirmwareStatusNotification(status=status, request_id=request_id if status != "Idle" else None)
 
     @staticmethod
-    def log_status(status: str, request_id=None) -> call.DiagnosticsStatusNotification:
-        return call.DiagnosticsStatusNotification(status=status)
+    def log_status(status: str, request_id=None):
+        """DiagnosticsStatusNotification (§4.4); LogStatusNotification for a GetLog upload (one with a request id)."""
+        if request_id is None:
+            return call.DiagnosticsStatusNotification(status=status)
+        return call.LogStatusNotification(status=status, request_id=request_id if status != "Idle" else None)
+
+    @staticmethod
+    def security_event(type: str, tech_info: str | None = None) -> call.SecurityEventNotification:
+        """Security Whitepaper A04: a security event the charge point noticed (FirmwareUpdated …)."""
+        return call.SecurityEventNotification(type=type, timestamp=iso(utc_now()), tech_info=tech_info[:255] if tech_info else None)
+
+    def sign_certificate(self) -> call.SignCertificate:
+        """Whitepaper A02/A03: a certificate signing request for the charge point's own certificate.
+
+        Not a real CSR: the simulator has no key pair. A CertificateSigned is
+        Accepted only while a CSR is pending (`csr_pending`).
+        """
+        body = hashlib.sha256(f"csr:{self.station.id}".encode()).hexdigest()
+        self.csr_pending = True
+        return call.SignCertificate(csr=f"-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----")
+
+    @staticmethod
+    def certificate_hash(pem: str) -> dict:
+        """Whitepaper CertificateHashDataType of `pem`: fake but stable hashes (the simulator parses no certificates)."""
+        digest = hashlib.sha256(pem.encode()).hexdigest()
+        return {
+            "hashAlgorithm": "SHA256",
+            "issuerNameHash": hashlib.sha256(f"issuer-name:{pem}".encode()).hexdigest(),
+            "issuerKeyHash": hashlib.sha256(f"issuer-key:{pem}".encode()).hexdigest(),
+            "serialNumber": digest[:16],
+        }
 
     @staticmethod
     def reservation_expired(reservation):
@@ -495,3 +553,107 @@ class ChargePoint16(AdapterMixin, ChargePoint):
             if connector_id != 0:
                 for connector in connectors:
                     await station.send(protocol.status_notification(connector))
+
+    # --- Security extension (OCPP 1.6 Security Whitepaper, edition 3) ------------
+
+    @on("ExtendedTriggerMessage")
+    def on_extended_trigger_message(self, requested_message, connector_id=None, **kwargs):
+        station = self.station
+        if requested_message not in EXTENDED_TRIGGERABLE:
+            return call_result.ExtendedTriggerMessage(status="NotImplemented")
+        if connector_id is not None and connector_id != 0 and connector_id not in station.connectors:
+            return call_result.ExtendedTriggerMessage(status="Rejected")
+        station.note("command", f"ExtendedTriggerMessage {requested_message}")
+        self._then(lambda: self._send_extended_triggered(requested_message, connector_id))
+        return call_result.ExtendedTriggerMessage(status="Accepted")
+
+    @after("ExtendedTriggerMessage")
+    def after_extended_trigger_message(self, **kwargs):
+        self._after()
+
+    async def _send_extended_triggered(self, requested: str, connector_id) -> None:
+        station, protocol = self.station, self.station.protocol
+        if requested in EXTENDED_AS_PLAIN:
+            await self._send_triggered(requested, connector_id)
+        elif requested == "FirmwareStatusNotification":
+            # request_id=None: optional in the schema, but the `ocpp` dataclass has no default.
+            await station.send(call.SignedFirmwareStatusNotification(status=station.firmware_status, request_id=None))
+        elif requested == "LogStatusNotification":
+            await station.send(call.LogStatusNotification(status=station.log_status, request_id=None))
+        elif requested == "SignChargePointCertificate":
+            result = await station.send(protocol.sign_certificate())
+            if result is None or result.status != "Accepted":
+                protocol.csr_pending = False
+            station.note("command", f"SignCertificate answered {result.status if result else 'nothing'}")
+
+    @on("CertificateSigned")
+    def on_certificate_signed(self, certificate_chain, **kwargs):
+        protocol = self.station.protocol
+        if not certificate_chain.lstrip().startswith(PEM_CERTIFICATE):
+            # Whitepaper A02: an invalid certificate is Rejected and reported as a security event.
+            self._then(lambda: self.station.send(protocol.security_event("InvalidChargePointCertificate", "not a PEM certificate")))
+            return call_result.CertificateSigned(status="Rejected")
+        if not protocol.csr_pending:
+            return call_result.CertificateSigned(status="Rejected")
+        protocol.csr_pending = False
+        self.station.note("command", "CertificateSigned: new charge point certificate installed")
+        return call_result.CertificateSigned(status="Accepted")
+
+    @after("CertificateSigned")
+    def after_certificate_signed(self, **kwargs):
+        self._after()
+
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type, certificate, **kwargs):
+        if not certificate.lstrip().startswith(PEM_CERTIFICATE):
+            return call_result.InstallCertificate(status="Rejected")
+        installed = self.station.protocol.certificates.setdefault(certificate_type, [])
+        if certificate not in installed:
+            installed.append(certificate)
+        self.station.note("command", f"InstallCertificate {certificate_type}")
+        return call_result.InstallCertificate(status="Accepted")
+
+    @on("DeleteCertificate")
+    def on_delete_certificate(self, certificate_hash_data, **kwargs):
+        protocol = self.station.protocol
+        wanted = {key: certificate_hash_data[name] for key, name in HASH_FIELDS.items()}
+        for certificates in protocol.certificates.values():
+            for pem in certificates:
+                if protocol.certificate_hash(pem) == wanted:
+                    certificates.remove(pem)
+                    self.station.note("command", f"DeleteCertificate {wanted['serialNumber']}")
+                    return call_result.DeleteCertificate(status="Accepted")
+        return call_result.DeleteCertificate(status="NotFound")
+
+    @on("GetInstalledCertificateIds")
+    def on_get_installed_certificate_ids(self, certificate_type, **kwargs):
+        protocol = self.station.protocol
+        hashes = [protocol.certificate_hash(pem) for pem in protocol.certificates.get(certificate_type, [])]
+        if not hashes:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(status="Accepted", certificate_hash_data=hashes)
+
+    @on("GetLog")
+    def on_get_log(self, log, log_type, request_id, **kwargs):
+        name = f"{log_type.lower()}-{self.station.id}-{utc_now():%Y%m%dT%H%M%S}.log"
+        self.station.note("command", f"GetLog ({log_type}) to {log.get('remote_location')}")
+        self._then(lambda: self.station.upload_log(request_id=request_id))
+        return call_result.GetLog(status="Accepted", filename=name[:255])
+
+    @after("GetLog")
+    def after_get_log(self, **kwargs):
+        self._after()
+
+    @on("SignedUpdateFirmware")
+    def on_signed_update_firmware(self, request_id, firmware, **kwargs):
+        if not firmware["signing_certificate"].lstrip().startswith(PEM_CERTIFICATE):
+            return call_result.SignedUpdateFirmware(status="InvalidCertificate")
+        location = firmware["location"]
+        at = parse_iso(firmware["retrieve_date_time"])
+        self.station.note("command", f"SignedUpdateFirmware from {location}")
+        self._then(lambda: self.station.update_firmware(location=location, retrieve_at=at, request_id=request_id))
+        return call_result.SignedUpdateFirmware(status="Accepted")
+
+    @after("SignedUpdateFirmware")
+    def after_signed_update_firmware(self, **kwargs):
+        self._after()

@@ -272,6 +272,11 @@ class Protocol201:
         return call.LogStatusNotification(status=status, request_id=request_id if status != "Idle" else None)
 
     @staticmethod
+    def security_event(type: str, tech_info: str | None = None) -> call.SecurityEventNotification:
+        """A04: a security event the station noticed (FirmwareUpdated, SettingSystemTime …)."""
+        return call.SecurityEventNotification(type=type, timestamp=iso(utc_now()), tech_info=tech_info[:255] if tech_info else None)
+
+    @staticmethod
     def reservation_expired(reservation) -> call.ReservationStatusUpdate:
         return call.ReservationStatusUpdate(reservation_id=reservation.reservation_id, reservation_update_status="Expired")
 

@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from .commands import CommandViewSet, command_urlpatterns
 from .operations import operation_urlpatterns
+from .security_events import SecurityEventViewSet
 from .views import IDENTITY_URL_RE, ChargePointViewSet
 
 # SimpleRouter, not DefaultRouter: its ".json" format-suffix routes would
@@ -11,5 +12,6 @@ from .views import IDENTITY_URL_RE, ChargePointViewSet
 router = SimpleRouter()
 router.register("chargepoints", ChargePointViewSet, basename="chargepoint")
 router.register("commands", CommandViewSet, basename="command")
+router.register("security-events", SecurityEventViewSet, basename="security-event")
 
 urlpatterns = [*command_urlpatterns(IDENTITY_URL_RE), *operation_urlpatterns(IDENTITY_URL_RE), *router.urls]

@@ -503,12 +503,14 @@ def test_a_2_0_1_station_page_links_its_device_model_and_messages_and_shows_evse
     assert "EVSE id" in html
 
 
-def test_a_1_6_charge_point_page_has_no_device_model_link(admin_client, charge_point):
+def test_a_1_6_charge_point_page_has_no_device_model_link_but_one_to_its_station_messages(admin_client, charge_point):
     ChargePoint.objects.filter(pk="CP-1").update(ocpp_version="1.6")
 
     html = admin_client.get(url(ChargePoint, "change", "CP-1")).content.decode()
 
-    assert "device model" not in html and "station messages" not in html
+    assert "device model" not in html
+    # A 1.6 charge point with the security extension has its CSRs (SignCertificate) kept there.
+    assert f'{url(StationMessage)}?charge_point__id__exact=CP-1">station messages' in html
 
 
 def test_the_list_names_connectors_by_evse_where_they_differ(admin_client, station):

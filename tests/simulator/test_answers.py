@@ -26,6 +26,12 @@ FUTURE = (datetime.now(UTC) + timedelta(hours=2)).isoformat().replace("+00:00", 
 NOW = datetime.now(UTC).isoformat().replace("+00:00", "Z")
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 HASH = {"hashAlgorithm": "SHA256", "issuerNameHash": "a1", "issuerKeyHash": "b2", "serialNumber": "01"}
+SIGNED_FIRMWARE = {
+    "location": "https://example.com/fw-2.0.0.bin",
+    "retrieveDateTime": NOW,
+    "signingCertificate": CERT,
+    "signature": "c2lnbmVk",
+}
 
 REQUESTS = {
     "1.6": {
@@ -65,6 +71,14 @@ REQUESTS = {
             },
         },
         "TriggerMessage": {"requestedMessage": "StatusNotification"},
+        # Security extension (Security Whitepaper edition 3)
+        "CertificateSigned": {"certificateChain": CERT},
+        "DeleteCertificate": {"certificateHashData": HASH},
+        "ExtendedTriggerMessage": {"requestedMessage": "SignChargePointCertificate"},
+        "GetInstalledCertificateIds": {"certificateType": "CentralSystemRootCertificate"},
+        "GetLog": {"log": {"remoteLocation": "https://example.com/logs"}, "logType": "SecurityLog", "requestId": 5},
+        "InstallCertificate": {"certificateType": "CentralSystemRootCertificate", "certificate": CERT},
+        "SignedUpdateFirmware": {"requestId": 12, "firmware": SIGNED_FIRMWARE},
     },
     "2.0.1": {
         "CancelReservation": {"reservationId": 999},
@@ -173,6 +187,7 @@ class RecordingLink:
     def __init__(self, version: str):
         self.version = version
         self.calls: list[tuple[str, dict]] = []
+        self.answers: dict[str, object] = {}  # action → the central system's answer (None when absent)
         self.closed = asyncio.Event()
         self.is_closed = False
 
@@ -183,7 +198,7 @@ class RecordingLink:
         self.calls.append((action, body))
         if action == "BootNotification":
             return result16.BootNotification(current_time=NOW, interval=300, status="Accepted")
-        return None
+        return self.answers.get(action)
 
     async def close(self):
         self.closed.set()
@@ -509,7 +524,10 @@ async def test_every_message_of_a_session_is_schema_valid(make_station, version)
         protocol.meter_values(session, station.reading(station.connectors[1], "Sample.Periodic")).build(),
         protocol.transaction_ended(session, "Local", station.reading(station.connectors[1], "Transaction.End")).build(),
         protocol.firmware_status("Downloading", 3),
+        protocol.firmware_status("Downloading"),
         protocol.log_status("Uploaded", 3),
+        protocol.log_status("Uploaded"),
+        protocol.security_event("FirmwareUpdated", "firmware 2.0.0"),
     ]
     for message in messages:
         rpc.validate_payload(version, type(message).__name__, camel(message))
@@ -524,3 +542,124 @@ async def test_every_message_of_a_session_is_schema_valid(make_station, version)
             ("Voltage", "L1-N"),
             ("SoC", None),
         } <= sampled
+
+
+# --- 1.6 security extension (Security Whitepaper edition 3)
+
+
+async def test_an_extended_trigger_for_a_certificate_sends_a_csr_and_the_signed_certificate_is_then_accepted(make_station):
+    station = make_station("1.6")
+    station.link.answers["SignCertificate"] = result16.SignCertificate(status="Accepted")
+
+    frame = await answer(station, "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+
+    assert frame[2] == {"status": "Accepted"}
+    [(action, body)] = station.link.calls
+    assert action == "SignCertificate" and body["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    assert (await answer(station, "CertificateSigned", {"certificateChain": CERT}))[2] == {"status": "Accepted"}
+    assert (await answer(station, "CertificateSigned", {"certificateChain": CERT}))[2] == {"status": "Rejected"}, "no CSR pending any more"
+
+
+async def test_a_csr_the_central_system_refused_leaves_no_certificate_to_accept(make_station):
+    station = make_station("1.6")
+    station.link.answers["SignCertificate"] = result16.SignCertificate(status="Rejected")
+    await answer(station, "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})
+
+    assert (await answer(station, "CertificateSigned", {"certificateChain": CERT}))[2] == {"status": "Rejected"}
+
+
+async def test_a_certificate_that_is_no_certificate_is_rejected_and_reported_as_a_security_event(make_station):
+    station = make_station("1.6")
+
+    assert (await answer(station, "CertificateSigned", {"certificateChain": "garbage"}))[2] == {"status": "Rejected"}
+    [(action, body)] = station.link.calls
+    assert (action, body["type"]) == ("SecurityEventNotification", "InvalidChargePointCertificate")
+
+
+async def test_installed_root_certificates_are_listed_by_type_and_deleted_by_their_hash(make_station):
+    station = make_station("1.6")
+    install = {"certificateType": "CentralSystemRootCertificate", "certificate": CERT}
+    assert (await answer(station, "InstallCertificate", install))[2] == {"status": "Accepted"}
+    assert (await answer(station, "InstallCertificate", {**install, "certificate": "not PEM"}))[2] == {"status": "Rejected"}
+
+    listed = (await answer(station, "GetInstalledCertificateIds", {"certificateType": "CentralSystemRootCertificate"}))[2]
+    other = (await answer(station, "GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}))[2]
+
+    assert listed["status"] == "Accepted" and len(listed["certificateHashData"]) == 1
+    assert other == {"status": "NotFound"}
+    hash_data = listed["certificateHashData"][0]
+    assert (await answer(station, "DeleteCertificate", {"certificateHashData": hash_data}))[2] == {"status": "Accepted"}
+    assert (await answer(station, "DeleteCertificate", {"certificateHashData": hash_data}))[2] == {"status": "NotFound"}
+    assert (await answer(station, "GetInstalledCertificateIds", {"certificateType": "CentralSystemRootCertificate"}))[2] == {
+        "status": "NotFound"
+    }
+
+
+async def test_get_log_uploads_with_log_status_notifications_of_its_request(make_station):
+    station = make_station("1.6")
+
+    frame = await answer(station, "GetLog", REQUESTS["1.6"]["GetLog"])
+
+    assert frame[2]["status"] == "Accepted" and frame[2]["filename"].startswith("securitylog-")
+    assert station.link.calls == [
+        ("LogStatusNotification", {"status": "Uploading", "requestId": 5}),
+        ("LogStatusNotification", {"status": "Uploaded", "requestId": 5}),
+    ]
+
+
+async def test_a_signed_firmware_update_reports_signed_statuses_and_then_the_security_event(make_station):
+    station = make_station("1.6")
+
+    assert (await answer(station, "SignedUpdateFirmware", REQUESTS["1.6"]["SignedUpdateFirmware"]))[2] == {"status": "Accepted"}
+
+    sent = [(a, b["status"], b.get("requestId")) for a, b in station.link.calls]
+    assert sent == [
+        ("SignedFirmwareStatusNotification", status, 12)
+        for status in ("Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting")
+    ]
+    assert station.rebooting == "FirmwareUpdate" or station.needs_boot
+    # Back from the reboot: Installed, then the security event.
+    station.registered.set()
+    for follow_up in station.after_boot:
+        await follow_up()
+    assert station.link.calls[-2] == ("SignedFirmwareStatusNotification", {"status": "Installed", "requestId": 12})
+    action, event = station.link.calls[-1]
+    assert (action, event["type"], event["techInfo"]) == ("SecurityEventNotification", "FirmwareUpdated", "firmware 2.0.0")
+
+
+async def test_a_signed_firmware_update_with_an_invalid_signing_certificate_is_refused(make_station):
+    station = make_station("1.6")
+    request = {"requestId": 1, "firmware": {**SIGNED_FIRMWARE, "signingCertificate": "nope"}}
+
+    assert (await answer(station, "SignedUpdateFirmware", request))[2] == {"status": "InvalidCertificate"}
+    assert station.link.calls == []
+
+
+async def test_an_unsigned_16_firmware_update_still_reports_plain_firmware_statuses(make_station):
+    station = make_station("1.6")
+    await answer(station, "UpdateFirmware", {"location": "https://example.com/fw-3.0.0.bin", "retrieveDate": NOW})
+
+    assert [(a, b["status"]) for a, b in station.link.calls] == [
+        ("FirmwareStatusNotification", status) for status in ("Downloading", "Downloaded", "Installing")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("requested", "sent"),
+    [
+        ("FirmwareStatusNotification", ("SignedFirmwareStatusNotification", {"status": "Idle"})),
+        ("LogStatusNotification", ("LogStatusNotification", {"status": "Idle"})),
+        ("Heartbeat", ("Heartbeat", {})),
+    ],
+)
+async def test_an_extended_trigger_sends_the_message_asked_for(make_station, requested, sent):
+    station = make_station("1.6")
+
+    assert (await answer(station, "ExtendedTriggerMessage", {"requestedMessage": requested}))[2] == {"status": "Accepted"}
+    assert station.link.calls == [sent]
+
+
+async def test_an_extended_trigger_for_a_connector_the_charge_point_lacks_is_rejected(make_station):
+    station = make_station("1.6")
+    frame = await answer(station, "ExtendedTriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 9})
+    assert frame[2] == {"status": "Rejected"}

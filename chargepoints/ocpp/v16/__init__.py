@@ -1,4 +1,4 @@
-"""OCPP 1.6 (edition 2, JSON): everything this version says differently.
+"""OCPP 1.6 (edition 2, JSON, with the Security Whitepaper's extension): everything this version says differently.
 
 `handlers` answers what charge points send (§4), `operations` builds the
 CALL of each version-neutral operation, `answers` applies what follows from
@@ -42,6 +42,14 @@ ACTIONS = (
     "SetChargingProfile",
     # Remote Trigger
     "TriggerMessage",
+    # Security extension (1.6 Security Whitepaper edition 3): certificates, secure firmware update, logs.
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "GetLog",
+    "InstallCertificate",
+    "SignedUpdateFirmware",
 )
 
 __all__ = [

@@ -16,7 +16,7 @@ from django.conf import settings
 from ocpp.v16.enums import Action
 
 from chargepoints import services
-from chargepoints.models import RegistrationStatus
+from chargepoints.models import RegistrationStatus, SecurityEvent
 from transactions import services as tx_services
 from transactions.selectors import id_tag_info_for
 
@@ -168,4 +168,53 @@ async def diagnostics_status_notification(session: Session, p: dict) -> dict:
 async def firmware_status_notification(session: Session, p: dict) -> dict:
     """§4.5: keep the status on the charge point, with its history."""
     await database_sync_to_async(services.firmware_status_create)(charge_point_id=session.charge_point_id, status=p["status"])
+    return {}
+
+
+# --- Security extension (OCPP 1.6 Security Whitepaper, edition 3) -------------------------------
+# Use-case ids (A02, L01, N01 …) are the whitepaper's, which borrows them from OCPP 2.0.
+
+
+@on("SecurityEventNotification")
+async def security_event_notification(session: Session, p: dict) -> dict:
+    """Whitepaper A04 (security event notification): keep the event as a SecurityEvent (type, techInfo, its time)."""
+    await database_sync_to_async(services.security_event_record)(
+        charge_point_id=session.charge_point_id,
+        type=p["type"],
+        source=SecurityEvent.Source.STATION,
+        tech_info=p.get("techInfo", ""),
+        timestamp=parse_timestamp(p["timestamp"]),
+    )
+    return {}
+
+
+@on("SignCertificate")
+async def sign_certificate(session: Session, p: dict) -> dict:
+    """Whitepaper use case A02/A03 (certificate update): keep the CSR as sent (StationMessage), answer Rejected.
+
+    No certificate authority exists here yet, so nothing could sign the CSR;
+    refusing at once tells the charge point not to wait for a
+    CertificateSigned. A later change adds signing and answers Accepted.
+    """
+    await database_sync_to_async(services.station_message_create)(
+        charge_point_id=session.charge_point_id, action="SignCertificate", payload=p
+    )
+    return {"status": "Rejected"}
+
+
+@on("LogStatusNotification")
+async def log_status_notification(session: Session, p: dict) -> dict:
+    """Whitepaper N01 (GetLog): the upload status, kept like the diagnostics status, linked to the GetLog request."""
+    await database_sync_to_async(services.diagnostics_status_create)(
+        charge_point_id=session.charge_point_id, status=p["status"], request_action="GetLog"
+    )
+    return {}
+
+
+@on("SignedFirmwareStatusNotification")
+async def signed_firmware_status_notification(session: Session, p: dict) -> dict:
+    """Whitepaper L01 (secure firmware update): kept like FirmwareStatusNotification, linked to the SignedUpdateFirmware request."""
+    await database_sync_to_async(services.firmware_status_create)(
+        charge_point_id=session.charge_point_id, status=p["status"], request_action="SignedUpdateFirmware"
+    )
     return {}

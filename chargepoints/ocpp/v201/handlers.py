@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chargepoints import services
+from chargepoints.models import SecurityEvent
 from transactions import services as tx_services
 from transactions.selectors import id_token_info_for
 
@@ -181,6 +182,19 @@ async def log_status_notification(session: Session, p: dict) -> dict:
     return {}
 
 
+@on("SecurityEventNotification")
+async def security_event_notification(session: Session, p: dict) -> dict:
+    """A04: keep the station's security event as a SecurityEvent (type, techInfo, its time)."""
+    await database_sync_to_async(services.security_event_record)(
+        charge_point_id=session.charge_point_id,
+        type=p["type"],
+        source=SecurityEvent.Source.STATION,
+        tech_info=p.get("techInfo", ""),
+        timestamp=parse_timestamp(p["timestamp"]),
+    )
+    return {}
+
+
 @on("ReservationStatusUpdate")
 async def reservation_status_update(session: Session, p: dict) -> dict:
     """H05: a reservation expired or was removed at the station."""
@@ -201,7 +215,6 @@ async def data_transfer_(session: Session, p: dict) -> dict:
 # fixed response: what this CSMS does not act on (yet) is still never lost.
 STORED_MESSAGES = {
     "NotifyEvent": {},  # N07: monitoring events
-    "SecurityEventNotification": {},  # A04
     "NotifyChargingLimit": {},  # K09
     "ClearedChargingLimit": {},  # K13
     "ReportChargingProfiles": {},  # K09 GetChargingProfiles answers

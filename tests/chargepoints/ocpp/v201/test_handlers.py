@@ -13,6 +13,7 @@ from chargepoints.models import (
     DataTransfer,
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
+    SecurityEvent,
     StationMessage,
     StatusNotification,
     Variable,
@@ -304,7 +305,6 @@ STORED = [
         },
         {},
     ),
-    ("SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": T0, "techInfo": "2.0.1-rc1"}, {}),
     ("NotifyChargingLimit", {"chargingLimit": {"chargingLimitSource": "EMS", "isGridCritical": False}, "evseId": 1}, {}),
     ("ClearedChargingLimit", {"chargingLimitSource": "EMS", "evseId": 1}, {}),
     (
@@ -393,14 +393,44 @@ async def test_every_station_initiated_201_action_has_a_handler_and_a_test():
     assert set(v201.HANDLERS) == station_initiated
     # Tested in this module, or in tests/chargepoints/ocpp/v201/test_transaction_handlers.py (Authorize … ReservationStatusUpdate).
     tested = {"BootNotification", "Heartbeat", "StatusNotification", "NotifyReport", "FirmwareStatusNotification"}
-    tested |= {"LogStatusNotification", "DataTransfer"} | {action for action, _, _ in STORED}
+    tested |= {"LogStatusNotification", "DataTransfer", "SecurityEventNotification"} | {action for action, _, _ in STORED}
     tested |= {"Authorize", "TransactionEvent", "MeterValues", "ReservationStatusUpdate"}
     assert tested == station_initiated
 
 
 async def test_each_stored_message_is_kept_once_per_request(client):
-    payload = {"type": "StartupOfTheDevice", "timestamp": T0}
-    await call_ok(client, "SecurityEventNotification", payload)
-    await call_ok(client, "SecurityEventNotification", {**payload, "timestamp": "2026-11-22T10:01:00Z"})
-    stamps = [m.payload["timestamp"] async for m in StationMessage.objects.order_by("id")]
+    payload = {"requestId": 5, "seqNo": 0, "generatedAt": T0}
+    await call_ok(client, "NotifyMonitoringReport", payload)
+    await call_ok(client, "NotifyMonitoringReport", {**payload, "generatedAt": "2026-11-22T10:01:00Z"})
+    stamps = [m.payload["generatedAt"] async for m in StationMessage.objects.order_by("id")]
     assert stamps == [T0, "2026-11-22T10:01:00Z"]
+
+
+# --- A04 SecurityEventNotification ------------------------------------------
+
+
+async def test_a_security_event_notification_is_recorded_as_a_security_event_of_the_station(client):
+    answer = await call_ok(client, "SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": T0, "techInfo": "2.0.1-rc1"})
+
+    assert answer == {}
+    event = await SecurityEvent.objects.aget(charge_point_id="CP-1")
+    assert (event.type, event.source, event.tech_info) == ("FirmwareUpdated", SecurityEvent.Source.STATION, "2.0.1-rc1")
+    assert event.timestamp == datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    assert event.received_at is not None and event.source_address is None
+    assert not await StationMessage.objects.aexists(), "kept once, as a security event"
+
+
+async def test_a_security_event_without_tech_info_is_recorded_with_none(client):
+    await call_ok(client, "SecurityEventNotification", {"type": "StartupOfTheDevice", "timestamp": T0})
+    await call_ok(client, "SecurityEventNotification", {"type": "StartupOfTheDevice", "timestamp": "2026-11-22T10:01:00Z"})
+
+    events = [(e.type, e.tech_info) async for e in SecurityEvent.objects.order_by("id")]
+    assert events == [("StartupOfTheDevice", ""), ("StartupOfTheDevice", "")]
+
+
+async def test_a_security_event_with_too_long_a_type_is_refused_with_a_callerror(client):
+    reply = await client.call("SecurityEventNotification", {"type": "x" * 51, "timestamp": T0})
+
+    assert reply[0] == 4 and reply[2] == "TypeConstraintViolation"
+    assert reply[4]["field"] == "type"
+    assert not await SecurityEvent.objects.aexists()
