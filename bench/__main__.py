@@ -3,6 +3,7 @@
     python -m bench                         # every scenario with its default size
     python -m bench throughput bootstorm    # some of them
     python -m bench idle --charge-points 2000 --duration 60 --ocpp mixed
+    python -m bench bootstorm --security-profile none   # without Basic auth, to compare
 
 Scenarios (bench/scenarios.py, bench/command_roundtrip.py), with
 their default charge points and seconds:
@@ -14,7 +15,9 @@ their default charge points and seconds:
 
 The servers run as `make run` deploys them: one daphne on SQLite and the
 in-memory layer, or PostgreSQL and Redis when DATABASE_URL and REDIS_URL name
-them (then `command` sends through a second daphne). Loopback only. Each
+them (then `command` sends through a second daphne), at security profile 1
+(the default: each charge point has a password and sends Basic auth;
+--security-profile none measures without). Loopback only. Each
 scenario prints a table; all of them go to var/bench/<scenario>.json and
 var/bench/results.json. Figures are reported, never asserted.
 
@@ -57,6 +60,12 @@ def parse_args(argv=None):
     parser.add_argument("--charge-points", type=int, default=None, help="charge points (default: the scenario's)")
     parser.add_argument("--duration", type=float, default=None, help="seconds of measured load or hold (default: the scenario's)")
     parser.add_argument("--ocpp", choices=("1.6", "2.0.1", "mixed"), default="1.6", help="charge points' OCPP version (default 1.6)")
+    parser.add_argument(
+        "--security-profile",
+        choices=("none", "1"),
+        default="1",
+        help="the servers' OCPP security profile: 1 (default, as make run) has every charge point send Basic auth; none compares without",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="bootstorm: seconds each charge point may take (default 120)")
     parser.add_argument("--rate", type=float, default=10.0, help="command: API commands per second (default 10)")
     parser.add_argument(

@@ -136,7 +136,7 @@ def run(args, log) -> dict:
     if args.ocpp != "1.6":
         # The commands sent are OCPP 1.6 actions by name (the /commands/ route).
         raise HarnessError("the command scenario runs OCPP 1.6 charge points only (--ocpp 1.6)")
-    with deployment(log, id_tag=True) as dep:
+    with deployment(log, id_tag=True, security_profile=args.security_profile) as dep:
         if dep.redis_url:
             dep.start_servers(1)
         sockets, api = dep.servers[0], dep.servers[-1]

@@ -14,6 +14,13 @@ each other's groups; else in each process's memory. `close()` (or leaving the
 `with` block, also on a failure or Ctrl-C) stops the servers, drops the
 database, deletes the Redis keys and removes the directory when it made it.
 
+Charge points registered through `api()` (POST /api/v1/chargepoints/) get
+their Basic-auth password for security profiles 1 and 2 at once:
+`charge_point_password(id)`, derived from the identity, so every client (the
+simulator, the benchmarks' lean client, a test's own websockets client) sends
+`basic_auth_headers(id)` without asking. `charge_point_passwords_set(ids)`
+does the same for charge points registered otherwise (bulk imports).
+
 One implementation for both users, and free of pytest and Django because
 the benchmarks run without them: bench/harness.py adds what they measure
 with, tests/e2e/deployment.py turns DeploymentError into pytest.fail.
@@ -21,7 +28,10 @@ with, tests/e2e/deployment.py turns DeploymentError into pytest.fail.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -44,6 +54,22 @@ REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql"}
 LOG_TAIL_LINES = 40
+
+
+# Throwaway deployments only (a test's or a benchmark's): the passwords are derived
+# from the identity with a key anyone can read here, so clients know them offline.
+_PASSWORD_KEY = b"csms throwaway deployment"
+
+
+def charge_point_password(charge_point_id: str) -> str:
+    """The Basic-auth password a throwaway deployment gives `charge_point_id`: 40 hex characters (1.6 and 2.0.1)."""
+    return hmac.new(_PASSWORD_KEY, charge_point_id.encode(), hashlib.sha1).hexdigest()
+
+
+def basic_auth_headers(charge_point_id: str) -> dict[str, str]:
+    """{"Authorization": "Basic base64(id:password)"} for websockets' `additional_headers` (security profile 1/2)."""
+    token = base64.b64encode(f"{charge_point_id}:{charge_point_password(charge_point_id)}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 class DeploymentError(RuntimeError):
@@ -256,6 +282,8 @@ class Deployment:
             **(env or {}),
         }
         self.token = ""
+        # Whether the servers have POST /api/v1/chargepoints/<id>/password/ (None: not tried yet).
+        self._password_api: bool | None = None
         self.servers: list[Server] = []
         self.database = ""  # "sqlite" or "postgresql", once set up
         self.postgres_version = ""
@@ -384,15 +412,54 @@ class Deployment:
     def api(self, method: str, path: str, body=None, server: Server | None = None, *, timeout: float = 30) -> tuple[int, object]:
         """One REST call as the admin on a new connection to `server` (the first by default): (HTTP status, JSON or text).
 
-        Redirects are returned, not followed. Raises OSError (including
-        socket.timeout) or http.client.HTTPException when the server does not answer.
+        Redirects are returned, not followed. A charge point registered here
+        (POST /api/v1/chargepoints/ answered 201) is given its
+        `charge_point_password` before this returns. Raises OSError (including
+        socket.timeout) or http.client.HTTPException when the server does not
+        answer, DeploymentError when the password cannot be set.
         """
         server = server or self.servers[0]
+        status, answer = self._request(method, path, body, server, timeout)
+        if method == "POST" and path.rstrip("/") == "/api/v1/chargepoints" and status == 201 and isinstance(answer, dict):
+            self._password_after_registering(str(answer.get("id", (body or {}).get("id"))), server, timeout)
+        return status, answer
+
+    def _request(self, method: str, path: str, body, server: Server, timeout: float) -> tuple[int, object]:
         connection = http.client.HTTPConnection(LOOPBACK, server.port, timeout=timeout)
         try:
             return request_json(connection, method, path, body, self.token)
         finally:
             connection.close()
+
+    def _password_after_registering(self, charge_point_id: str, server: Server, timeout: float) -> None:
+        # The REST endpoint when the servers have it (fast), else one manage.py run.
+        if self._password_api is not False:
+            path = f"/api/v1/chargepoints/{urllib.parse.quote(charge_point_id, safe='')}/password/"
+            status, answer = self._request("POST", path, {"password": charge_point_password(charge_point_id)}, server, timeout)
+            if 200 <= status < 300:
+                self._password_api = True
+                return
+            if self._password_api or status not in (404, 405):
+                raise DeploymentError(f"setting the password of {charge_point_id} answered {status}: {answer}")
+            self._password_api = False
+        self.charge_point_passwords_set([charge_point_id])
+
+    def charge_point_passwords_set(self, ids: list[str]) -> None:
+        """Give each registered charge point of `ids` its `charge_point_password`, in one manage.py run.
+
+        Through services.charge_point_password_set, as an operator would
+        (`manage.py charge_point_password`). Raises DeploymentError.
+        """
+        script = (
+            "import json, sys\n"
+            "from django.db import transaction\n"
+            "from chargepoints import services\n"
+            "passwords = json.loads(sys.stdin.read())\n"
+            "with transaction.atomic():\n"
+            "    for charge_point_id, password in passwords.items():\n"
+            "        services.charge_point_password_set(charge_point_id=charge_point_id, password=password)\n"
+        )
+        self.manage("shell", "-c", script, stdin=json.dumps({i: charge_point_password(i) for i in ids}))
 
     # --- tear down ----------------------------------------------------------
 

@@ -50,9 +50,14 @@ class Deployment(deployment.Deployment):
     """A deployment as the benchmarks measure it; `log` receives one progress line at a time (print by default).
 
     Attributes beyond bench/deployment.py's: `layer`, set by scenarios.deployment.
+    `security_profile`: the servers' OCPP_SECURITY_PROFILE, "none" or "1"; at
+    "1" registered charge points get passwords and must send Basic auth.
     """
 
-    def __init__(self, redis_url: str | None, log=print):
+    def __init__(self, redis_url: str | None, log=print, *, security_profile: str = "1"):
+        if security_profile not in ("none", "1"):
+            raise ValueError(f"security profile: none or 1, not {security_profile!r}")
+        self.security_profile = security_profile
         super().__init__(
             # Not under "csms": a test run flushing its layer (prefix "csms" by default) deletes "csms*".
             name="bench",
@@ -64,6 +69,7 @@ class Deployment(deployment.Deployment):
                 "OCPP_PROTOCOL_DEBUG": "false",
                 # Per-frame INFO lines would cost the servers as much as the work measured.
                 "OCPP_LOG_LEVEL": "WARNING",
+                "OCPP_SECURITY_PROFILE": security_profile,
             },
             log=log,
             warn=lambda message: log(f"  warning: {message}"),
@@ -86,15 +92,23 @@ class Deployment(deployment.Deployment):
     def register_charge_points(self, ids: list[str]) -> None:
         """Register `ids` as Accepted charge points in one bulk insert (an operator's import, not measured).
 
-        Raises HarnessError when manage.py fails.
+        At security profile 1 each gets its `deployment.charge_point_password`
+        (services.charge_point_password_set, in the same manage.py run and one
+        database transaction). Raises HarnessError when manage.py fails.
         """
+        passwords = {i: deployment.charge_point_password(i) for i in ids} if self.security_profile != "none" else {}
         script = (
             "import json, sys\n"
+            "from django.db import transaction\n"
+            "from chargepoints import services\n"
             "from chargepoints.models import ChargePoint\n"
-            "ids = json.loads(sys.stdin.read())\n"
-            "ChargePoint.objects.bulk_create([ChargePoint(pk=i) for i in ids], batch_size=500)\n"
+            "data = json.loads(sys.stdin.read())\n"
+            "ChargePoint.objects.bulk_create([ChargePoint(pk=i) for i in data['ids']], batch_size=500)\n"
+            "with transaction.atomic():\n"
+            "    for i, password in data['passwords'].items():\n"
+            "        services.charge_point_password_set(charge_point_id=i, password=password)\n"
         )
-        self.manage("shell", "-c", script, stdin=json.dumps(ids))
+        self.manage("shell", "-c", script, stdin=json.dumps({"ids": ids, "passwords": passwords}))
 
     def query(self, expression: str):
         """Evaluate a Python `expression` in `manage.py shell` against the deployment's database; returns its JSON value.

@@ -22,6 +22,7 @@ messages above in their own shapes (OCPP 1.6 §4, OCPP 2.0.1 B01, G01, E01-E02).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import time
@@ -56,13 +57,15 @@ class LeanChargePoint:
     socket, None while open or after `close()`).
     """
 
-    def __init__(self, charge_point_id: str, url: str, *, version: str = "1.6", connectors: int = 2):
+    def __init__(self, charge_point_id: str, url: str, *, version: str = "1.6", connectors: int = 2, password: str | None = None):
         if version not in SUBPROTOCOL:
             raise ValueError(f"version: 1.6 or 2.0.1, not {version!r}")
         self.id = charge_point_id
         self.url = url
         self.version = version
         self.connectors = connectors
+        # Security profile 1: `Authorization: Basic base64(id:password)` on the upgrade.
+        self.password = password
         self.ws = None
         self.calls_received = 0
         self.close_code: int | None = None
@@ -82,9 +85,14 @@ class LeanChargePoint:
     async def connect(self, timeout_s: float = 30) -> None:
         """Open the WebSocket with the version's subprotocol. Raises OSError, websockets exceptions or TimeoutError."""
         # No client pings: daphne pings every socket itself, and the OCPP traffic is the load.
+        headers = None
+        if self.password is not None:
+            token = base64.b64encode(f"{self.id}:{self.password}".encode()).decode()
+            headers = {"Authorization": f"Basic {token}"}
         self.ws = await websockets.connect(
             self.url,
             subprotocols=[SUBPROTOCOL[self.version]],
+            additional_headers=headers,
             ping_interval=None,
             open_timeout=timeout_s,
             close_timeout=2,

@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
+from bench.deployment import charge_point_password
 from bench.harness import Deployment, check_redis, configured_redis_url
 from bench.lean import SAMPLES_PER_METER_VALUE, LeanChargePoint
 from bench.measure import CpuWindow, error_name, server_log_exceptions, summary
@@ -47,11 +48,11 @@ def versions(ocpp: str, count: int) -> list[str]:
 
 
 @contextmanager
-def deployment(log, *, servers: int = 1, id_tag: bool = False):
-    """A fresh deployment with `servers` daphne processes; yields the Deployment. Raises HarnessError."""
+def deployment(log, *, servers: int = 1, id_tag: bool = False, security_profile: str = "1"):
+    """A fresh deployment with `servers` daphne processes at `security_profile` ("none" or "1"); yields it. Raises HarnessError."""
     redis = configured_redis_url()
     redis_version = check_redis(redis) if redis else None
-    with Deployment(redis_url=redis, log=log) as dep:
+    with Deployment(redis_url=redis, log=log, security_profile=security_profile) as dep:
         dep.setup()
         if id_tag:
             dep.manage("shell", "-c", f"from transactions.models import IdTag; IdTag.objects.create(id_tag={ID_TAG!r})")
@@ -66,14 +67,22 @@ def describe(dep: Deployment) -> dict:
         "database": dep.database + (f" {dep.postgres_version}" if dep.postgres_version else ""),
         "channel_layer": dep.layer,
         "servers": len(dep.servers),
+        "security_profile": dep.security_profile,
     }
 
 
 def fleet(dep: Deployment, server, args) -> list[LeanChargePoint]:
-    """`args.charge_points` lean charge points of `args.ocpp`, registered and pointed at `server` (not connected)."""
+    """`args.charge_points` lean charge points of `args.ocpp`, registered and pointed at `server` (not connected).
+
+    At security profile 1 each sends Basic auth with its password.
+    """
     ids = charge_point_ids(args.charge_points)
     dep.register_charge_points(ids)
-    return [LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v) for cp, v in zip(ids, versions(args.ocpp, len(ids)), strict=True)]
+    authenticate = dep.security_profile != "none"
+    return [
+        LeanChargePoint(cp, server.ws(f"/ocpp/{cp}"), version=v, password=charge_point_password(cp) if authenticate else None)
+        for cp, v in zip(ids, versions(args.ocpp, len(ids)), strict=True)
+    ]
 
 
 async def bring_up(stations: list[LeanChargePoint], *, concurrency: int, transaction: bool = False) -> Counter:
@@ -106,7 +115,7 @@ async def bring_up(stations: list[LeanChargePoint], *, concurrency: int, transac
 
 def throughput(args, log) -> dict:
     """N charge points send meter values back-to-back for T seconds; see the module docstring."""
-    with deployment(log, id_tag=True) as dep:
+    with deployment(log, id_tag=True, security_profile=args.security_profile) as dep:
         server = dep.servers[0]
         stations = fleet(dep, server, args)
         result = asyncio.run(_throughput(args, dep, stations, log))
@@ -192,7 +201,7 @@ def print_throughput(data: dict) -> list[str]:
 
 def idle(args, log) -> dict:
     """N charge points connect, boot and hold; see the module docstring."""
-    with deployment(log) as dep:
+    with deployment(log, security_profile=args.security_profile) as dep:
         server = dep.servers[0]
         stations = fleet(dep, server, args)
         result = asyncio.run(_idle(args, dep, stations, log))
@@ -282,7 +291,7 @@ def print_idle(data: dict) -> list[str]:
 
 def bootstorm(args, log) -> dict:
     """N charge points connect, boot and report status at once; see the module docstring."""
-    with deployment(log) as dep:
+    with deployment(log, security_profile=args.security_profile) as dep:
         server = dep.servers[0]
         stations = fleet(dep, server, args)
         result = asyncio.run(_bootstorm(args, dep, stations, log))

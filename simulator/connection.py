@@ -9,16 +9,26 @@ station's `script.Script` (scripted answers, a record of CALLs).
 
 `Backoff` spaces reconnection attempts: exponential, capped, jittered by a
 seeded random generator so a fleet does not reconnect in lockstep.
+
+Security profiles (OCPP 1.6 Security Whitepaper §2, 2.0.1 A00): profile 1
+and 2 send `Authorization: Basic base64(identity:password)` on the upgrade
+(`basic_authorization`); `wss://` URLs use `ssl_context` (trust a CA file,
+present a client certificate for profile 3). `refused_status` tells a
+refused upgrade (HTTP 401/403: wrong or missing credentials) from other
+failures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import random
+import ssl
 
 import websockets
+from websockets.exceptions import InvalidStatus
 
 from .offline import CallFailed, Disconnected
 
@@ -51,6 +61,32 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """The `Authorization` header value of a charge point: "Basic base64(username:password)" (RFC 7617)."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def ssl_context(*, ca_file: str | None = None, client_cert: str | None = None, client_key: str | None = None) -> ssl.SSLContext:
+    """A client TLS context for `wss://`: the system's CAs, or only `ca_file`'s; `client_cert` (PEM) presented when given.
+
+    `client_key` is the certificate's private key file when it is not in
+    `client_cert`. Raises OSError / ssl.SSLError for unreadable files.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    if client_cert:
+        context.load_cert_chain(client_cert, client_key or None)
+    elif client_key:
+        raise ValueError("a client key needs its client certificate")
+    return context
+
+
+def refused_status(error: BaseException) -> int | None:
+    """The HTTP status (401 or 403) when `error` is the server refusing the upgrade for credentials, else None."""
+    response = getattr(error, "response", None) if isinstance(error, InvalidStatus) else None
+    status = getattr(response, "status_code", None)
+    return status if status in (401, 403) else None
 
 
 class HandshakeRefused(Exception):
@@ -126,14 +162,21 @@ class Link:
         ping_interval: float | None = None,
         faults=None,
         script=None,
+        authorization: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> Link:
         """Connect to `url` offering `subprotocol`; `script` (a `script.Script`) notes the CALLs made through it.
 
+        `authorization` is sent as the Authorization header (see
+        `basic_authorization`); `tls` (see `ssl_context`) is used for a `wss://` URL.
         Raises OSError, TimeoutError, websockets' InvalidHandshake (e.g. HTTP 403) or HandshakeRefused.
         """
+        extra = {"ssl": tls} if tls is not None and url.startswith("wss://") else {}
         ws = await websockets.connect(
             url,
             subprotocols=[subprotocol],
+            additional_headers={"Authorization": authorization} if authorization else None,
+            **extra,
             open_timeout=open_timeout,
             ping_interval=ping_interval or None,
             ping_timeout=ping_interval or None,

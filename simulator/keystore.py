@@ -44,12 +44,18 @@ class ConfigKey:
     members: frozenset | None = None
     getter: Callable[[], str] | None = None
     unit: str | None = None
+    # Write-only (a secret such as 1.6 AuthorizationKey, 2.0.1 BasicAuthPassword): set through
+    # Change/SetVariables, used by the station, never reported to anyone. `check` validates text.
+    writeonly: bool = False
+    check: Callable[[str], bool] | None = None
 
     def current(self) -> str:
         return self.getter() if self.getter is not None else self.value
 
     def accepts(self, value: str) -> bool:
-        """Whether `value` is valid text for this key's kind."""
+        """Whether `value` is valid text for this key's kind (and its own `check`)."""
+        if self.check is not None and not self.check(value):
+            return False
         if self.kind == "int":
             try:
                 number = int(value)
@@ -126,11 +132,38 @@ class KeyStore:
             listener(name, value)
         return "Accepted"
 
+    def shown(self, name: str, value: str) -> str:
+        """`value` as a log line may show it: "********" for a write-only key's secret."""
+        key = self.keys.get(name)
+        return "********" if key is not None and key.writeonly else value
+
+    def key_value_16(self, name: str) -> dict:
+        """The 1.6 GetConfiguration KeyValue of a known key; a write-only key comes without its value."""
+        key = self.keys[name]
+        if key.writeonly:
+            return {"key": name, "readonly": False}
+        return {"key": name, "readonly": key.readonly, "value": key.current()[:500]}
+
     def reboot(self) -> None:
         """Apply the changes that waited for a reboot."""
         pending, self.after_reboot = self.after_reboot, {}
         for name, value in pending.items():
             self.set(name, value, force=True)
+
+
+def is_authorization_key(value: str) -> bool:
+    """1.6 AuthorizationKey (Security Whitepaper §3.1.2, §5.1): 20 bytes written as 40 hex characters."""
+    return len(value) == 40 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def is_basic_auth_password(value: str) -> bool:
+    """2.0.1 SecurityCtrlr.BasicAuthPassword (A01, passwordString): 16 to 40 printable ASCII characters."""
+    return 16 <= len(value) <= 40 and all(32 < ord(c) < 127 for c in value)
+
+
+# Where a charge point keeps its Basic-auth password, per version.
+PASSWORD_KEY_16 = "AuthorizationKey"
+PASSWORD_KEY_201 = "SecurityCtrlr.BasicAuthPassword"
 
 
 def _csl(value: str, members=None, **kwargs) -> ConfigKey:
@@ -178,6 +211,7 @@ def keys_16(*, connectors: int, heartbeat_s: int, sample_interval_s: float) -> l
         ConfigKey("ChargingScheduleMaxPeriods", "24", "int", readonly=True),
         ConfigKey("MaxChargingProfilesInstalled", "20", "int", readonly=True),
         ConfigKey("SupportedFeatureProfilesMaxLength", "6", "int", readonly=True),
+        ConfigKey(PASSWORD_KEY_16, "", writeonly=True, check=is_authorization_key),
     ]
 
 
@@ -285,6 +319,7 @@ def keys_201(*, connectors: int, heartbeat_s: int, sample_interval_s: float) -> 
         keys.append(ConfigKey(f"EVSE{evse}.AvailabilityState", "Available", readonly=True))
         keys.append(ConfigKey(f"EVSE{evse}.Power", "22080", "int", readonly=True, unit="W"))
     keys.append(ConfigKey("ChargingStation.AvailabilityState", "Available", readonly=True))
+    keys.append(ConfigKey(PASSWORD_KEY_201, "", writeonly=True, check=is_basic_auth_password))
     return keys
 
 
@@ -296,4 +331,7 @@ def device_model_201(connectors: int) -> list[Variable]:
     for evse in range(1, connectors + 1):
         variables.append(Variable("EVSE", "AvailabilityState", f"EVSE{evse}.AvailabilityState", "OptionList", evse=evse))
         variables.append(Variable("EVSE", "Power", f"EVSE{evse}.Power", "decimal", evse=evse))
+    variables.append(
+        Variable("SecurityCtrlr", "BasicAuthPassword", PASSWORD_KEY_201, "string")
+    )  # NotifyReport's DataEnumType lacks passwordString
     return variables

@@ -66,6 +66,10 @@ class SimulationOptions:
     step of a reboot, firmware update or log upload takes. `ramp_up_s`
     spreads the first connections over that many seconds. `record` keeps
     every station's CALLs in its `script` (tests).
+
+    Credentials: `password` for every station, or per station in
+    `passwords` (id → password, wins); none: no Authorization header.
+    `ca_file`, `client_cert`, `client_key` as in `StationSettings`.
     """
 
     ids: list
@@ -86,6 +90,12 @@ class SimulationOptions:
     ramp_up_s: float = 0.0
     grace_s: float = 5.0
     record: bool = False
+    password: str | None = None
+    passwords: dict = field(default_factory=dict)
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    rotation_reconnect_s: float = 1.0
 
     @classmethod
     def build(
@@ -126,7 +136,29 @@ class SimulationOptions:
             step_s=self.step_s,
             faults=self.faults,
             record=self.record,
+            password=self.passwords.get(self.ids[index], self.password),
+            ca_file=self.ca_file,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            rotation_reconnect_s=self.rotation_reconnect_s,
         )
+
+
+def read_passwords(lines) -> dict[str, str]:
+    """Passwords by charge point id from lines "identity password" (blank lines and "#" comments skipped).
+
+    Raises ValueError naming the line that is not two words.
+    """
+    passwords = {}
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split()
+        if len(words) != 2:
+            raise ValueError(f"line {number}: expected 'identity password', got {len(words)} word(s)")
+        passwords[words[0]] = words[1]
+    return passwords
 
 
 class Simulation:
@@ -295,6 +327,7 @@ __all__ = [
     "Simulation",
     "SimulationOptions",
     "options_with",
+    "read_passwords",
     "station_ids",
     "versions_for",
 ]

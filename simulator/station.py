@@ -28,6 +28,7 @@ for timestamps. Energy in Wh, power in W, current in A.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -39,9 +40,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from .connection import Backoff, Link
+from .connection import Backoff, Link, basic_authorization, refused_status, ssl_context
 from .faults import FaultInjector, FaultRates
-from .keystore import KeyStore, keys_16, keys_201
+from .keystore import PASSWORD_KEY_16, PASSWORD_KEY_201, KeyStore, keys_16, keys_201
 from .model import (
     AuthCache,
     Connector,
@@ -88,6 +89,13 @@ class StationSettings:
     long the connection stays up between deciding to reboot and closing it.
     `record`: keep every CALL received and sent in the station's `script`
     (for tests; a long run would grow it without end).
+
+    `password`: the Basic-auth password (security profile 1 and 2), kept as
+    1.6 AuthorizationKey / 2.0.1 SecurityCtrlr.BasicAuthPassword; none: no
+    Authorization header. `ca_file`: trust only this CA (PEM) for a `wss://`
+    server; `client_cert` / `client_key`: present this certificate (PEM,
+    profile 3). `rotation_reconnect_s`: after accepting a new password the
+    station reconnects this long later, to use it.
     """
 
     station_id: str
@@ -110,6 +118,11 @@ class StationSettings:
     firmware_version: str = "1.0.0"
     faults: FaultRates = field(default_factory=FaultRates)
     record: bool = False
+    password: str | None = None
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    rotation_reconnect_s: float = 1.0
 
 
 @dataclass
@@ -158,6 +171,13 @@ class Station:
             keys(connectors=settings.connectors, heartbeat_s=settings.heartbeat_s, sample_interval_s=settings.sample_interval_s)
         )
         self.config.listeners.append(self._config_changed)
+        self.password_key = PASSWORD_KEY_16 if settings.version == "1.6" else PASSWORD_KEY_201
+        if settings.password:
+            # The operator's setting, taken as given (the central system judges it); only a
+            # change from the central system must have the version's shape.
+            self.config.keys[self.password_key].value = settings.password
+        self.tls = _shared_tls(settings.ca_file, settings.client_cert, settings.client_key)
+        self._reconnect_at_once = False
         if "ChargingStation.Model" in self.config:
             self.config.set("ChargingStation.Model", settings.model, force=True)
             self.config.set("ChargingStation.VendorName", settings.vendor, force=True)
@@ -291,6 +311,8 @@ class Station:
                     ping_interval=self.config.get_int("WebSocketPingInterval", 0) or None,
                     faults=self.faults,
                     script=self.script,
+                    authorization=self.authorization(),
+                    tls=self.tls,
                 )
             except asyncio.CancelledError:
                 raise
@@ -298,7 +320,7 @@ class Station:
                 self.state = "offline" if self.boots else "connecting"
                 delay = self.backoff.next_delay()
                 self.stats["connect_failures"] += 1
-                self.note("connection", f"cannot connect ({_describe(error)}); retrying in {delay:.1f} s")
+                self._note_connect_failure(error, delay)
                 await asyncio.sleep(delay)
                 continue
             self.link = link
@@ -317,6 +339,10 @@ class Station:
                 self.link = None
             if self.rebooting:
                 await self._come_back_from_reboot()
+                continue
+            if self._reconnect_at_once:
+                self._reconnect_at_once = False
+                self.note("security", "reconnecting with the new password")
                 continue
             self.state = "offline"
             delay = self.backoff.next_delay()
@@ -373,8 +399,41 @@ class Station:
             if await self.send(self.protocol.heartbeat(), attempts=1) is not None:
                 self.stats["heartbeats"] += 1
 
+    # --- credentials (security profiles 1–3) ----------------------------------
+
+    def authorization(self) -> str | None:
+        """The Authorization header of the next connection: Basic with the stored password, None without one."""
+        password = self.config.get(self.password_key)
+        return basic_authorization(self.id, password) if password else None
+
+    def _note_connect_failure(self, error: BaseException, delay: float) -> None:
+        status = refused_status(error)
+        if status is not None:
+            self.stats["auth_refused"] += 1
+            self.note("security", f"authentication refused (HTTP {status}); retrying in {delay:.1f} s")
+        else:
+            self.note("connection", f"cannot connect ({_describe(error)}); retrying in {delay:.1f} s")
+
+    async def _reconnect_after_rotation(self) -> None:
+        """After an accepted new password: close and reconnect with it (2.0.1 A01, 1.6 Security Whitepaper §5.1).
+
+        The current connection was authenticated with the old one and stays
+        so; the central system keeps the old password valid until the station
+        came back with the new one. The short wait lets the answer go out first.
+        """
+        await asyncio.sleep(self.settings.rotation_reconnect_s)
+        link = self.link
+        if link is None or link.is_closed or self.rebooting:
+            return  # the next connection uses the new password anyway
+        self._reconnect_at_once = True
+        self.registered.clear()
+        await link.close()
+
     def _config_changed(self, name: str, value: str) -> None:
-        if name == "HeartbeatInterval":
+        if name == self.password_key:
+            self.note("security", "new Basic-auth password accepted; reconnecting to use it")
+            self.spawn(self._reconnect_after_rotation())
+        elif name == "HeartbeatInterval":
             self._heartbeat_changed.set()
         elif name == "MeterValueSampleInterval":
             for event in self._wake.values():
@@ -989,6 +1048,14 @@ def _next_version(version: str, location: str) -> str:
         parts[-1] = str(int(parts[-1]) + 1)
         return ".".join(parts)
     return version + ".1"
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_tls(ca_file: str | None, client_cert: str | None, client_key: str | None):
+    """One SSLContext per (CA, certificate, key) for the whole fleet; None: websockets' default for wss://."""
+    if not (ca_file or client_cert or client_key):
+        return None
+    return ssl_context(ca_file=ca_file, client_cert=client_cert, client_key=client_key)
 
 
 def _describe(error: BaseException) -> str:

@@ -323,7 +323,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
     @on("ChangeConfiguration")
     def on_change_configuration(self, key, value, **kwargs):
         status = self.station.config.set(key, value)
-        self.station.note("command", f"ChangeConfiguration {key}={value}: {status}")
+        self.station.note("command", f"ChangeConfiguration {key}={self.station.config.shown(key, value)}: {status}")
         return call_result.ChangeConfiguration(status=status)
 
     @on("GetConfiguration")
@@ -333,7 +333,7 @@ class ChargePoint16(AdapterMixin, ChargePoint):
         known = [name for name in names if name in config]
         unknown = [name for name in names if name not in config]
         return call_result.GetConfiguration(
-            configuration_key=[{"key": name, "readonly": config.keys[name].readonly, "value": config.get(name)[:500]} for name in known],
+            configuration_key=[config.key_value_16(name) for name in known],
             unknown_key=unknown or None,
         )
 

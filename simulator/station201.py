@@ -300,12 +300,14 @@ class Protocol201:
             characteristics["valuesList"] = ",".join(sorted(key.members))[:1000]
         elif variable.data_type in VALUES_LISTS:
             characteristics["valuesList"] = VALUES_LISTS[variable.data_type]
+        if key.writeonly:  # B07: the value of a WriteOnly variable is not reported
+            attribute = {"type": "Actual", "mutability": "WriteOnly"}
+        else:
+            attribute = {"type": "Actual", "value": key.current()[:2500], "mutability": "ReadOnly" if key.readonly else "ReadWrite"}
         return {
             "component": variable.component_dict(),
             "variable": variable.variable_dict(),
-            "variableAttribute": [
-                {"type": "Actual", "value": key.current()[:2500], "mutability": "ReadOnly" if key.readonly else "ReadWrite"}
-            ],
+            "variableAttribute": [attribute],
             "variableCharacteristics": characteristics,
         }
 
@@ -352,6 +354,8 @@ class ChargePoint201(AdapterMixin, ChargePoint):
             if found is not None:
                 if attribute_type != "Actual":
                     result["attribute_status"] = "NotSupportedAttributeType"
+                elif self.station.config.keys[found.key].writeonly:
+                    result["attribute_status"] = "Rejected"  # B06.FR.03: a WriteOnly value is not given
                 else:
                     result["attribute_value"] = self.station.config.get(found.key)[:2500]
             results.append(result)
@@ -378,7 +382,8 @@ class ChargePoint201(AdapterMixin, ChargePoint):
                     status = "NotSupportedAttributeType"
                 else:
                     status = statuses[self.station.config.set(found.key, str(item["attribute_value"]))]
-                self.station.note("command", f"SetVariables {found.component}.{found.variable}={item['attribute_value']}: {status}")
+                shown = self.station.config.shown(found.key, str(item["attribute_value"]))
+                self.station.note("command", f"SetVariables {found.component}.{found.variable}={shown}: {status}")
             result["attribute_status"] = status
             results.append(result)
         return call_result.SetVariables(set_variable_result=results)

@@ -84,3 +84,28 @@ def test_command_round_trips_reach_the_charge_points_under_load(bench_results):
     assert r["calls_received_by_charge_points"] == 10
     assert r["load"]["meter_values_ok"] > 0 and r["load"]["errors"] == {}
     assert r["http_ms"]["p50"] is not None
+
+
+def test_the_charge_points_authenticate_at_security_profile_1_by_default(bench_results):
+    for scenario in bench_results["scenarios"].values():
+        assert scenario["config"]["security_profile"] == "1"
+
+
+async def test_the_lean_client_sends_basic_auth_with_its_password_and_none_without():
+    from websockets.asyncio.server import serve
+
+    from bench.deployment import basic_auth_headers, charge_point_password
+    from bench.lean import LeanChargePoint
+
+    seen = []
+
+    def record(connection, request):
+        seen.append(request.headers.get("Authorization"))
+
+    async with serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0, subprotocols=["ocpp1.6"], process_request=record) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ocpp/BENCH-0001"
+        for password in (charge_point_password("BENCH-0001"), None):
+            cp = LeanChargePoint("BENCH-0001", url, password=password)
+            await cp.connect(timeout_s=5)
+            await cp.close()
+    assert seen == [basic_auth_headers("BENCH-0001")["Authorization"], None]

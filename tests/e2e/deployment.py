@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ import pytest
 from django.conf import settings
 
 from bench import deployment as core
-from bench.deployment import REPO, DeploymentError, Server, free_port  # noqa: F401  (re-exported for the tests)
+from bench.deployment import REPO, DeploymentError, Server, basic_auth_headers, charge_point_password, free_port  # noqa: F401
 
 # What the servers get unless `deploy(env=…)` says otherwise.
 ENV_DEFAULTS = {
@@ -63,6 +64,20 @@ class Deployment(core.Deployment):
     setup = _failing(core.Deployment.setup)
     manage = _failing(core.Deployment.manage)
     start_servers = _failing(core.Deployment.start_servers)
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """Basic-auth headers (security profile 1) of the charge point whose identity ends `url` (…/ocpp/<id>).
+
+    The deployment gave it `charge_point_password(id)` when it was registered
+    through `Deployment.api`; pass these as websockets' `additional_headers`.
+    """
+    return basic_auth_headers(urllib.parse.unquote(url.rstrip("/").rsplit("/", 1)[-1]))
+
+
+def passwords_for(ids) -> dict[str, str]:
+    """{id: password} of charge points registered through `Deployment.api`, for `SimulationOptions(passwords=…)`."""
+    return {charge_point_id: charge_point_password(charge_point_id) for charge_point_id in ids}
 
 
 class Database:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from simulator import BackgroundSimulation, SimulationOptions, Station
+from tests.e2e.deployment import passwords_for
 from tests.waiting import eventually
 
 OPTIONS = dict(
@@ -40,11 +41,11 @@ OPTIONS = dict(
 def simulated(url: str, versions: dict[str, str], **options) -> Iterator[BackgroundSimulation]:
     """Stations {id: OCPP version} connecting to `url` (…/ocpp/), in a background thread; stopped on exit.
 
-    `options` override OPTIONS (any `SimulationOptions` field).
+    `options` override OPTIONS (any `SimulationOptions` field). Each station
+    sends the password the deployment gave it (security profile 1).
     """
-    sim = BackgroundSimulation(
-        SimulationOptions.build(ids=list(versions), ocpp=",".join(versions.values()), url=url, **{**OPTIONS, **options})
-    )
+    options = {**OPTIONS, "passwords": passwords_for(versions), **options}
+    sim = BackgroundSimulation(SimulationOptions.build(ids=list(versions), ocpp=",".join(versions.values()), url=url, **options))
     sim.start()
     try:
         yield sim

@@ -112,8 +112,8 @@ def sent_after(cp, mark: int, action: str) -> list[tuple]:
 
 
 def configuration(cp) -> dict[str, tuple]:
-    """The charge point's configuration keys: {key: (value, readonly)}."""
-    return {name: (key.current(), key.readonly) for name, key in cp.config.keys.items()}
+    """The charge point's configuration keys as it reports them: {key: (value, readonly)}; no value for a write-only key."""
+    return {name: (None if key.writeonly else key.current(), key.readonly) for name, key in cp.config.keys.items()}
 
 
 def transaction_id(cp, connector_id: int) -> int | None:

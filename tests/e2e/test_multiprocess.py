@@ -43,6 +43,8 @@ from ocpp.v16.enums import (
     TriggerMessageStatus,
 )
 
+from tests.e2e.deployment import auth_headers
+
 pytestmark = pytest.mark.e2e
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -147,7 +149,7 @@ async def connect(server, charge_point_id: str, *, boot: bool = True, reset_dela
     """
     url = server.ws("/ocpp/" + urllib.parse.quote(charge_point_id, safe=""))
     # No client pings: they would be channel-layer-silent traffic that hides an idle connection's fate.
-    ws = await websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=10, ping_interval=None)
+    ws = await websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=10, ping_interval=None, additional_headers=auth_headers(url))
     assert ws.subprotocol == "ocpp1.6"
     station = Station(charge_point_id, ws, reset_delay_s=reset_delay_s)
     connection = Connection(station, ws, asyncio.create_task(station.start()))

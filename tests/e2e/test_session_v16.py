@@ -19,6 +19,9 @@ from ocpp.v16 import ChargePoint as OcppClient
 from ocpp.v16 import call
 from ocpp.v16.enums import AuthorizationStatus, ChargePointErrorCode, ChargePointStatus, RegistrationStatus
 
+from chargepoints import security
+from tests.e2e.deployment import Database, auth_headers, charge_point_password
+
 pytestmark = pytest.mark.e2e
 
 
@@ -28,7 +31,7 @@ def iso(minute: int) -> str:
 
 async def drive_session(url: str) -> int:
     """Boot, report status, authorize, start, send meter values, stop; returns the transaction id."""
-    async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:
+    async with websockets.connect(url, subprotocols=["ocpp1.6"], additional_headers=auth_headers(url)) as ws:
         assert ws.subprotocol == "ocpp1.6"
         cp = OcppClient("E2E*CP:1", ws)
         listener = asyncio.create_task(cp.start())
@@ -85,6 +88,9 @@ async def drive_session(url: str) -> int:
 def test_a_charge_point_completes_a_session_visible_in_api_and_admin(deployment, server):
     status, _ = deployment.api("POST", "/api/v1/chargepoints/", {"id": "E2E*CP:1", "description": "bay 1"})
     assert status == 201
+    # The deployment gave it the password its client sends (security profile 1).
+    hashed = Database(deployment.env["DATABASE_URL"]).value("SELECT password_hash FROM chargepoints_chargepoint WHERE id = %s", "E2E*CP:1")
+    assert security.password_matches(charge_point_password("E2E*CP:1"), hashed)
     status, _ = deployment.api("POST", "/api/v1/id-tags/", {"id_tag": "E2E-CARD", "status": "Accepted"})
     assert status == 201
 
@@ -127,7 +133,7 @@ def test_a_charge_point_completes_a_session_visible_in_api_and_admin(deployment,
 
 async def bad_frames(url: str) -> list:
     replies = []
-    async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:
+    async with websockets.connect(url, subprotocols=["ocpp1.6"], additional_headers=auth_headers(url)) as ws:
         for frame in [
             "definitely not json",
             json.dumps([2, "a" * 37, "Heartbeat", {}]),
@@ -158,7 +164,7 @@ def test_bad_frames_get_callerrors_and_the_socket_stays_up(deployment, server):
 
 async def rejected(url: str, subprotocols) -> int:
     try:
-        async with websockets.connect(url, subprotocols=subprotocols):
+        async with websockets.connect(url, subprotocols=subprotocols, additional_headers=auth_headers(url)):
             return 101
     except websockets.InvalidStatus as error:
         return error.response.status_code

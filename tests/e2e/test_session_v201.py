@@ -26,6 +26,7 @@ from ocpp.v201.enums import (
     TriggerReasonEnumType,
 )
 
+from .deployment import auth_headers
 from .test_session_v16 import drive_session
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +59,7 @@ def energy(minute: int, value, unit: str = "Wh", context=ReadingContextEnumType.
 
 async def drive_session_v201(url: str) -> None:
     """Boot, report status, authorize, a transaction with updates and one retried event, the end."""
-    async with websockets.connect(url, subprotocols=["ocpp2.0.1"]) as ws:
+    async with websockets.connect(url, subprotocols=["ocpp2.0.1"], additional_headers=auth_headers(url)) as ws:
         assert ws.subprotocol == "ocpp2.0.1"
         cs = StationClient(STATION, ws)
         listener = asyncio.create_task(cs.start())
@@ -219,7 +220,7 @@ def test_a_201_station_and_a_16_charge_point_charge_side_by_side_and_share_one_t
 
 async def unbooted_then_booted(url: str) -> tuple[str, str]:
     """A 2.0.1 station that skips its boot is refused with SecurityError until it boots."""
-    async with websockets.connect(url, subprotocols=["ocpp1.6", "ocpp2.0.1"]) as ws:
+    async with websockets.connect(url, subprotocols=["ocpp1.6", "ocpp2.0.1"], additional_headers=auth_headers(url)) as ws:
         assert ws.subprotocol == "ocpp2.0.1"
         cs = StationClient("E2E-201-B", ws)
         listener = asyncio.create_task(cs.start())

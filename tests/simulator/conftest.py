@@ -16,7 +16,7 @@ from simulator import BackgroundSimulation, SimulationOptions
 from tests import waiting
 from tests.e2e.conftest import deployment, server  # noqa: F401  (the fixtures, for this directory's tests)
 from tests.e2e.deployment import Database as _Database
-from tests.e2e.deployment import Deployment, deploy
+from tests.e2e.deployment import Deployment, deploy, passwords_for
 
 TAG = "SIMT-TAG"
 
@@ -68,6 +68,7 @@ def run_simulation(url: str, ids: list[str], versions: str, **options):
         backoff_base_s=0.2,
         backoff_cap_s=1.0,
         grace_s=5.0,
+        passwords=passwords_for(ids),  # what the deployment gave them when registered (security profile 1)
     )
     defaults.update(options)
     sim = BackgroundSimulation(SimulationOptions.build(ids=ids, ocpp=versions, url=url, **defaults))

@@ -100,3 +100,27 @@ def test_demo_setup_creates_the_demo_data_once():
     call_command("demo_setup", "--password", "s3cret-demo", stdout=io.StringIO())
     admin.refresh_from_db()
     assert admin.check_password("s3cret-demo")
+
+
+@pytest.mark.django_db
+def test_demo_setup_gives_each_demo_charge_point_a_password_shown_once():
+    from chargepoints import security
+
+    out = io.StringIO()
+    call_command("demo_setup", stdout=out)
+    printed = dict(re.findall(r"^\s+(DEMO-CP-\d) ([0-9a-f]{40})$", out.getvalue(), re.MULTILINE))
+    assert set(printed) == {"DEMO-CP-1", "DEMO-CP-2", "DEMO-CP-3"}
+    for charge_point in ChargePoint.objects.all():
+        assert security.password_matches(printed[charge_point.pk], charge_point.password_hash)
+
+    again = io.StringIO()
+    call_command("demo_setup", stdout=again)
+    assert "Charge point passwords: unchanged" in again.getvalue()
+    assert not re.search(r"DEMO-CP-\d [0-9a-f]{40}", again.getvalue())
+
+    fresh = io.StringIO()
+    call_command("demo_setup", "--new-charge-point-passwords", stdout=fresh)
+    renewed = dict(re.findall(r"^\s+(DEMO-CP-\d) ([0-9a-f]{40})$", fresh.getvalue(), re.MULTILINE))
+    assert set(renewed) == set(printed) and not set(renewed.values()) & set(printed.values())
+    charge_point = ChargePoint.objects.get(pk="DEMO-CP-2")
+    assert security.password_matches(renewed["DEMO-CP-2"], charge_point.password_hash)

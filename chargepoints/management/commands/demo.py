@@ -9,7 +9,9 @@ What it does, in order:
 2. creates the demo data (`demo_setup`: admin user, API token, id tags
    DEMO-TAG-1..5, charge points DEMO-CP-1 (1.6), DEMO-CP-2 (2.0.1),
    DEMO-CP-3 (1.6)) and gives the admin a fresh random password (or
-   --password) so that what it prints always logs in;
+   --password) so that what it prints always logs in, and each charge point
+   a fresh Basic-auth password that the simulator below sends (the demo runs
+   at security profile 1, the default, like `make run`);
 3. starts daphne as a child process, as `make run` does (settings from the
    environment and `.env`), with its output in a log file (var/demo/server.log),
    and waits until GET /health answers 200;
@@ -277,7 +279,8 @@ class Command(BaseCommand):
 
         password = password or secrets.token_urlsafe(9)
         try:
-            data = demo_data_create(password=password)
+            # Fresh charge point passwords each run: they are the demo's own stations, simulated here.
+            data = demo_data_create(password=password, new_charge_point_passwords=True)
         except DatabaseError as error:
             raise CommandError(f"Could not write the demo data: {error}") from None
         finally:
@@ -308,7 +311,7 @@ class Command(BaseCommand):
             kind = view if view != "auto" else ("table" if self.stdout.isatty() else "log")
             stream = self.stdout._out
             live = DemoTableView(stream, header) if kind == "table" else LogView(stream)
-            options = self._simulation_options(f"ws://{url_host(address)}:{port}/ocpp/", sample_interval)
+            options = self._simulation_options(f"ws://{url_host(address)}:{port}/ocpp/", sample_interval, data.charge_point_passwords)
             simulation = Simulation(options, events=live.event)
             helper = simulate.Command(stdout=stream, stderr=self.stderr._out)
             restore = helper._configure_logging(verbosity, live)
@@ -346,8 +349,9 @@ class Command(BaseCommand):
             )
 
     @staticmethod
-    def _simulation_options(url: str, sample_interval_s: float) -> SimulationOptions:
+    def _simulation_options(url: str, sample_interval_s: float, passwords: dict) -> SimulationOptions:
         return SimulationOptions.build(
+            passwords=passwords,  # Basic auth, security profile 1 like `make run`
             ids=[cp for cp, _, _ in CHARGE_POINTS],
             ocpp=",".join(version for _, version, _ in CHARGE_POINTS),
             url=url,
@@ -378,6 +382,7 @@ class Command(BaseCommand):
             "Charge points:  "
             + ", ".join(f"{cp} ({version})" for cp, version, _ in CHARGE_POINTS)
             + f", simulated here; meter values every {sample_interval_s:g} s",
+            "                Basic-auth passwords (security profile 1) are set on each run and given to the simulator.",
             f"Sessions:       none automatic; {CHARGING_CHARGE_POINT} is started for {CHARGING_ID_TAG} through the REST API.",
             f"                Start others from the admin or the API (id tags {ID_TAGS[0]} … {ID_TAGS[-1]}).",
             f"Server log:     {log}",

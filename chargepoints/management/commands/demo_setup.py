@@ -3,18 +3,21 @@
 - a superuser "admin" (a random password, printed when the user is created;
   --password sets it, also on an existing user) and its API token;
 - id tags DEMO-TAG-1 … DEMO-TAG-5 (Accepted);
-- charge points DEMO-CP-1 (OCPP 1.6), DEMO-CP-2 (2.0.1), DEMO-CP-3 (1.6).
+- charge points DEMO-CP-1 (OCPP 1.6), DEMO-CP-2 (2.0.1), DEMO-CP-3 (1.6),
+  each with a Basic-auth password (security profile 1, the default), printed
+  once as "id password" lines when set: for a new charge point, one that had
+  none, or all of them with --new-charge-point-passwords.
 
-Then, with the server running:
+Then, with the server running and those lines in a file:
 
-    manage.py simulate --ids DEMO-CP-1,DEMO-CP-2,DEMO-CP-3 --ocpp 1.6,2.0.1,1.6
+    manage.py simulate --ids DEMO-CP-1,DEMO-CP-2,DEMO-CP-3 --ocpp 1.6,2.0.1,1.6 --passwords-file FILE
 
 `manage.py demo` does all of it at once (through `demo_data_create`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -41,6 +44,8 @@ class DemoData:
     user, or one given), None when an existing user's password was kept.
     `token` is the admin's API token key ("" without rest_framework.authtoken).
     `id_tags_created` / `charge_points_created` list only what did not exist yet.
+    `charge_point_passwords`: id → Basic-auth password, for the charge points
+    given one by this call (their only sight of it; only hashes are kept).
     """
 
     user: object
@@ -48,17 +53,21 @@ class DemoData:
     token: str
     id_tags_created: tuple
     charge_points_created: tuple
+    charge_point_passwords: dict = field(default_factory=dict)
 
     @property
     def username(self) -> str:
         return self.user.get_username()
 
 
-def demo_data_create(*, username: str = "admin", password: str | None = None) -> DemoData:
+def demo_data_create(*, username: str = "admin", password: str | None = None, new_charge_point_passwords: bool = False) -> DemoData:
     """Create the demo admin (superuser, API token), id tags and charge points that are missing; atomic.
 
     An existing user is made an active superuser again; its password is set
     only when `password` is given. A new user gets `password` or a random one.
+    A charge point gets a new Basic-auth password when it is created, when it
+    has none, or when `new_charge_point_passwords` (`manage.py demo` does so
+    on each run, for the simulator it starts: only hashes are kept).
     Safe to call again and from concurrent processes (existing rows are kept).
     """
     with transaction.atomic():
@@ -66,7 +75,12 @@ def demo_data_create(*, username: str = "admin", password: str | None = None) ->
         token = csms_services.api_token_get_or_create(user=user)
         tags = tuple(tag for tag in ID_TAGS if _id_tag(tag))
         charge_points = tuple(cp for cp, version, description in CHARGE_POINTS if _charge_point(cp, version, description))
-    return DemoData(user, password_shown, token, tags, charge_points)
+        passwords = {
+            cp: services.charge_point_password_set(charge_point_id=cp)
+            for cp, _, _ in CHARGE_POINTS
+            if new_charge_point_passwords or cp in charge_points or not _has_password(cp)
+        }
+    return DemoData(user, password_shown, token, tags, charge_points, passwords)
 
 
 class Command(BaseCommand):
@@ -76,10 +90,15 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin", help="the admin's username (default admin)")
         parser.add_argument("--password", default=None, help="set this password (default: a random one for a new user)")
         parser.add_argument("--base-url", default="http://localhost:8000", help="where the server answers, for the links printed")
+        parser.add_argument(
+            "--new-charge-point-passwords",
+            action="store_true",
+            help="give every demo charge point a new Basic-auth password (default: only those that have none)",
+        )
 
-    def handle(self, *args, username, password, base_url, **options):
+    def handle(self, *args, username, password, base_url, new_charge_point_passwords, **options):
         base_url = base_url.rstrip("/")
-        data = demo_data_create(username=username, password=password)
+        data = demo_data_create(username=username, password=password, new_charge_point_passwords=new_charge_point_passwords)
 
         ws_url = base_url.replace("https://", "wss://").replace("http://", "ws://")
         write = self.stdout.write
@@ -100,13 +119,19 @@ class Command(BaseCommand):
             + ", ".join(f"{cp} ({version})" for cp, version, _ in CHARGE_POINTS)
             + (f" ({len(charge_points)} registered)" if charge_points else " (existed)")
         )
+        if data.charge_point_passwords:
+            write("  Charge point passwords (Basic auth, shown once; 'id password', as --passwords-file reads them):")
+            for cp, cp_password in data.charge_point_passwords.items():
+                write(f"                {cp} {cp_password}")
+        else:
+            write("  Charge point passwords: unchanged (--new-charge-point-passwords sets new ones)")
         write(f"  OCPP:         {ws_url}/ocpp/<charge point id>")
         write(
             "  Simulate:     manage.py simulate --ids "
             + ",".join(cp for cp, _, _ in CHARGE_POINTS)
             + " --ocpp "
             + ",".join(version for _, version, _ in CHARGE_POINTS)
-            + f" --url {ws_url}/ocpp/"
+            + f" --url {ws_url}/ocpp/ --passwords-file FILE   (FILE: the 'id password' lines)"
         )
 
 
@@ -118,6 +143,10 @@ def _id_tag(id_tag: str) -> bool:
     except tx_services.IdTagAlreadyExists:
         return False
     return True
+
+
+def _has_password(charge_point_id: str) -> bool:
+    return ChargePoint.objects.filter(pk=charge_point_id).exclude(password_hash="").exists()
 
 
 def _charge_point(charge_point_id: str, version: str, description: str) -> bool:

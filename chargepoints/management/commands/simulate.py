@@ -11,6 +11,13 @@ On a terminal a live table is shown; otherwise one line per event. Ctrl-C
 ends the running sessions and delivers what is queued (a second Ctrl-C
 quits at once). The charge points must be registered with the central
 system (or OCPP_ALLOW_UNKNOWN_CHARGE_POINTS on); see also `demo_setup`.
+
+At security profile 1 or 2 the central system wants each charge point's
+Basic-auth password (`manage.py charge_point_password ID` sets one):
+
+    manage.py simulate --ids CP-1 --password 0123…(40 hex)
+    manage.py simulate --count 100 --passwords-file passwords.txt   # lines "SIM-0001 <password>"
+    manage.py simulate --url wss://csms.example/ocpp/ --ca-file ca.pem --passwords-file passwords.txt
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from simulator import DEFAULT_URL, FaultRates, Simulation, SimulationOptions
 from simulator.model import split_range
+from simulator.runner import read_passwords
 from simulator.view import LogView, QuietView, TableView
 
 
@@ -65,6 +73,17 @@ class Command(BaseCommand):
         )
         who.add_argument("--connectors", type=int, default=2, help="connectors (2.0.1: EVSEs) per charge point (default 2)")
         who.add_argument("--url", default=DEFAULT_URL, help=f"central system base URL; the id is appended (default {DEFAULT_URL})")
+
+        security = parser.add_argument_group("security (OCPP security profiles 1–3)")
+        security.add_argument(
+            "--password", default="", help="Basic-auth password of every charge point (1.6 AuthorizationKey: 40 hex characters)"
+        )
+        security.add_argument(
+            "--passwords-file", default="", help="file of lines 'identity password', one per charge point; wins over --password"
+        )
+        security.add_argument("--ca-file", default="", help="wss://: trust this CA (PEM) for the server's certificate")
+        security.add_argument("--client-cert", default="", help="wss://: present this client certificate (PEM; profile 3)")
+        security.add_argument("--client-key", default="", help="the client certificate's private key (PEM), if not in --client-cert")
 
         how = parser.add_argument_group("behaviour")
         how.add_argument("--seed", type=int, default=None, help="seed for every random choice (default: random, printed)")
@@ -114,7 +133,11 @@ class Command(BaseCommand):
             kind = "table" if self.stdout.isatty() else "log"
         view = {"table": TableView, "log": LogView, "quiet": QuietView}[kind](self.stdout._out)
         restore = self._configure_logging(opts["verbosity"], view)
-        simulation = Simulation(options, events=view.event)
+        try:
+            simulation = Simulation(options, events=view.event)
+        except (OSError, ValueError) as error:  # unreadable --ca-file / --client-cert / --client-key (ssl.SSLError too)
+            restore()
+            raise CommandError(f"cannot set up TLS: {error}") from None
         if kind != "table":
             self.stdout.write(
                 f"Simulating {len(options.ids)} charge point(s) ({', '.join(sorted(set(options.versions)))}) "
@@ -143,6 +166,17 @@ class Command(BaseCommand):
         url = opts["url"]
         if not url.startswith(("ws://", "wss://")):
             raise ValueError(f"--url must start with ws:// or wss://, not {url!r}")
+        passwords = {}
+        if opts["passwords_file"]:
+            try:
+                with open(opts["passwords_file"], encoding="utf-8") as lines:
+                    passwords = read_passwords(lines)
+            except OSError as error:
+                raise ValueError(f"--passwords-file: {error}") from None
+            except ValueError as error:
+                raise ValueError(f"--passwords-file {opts['passwords_file']}: {error}") from None
+        if opts["client_key"] and not opts["client_cert"]:
+            raise ValueError("--client-key needs --client-cert")
         return SimulationOptions.build(
             count=opts["count"],
             id_prefix=opts["id_prefix"],
@@ -170,6 +204,11 @@ class Command(BaseCommand):
             step_s=opts["step_seconds"],
             ramp_up_s=opts["ramp_up"],
             grace_s=opts["stop_grace"],
+            password=opts["password"] or None,
+            passwords=passwords,
+            ca_file=opts["ca_file"] or None,
+            client_cert=opts["client_cert"] or None,
+            client_key=opts["client_key"] or None,
         )
 
     def _configure_logging(self, verbosity: int, view):
