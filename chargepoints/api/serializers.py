@@ -124,3 +124,17 @@ class VariableOutputSerializer(serializers.Serializer):
         help_text="DataEnumType: string, decimal, integer, dateTime, boolean, OptionList, SequenceList, MemberList."
     )
     updated_at = serializers.DateTimeField(help_text="When this system last stored it.")
+
+
+class PasswordInputSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        required=False,
+        min_length=16,
+        max_length=40,
+        trim_whitespace=False,
+        help_text="16 to 40 printable ASCII characters; left out, one is generated.",
+    )
+
+
+class PasswordOutputSerializer(serializers.Serializer):
+    password = serializers.CharField(help_text="The charge point's Basic-auth password, shown this once.")

@@ -22,6 +22,8 @@ from .serializers import (
     ChargePointDetailOutputSerializer,
     ChargePointListOutputSerializer,
     ChargePointUpdateInputSerializer,
+    PasswordInputSerializer,
+    PasswordOutputSerializer,
     VariableFilterInputSerializer,
     VariableOutputSerializer,
 )
@@ -100,6 +102,32 @@ class ChargePointViewSet(viewsets.GenericViewSet):
         except DjangoValidationError as exc:
             raise ValidationError(get_error_detail(exc)) from None
         return Response(ChargePointDetailOutputSerializer(self._reload(cp)).data)
+
+    @extend_schema(
+        request=PasswordInputSerializer,
+        responses={
+            200: PasswordOutputSerializer,
+            400: OpenApiResponse(description="A password of the wrong shape."),
+            404: OpenApiResponse(description="Unknown charge point."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="password")
+    def password(self, request, id=None):
+        """Set the charge point's Basic-auth password (security profiles 1 and 2) and return it, this once.
+
+        Body: {"password"?: 16 to 40 printable ASCII characters}; left out, one is generated (40 hex
+        characters, a valid 1.6 AuthorizationKey and 2.0.1 BasicAuthPassword). Only its hash is kept; the
+        charge point must be given the same password. To change the password of a connected charge
+        point without locking it out, use the change-password operation instead.
+        """
+        cp = self.get_object()
+        serializer = PasswordInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            password = services.charge_point_password_set(charge_point_id=cp.pk, password=serializer.validated_data.get("password"))
+        except ValueError as exc:
+            raise ValidationError({"password": [str(exc)]}) from None
+        return Response(PasswordOutputSerializer({"password": password}).data)
 
     @extend_schema(
         parameters=[VariableFilterInputSerializer],

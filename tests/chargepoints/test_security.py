@@ -302,3 +302,24 @@ def test_a_password_of_the_wrong_shape_is_refused(password):
 
     with pytest.raises(ValueError):
         services.charge_point_password_set(charge_point_id="CP-1", password=password)
+
+
+def test_the_api_sets_a_password_and_shows_it_once(admin_user):
+    from rest_framework.test import APIClient
+
+    ChargePoint.objects.create(id="CP-1")
+    api = APIClient()
+    api.force_authenticate(admin_user)
+
+    generated = api.post("/api/v1/chargepoints/CP-1/password/", {}, format="json")
+    chosen = api.post("/api/v1/chargepoints/CP-1/password/", {"password": "a-chosen-password-1"}, format="json")
+    bad = api.post("/api/v1/chargepoints/CP-1/password/", {"password": "short"}, format="json")
+    unknown = api.post("/api/v1/chargepoints/CP-NOPE/password/", {}, format="json")
+
+    assert generated.status_code == 200 and len(generated.json()["password"]) == 40
+    assert chosen.json() == {"password": "a-chosen-password-1"}
+    assert (bad.status_code, unknown.status_code) == (400, 404)
+    cp = ChargePoint.objects.get(pk="CP-1")
+    assert security.password_matches("a-chosen-password-1", cp.password_hash)
+    detail = api.get("/api/v1/chargepoints/CP-1/").json()
+    assert "a-chosen-password-1" not in json.dumps(detail) and cp.password_hash not in json.dumps(detail)
