@@ -295,15 +295,16 @@ class ChargePointAdmin(admin.ModelAdmin):
     )
     add_fieldsets = ((None, {"fields": ("id", "description")}),)
     # What operators may change on an existing charge point; every other column is the consumer's.
-    editable_fields = ("description", "registration_status")
+    editable_fields = ("description", "registration_status", "security_profile")
     fieldsets = (
         (None, {"fields": ("id", "description", "online", "history")}),
         (
             "Registration",
             {
-                "fields": ("registration_status", "last_boot_status"),
+                "fields": ("registration_status", "last_boot_status", "security_profile", "password_set_at"),
                 "description": "The registration status is answered to the next BootNotification; "
-                "the last boot shows what was answered then.",
+                "the last boot shows what was answered then. The password is set with manage.py "
+                "charge_point_password or the API, and rotated with the Change password command.",
             },
         ),
         (

@@ -585,6 +585,7 @@ class SecurityEvent(models.Model):
     SECURITY_PROFILE_DOWNGRADE = "SecurityProfileDowngrade"
     SESSION_TAKEOVER = "SessionTakeover"
     AUTHENTICATION_THROTTLED = "AuthenticationThrottled"
+    SECURITY_PROFILE_CHANGED = "SecurityProfileChanged"
     PASSWORD_CHANGED = "PasswordChanged"
 
     # No foreign key: failed attempts name identities that may not be registered.

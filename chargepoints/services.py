@@ -333,6 +333,7 @@ def charge_point_create(
     description: str = "",
     registration_status: str = RegistrationStatus.ACCEPTED,
     ocpp_version: str = "",
+    security_profile: int | None = None,
 ) -> ChargePoint:
     """Register a charge point so it may connect when unknown ones are not allowed.
 
@@ -343,7 +344,13 @@ def charge_point_create(
     description or status, and ChargePointAlreadyExists when the identity is
     taken, including by a registration racing this one.
     """
-    cp = ChargePoint(id=charge_point_id, description=description, registration_status=registration_status, ocpp_version=ocpp_version)
+    cp = ChargePoint(
+        id=charge_point_id,
+        description=description,
+        registration_status=registration_status,
+        ocpp_version=ocpp_version,
+        security_profile=security_profile,
+    )
     cp.full_clean(validate_unique=False)
     if ChargePoint.objects.filter(pk=charge_point_id).exists():
         raise ChargePointAlreadyExists(charge_point_id)
@@ -357,19 +364,36 @@ def charge_point_create(
     return cp
 
 
-def charge_point_update(
-    *, charge_point: ChargePoint, description: str | None = None, registration_status: str | None = None
-) -> ChargePoint:
-    """Set what the operator decides about a charge point: its description (at most 200 characters)
-    and its registration status (what its next BootNotification is answered, `RegistrationStatus`).
+_UNSET = object()
 
-    Only the fields given (not None) are written: the other columns belong
-    to the consumer, which may be updating them at the same moment. Raises
-    django's ValidationError for invalid values.
+
+def charge_point_update(
+    *,
+    charge_point: ChargePoint,
+    description: str | None = None,
+    registration_status: str | None = None,
+    security_profile: int | None | object = _UNSET,
+) -> ChargePoint:
+    """Set what the operator decides about a charge point: its description (at most 200 characters),
+    its registration status (what its next BootNotification is answered, `RegistrationStatus`) and its
+    security profile (`SecurityProfile`; None: the deployment's OCPP_SECURITY_PROFILE).
+
+    Only the fields given are written (description and status: not None;
+    the profile: given at all): the other columns belong to the consumer,
+    which may be updating them at the same moment. Raises django's
+    ValidationError for invalid values. A changed profile is a security event.
     """
     fields = {
         name: value for name, value in (("description", description), ("registration_status", registration_status)) if value is not None
     }
+    stored_profile = ChargePoint.objects.filter(pk=charge_point.pk).values_list("security_profile", flat=True).first()
+    if security_profile is not _UNSET and security_profile != stored_profile:
+        fields["security_profile"] = security_profile
+        security_event_record(
+            charge_point_id=charge_point.pk,
+            type=SecurityEvent.SECURITY_PROFILE_CHANGED,
+            tech_info=f"security profile set to {'the default' if security_profile is None else security_profile}",
+        )
     for name, value in fields.items():
         setattr(charge_point, name, value)
     charge_point.clean_fields(exclude=[f.name for f in ChargePoint._meta.fields if f.name not in fields])

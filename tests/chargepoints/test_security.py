@@ -323,3 +323,27 @@ def test_the_api_sets_a_password_and_shows_it_once(admin_user):
     assert security.password_matches("a-chosen-password-1", cp.password_hash)
     detail = api.get("/api/v1/chargepoints/CP-1/").json()
     assert "a-chosen-password-1" not in json.dumps(detail) and cp.password_hash not in json.dumps(detail)
+
+
+def test_an_operator_sets_a_charge_points_security_profile_in_the_admin_and_it_is_recorded(admin_client):
+    from django.urls import reverse
+
+    ChargePoint.objects.create(id="CP-1", description="bay 1")
+    url = reverse("admin:chargepoints_chargepoint_change", args=["CP-1"])
+
+    response = admin_client.post(
+        url,
+        {
+            "description": "bay 1",
+            "registration_status": "Accepted",
+            "security_profile": "2",
+            "connectors-TOTAL_FORMS": "0",
+            "connectors-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302
+    assert ChargePoint.objects.get(pk="CP-1").security_profile == 2
+    assert list(SecurityEvent.objects.values_list("type", "tech_info")) == [
+        (SecurityEvent.SECURITY_PROFILE_CHANGED, "security profile set to 2")
+    ]
