@@ -91,7 +91,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 session_id=session_id,
                 ocpp_version=version,
                 allow_unknown=settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS,
-                credentials=security.basic_credentials(self._header(b"authorization")),
+                credentials=security.basic_credentials(self._header(b"authorization"), charge_point_id),
                 tls=tls,
                 source_address=address,
             )

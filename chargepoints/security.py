@@ -61,8 +61,13 @@ def password_matches(password: str, hashed: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
-def basic_credentials(header: bytes | str | None) -> tuple[str, str] | None:
+def basic_credentials(header: bytes | str | None, identity: str | None = None) -> tuple[str, str] | None:
     """(username, password) of an `Authorization: Basic …` header value; None when absent or malformed.
+
+    Basic auth splits "username:password" at the first colon (RFC 7617), but
+    OCPP identities may hold colons ("CP:1"): when the decoded value starts
+    with `identity` and a colon, the username is `identity` and the rest the
+    password.
 
     1.6 charge points differ on whether they send the AuthorizationKey as its
     40 hex characters or as the 20 raw bytes: raw bytes (decoded as latin-1)
@@ -79,9 +84,12 @@ def basic_credentials(header: bytes | str | None) -> tuple[str, str] | None:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("latin-1")
     except (binascii.Error, ValueError):
         return None
-    username, sep, password = decoded.partition(":")
-    if not sep:
-        return None
+    if identity is not None and decoded.startswith(identity + ":"):
+        username, password = identity, decoded[len(identity) + 1 :]
+    else:
+        username, sep, password = decoded.partition(":")
+        if not sep:
+            return None
     if len(password) == PASSWORD_BYTES and not all(32 < ord(c) < 127 for c in password):
         password = password.encode("latin-1").hex()
     return username, password

@@ -85,6 +85,14 @@ async def test_a_connection_without_the_right_credentials_is_refused_and_recorde
     assert await events(cp_id) == [(SecurityEvent.PASSWORD_CHANGED, "set by the operator"), (SecurityEvent.AUTHENTICATION_FAILED, reason)]
 
 
+async def test_an_identity_with_colons_authenticates_though_basic_auth_splits_at_the_first_colon(ocpp_connect):
+    await registered("E2E*CP:1")
+
+    _, accepted, _ = await ocpp_connect("/ocpp/E2E%2ACP%3A1", headers=auth("E2E*CP:1", PASSWORD))
+
+    assert accepted
+
+
 async def test_another_stations_password_does_not_open_this_one(ocpp_connect):
     await registered("CP-1")
     await registered("CP-2", password="f" * 40)

@@ -142,6 +142,7 @@ async def test_a_refused_upgrade_is_reported_as_authentication_refused_and_retri
             await until(lambda: csms.refused >= 3)
             station.config.keys[PASSWORD_KEY_16].value = NEW  # the operator fixes the station's password
             await until(csms.booted.is_set)
+            await until(lambda: station.boots == 1)  # the station counts its boot once it has the answer
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
