@@ -282,6 +282,7 @@ async def test_a_secret_reaches_the_charge_point_but_the_command_log_shows_the_m
     assert AUTHORIZATION_KEY not in json.dumps(entry) and PASSWORD not in json.dumps(entry)
 
 
+@pytest.mark.django_db(transaction=True)  # the real command path uses database_sync_to_async
 @pytest.mark.parametrize(
     "cp_id, version, endpoint, body",
     [
