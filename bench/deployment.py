@@ -185,12 +185,19 @@ def _die_with_parent() -> None:
 
 @dataclass
 class Server:
-    """One daphne process: `name` ("A", "B" …, in start order), loopback `port`, the `process`, its log file."""
+    """One daphne process: `name` ("A", "B" …, in start order), loopback `port`, the `process`, its log file.
+
+    `tls_port`: where it also serves TLS (started with TLS_CERT_FILE in its env), else None.
+    `workers`: daphne processes behind the port (`csms.serve --workers`); above 1,
+    `process` is their supervisor.
+    """
 
     name: str
     port: int
     process: subprocess.Popen
     log_path: Path
+    tls_port: int | None = None
+    workers: int = 1
 
     @property
     def http(self) -> str:
@@ -198,6 +205,12 @@ class Server:
 
     def ws(self, path: str) -> str:
         return f"ws://{LOOPBACK}:{self.port}{path}"
+
+    def wss(self, path: str) -> str:
+        """The `wss://` URL of `path` on the TLS port ("localhost": what a test server certificate names). ValueError without TLS."""
+        if self.tls_port is None:
+            raise ValueError(f"server {self.name} serves no TLS (no TLS_CERT_FILE in its env)")
+        return f"wss://localhost:{self.tls_port}{path}"
 
     def log(self) -> str:
         """Everything daphne and the CSMS logged so far. Raises OSError once the log is removed."""
@@ -210,24 +223,42 @@ class Server:
         except OSError:
             return ""
 
+    def pids(self) -> list[int]:
+        """The process and, with workers, its worker processes now (Linux /proc; the process alone elsewhere)."""
+        pids = [self.process.pid]
+        if self.workers > 1:
+            try:
+                pids += [int(p) for p in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()]
+            except (OSError, ValueError):
+                pass
+        return pids
+
     def rss_bytes(self) -> int | None:
-        """Resident set size of the process now, in bytes (Linux /proc), None elsewhere."""
-        try:
-            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            pass
-        return None
+        """Resident set size of the process (with workers: summed over them) now, in bytes (Linux /proc), None elsewhere."""
+        total = None
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total = (total or 0) + int(line.split()[1]) * 1024
+            except (OSError, ValueError):
+                pass
+        return total
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU seconds the process has used so far (Linux /proc), None elsewhere."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        # Fields 14 and 15 of stat(5) (utime, stime), counted after the ")" that ends the command name.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU seconds the process (with workers: the running ones too) has used so far (Linux /proc), None elsewhere.
+
+        A worker that died takes its seconds with it.
+        """
+        total = None
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # Fields 14 and 15 of stat(5) (utime, stime), counted after the ")" that ends the command name.
+            total = (total or 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
 
 def _server_name(index: int) -> str:
@@ -279,6 +310,9 @@ class Deployment:
             "SECRET_KEY": f"{name}-{uuid.uuid4().hex}",
             "REDIS_PREFIX": self.redis_prefix,
             "PYTHONUNBUFFERED": "1",
+            # The bench and the e2e tests send thousands of API calls from one user and address.
+            "API_THROTTLE_USER": "off",
+            "API_THROTTLE_ANON": "off",
             **(env or {}),
         }
         self.token = ""
@@ -323,8 +357,8 @@ class Deployment:
         self.manage("migrate", "--noinput", "-v0")
         password_env = {"DJANGO_SUPERUSER_PASSWORD": admin_password} if admin_password is not None else {}
         self.manage("createsuperuser", "--noinput", "--username", admin, "--email", f"{admin}@example.com", extra_env=password_env)
-        # Output: "Generated token <key> for user <admin>"
-        self.token = self.manage("drf_create_token", admin).split()[2]
+        # Output: the token alone (a hashed knox token; this is the only time it is shown).
+        self.token = self.manage("token_create", admin).strip()
         self.log(f"  migrated, admin and API token created in {time.monotonic() - started:.1f} s")
 
     def manage(self, *args: str, extra_env: dict | None = None, stdin: str | None = None, timeout: float = 120) -> str:
@@ -349,8 +383,14 @@ class Deployment:
             raise DeploymentError(f"{command} failed with {result.returncode}:\n{tail(result.stdout)}\n{tail(result.stderr)}")
         return result.stdout
 
-    def start_servers(self, count: int, timeout_s: float = 30) -> list[Server]:
-        """Start `count` daphne processes at once; returns them once each answers GET /health with 200.
+    def start_servers(self, count: int, timeout_s: float = 30, *, workers: int = 1) -> list[Server]:
+        """Start `count` servers at once; returns them once each answers GET /health with 200.
+
+        Each is `python -m csms.serve --workers <workers>`: one daphne process,
+        or a supervisor with that many behind its port (needs REDIS_URL).
+
+        With TLS_CERT_FILE (and TLS_KEY_FILE) in `env`, each also serves TLS
+        on a free port of its own (`Server.tls_port`, its TLS_PORT).
 
         Raises DeploymentError with daphne's log tail when one exits or is
         not healthy within `timeout_s` seconds; `stop()` stops it either way.
@@ -360,15 +400,21 @@ class Deployment:
         for _ in range(count):
             name = _server_name(len(self.servers))
             port = free_port()
+            env = self.env
+            tls_port = None
+            if env.get("TLS_CERT_FILE"):
+                tls_port = free_port()
+                env = {**env, "TLS_PORT": str(tls_port)}
             # Named by start order: a port freed by a stopped server may come round again, and its log must survive.
             log_path = self.tmp / f"daphne-{name}-{port}.log"
             with log_path.open("w") as log_file:
                 process = subprocess.Popen(
                     # As `make run` starts it (csms/serve.py adds the options OCPP needs and
                     # execs daphne: same pid, measured as daphne).
-                    [sys.executable, "-m", "csms.serve", "-b", LOOPBACK, "-p", str(port)],
+                    # --workers always: csms.serve would otherwise run one per core when REDIS_URL is set.
+                    [sys.executable, "-m", "csms.serve", "--workers", str(workers), "-b", LOOPBACK, "-p", str(port)],
                     cwd=REPO,
-                    env=self.env,
+                    env=env,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     # Its own session: a Ctrl-C in the terminal reaches only the caller,
@@ -376,21 +422,21 @@ class Deployment:
                     start_new_session=True,
                     preexec_fn=_die_with_parent if self.die_with_parent else None,
                 )
-            server = Server(name, port, process, log_path)
+            server = Server(name, port, process, log_path, tls_port, workers)
             self.servers.append(server)
             new.append(server)
         for server in new:
             self._wait_healthy(server, started + timeout_s)
         self.log(
             "  servers: "
-            + ", ".join(f"{s.name} pid {s.process.pid} on {s.http}" for s in new)
+            + ", ".join(f"{s.name} pid {s.process.pid}{f' ({workers} workers)' if workers > 1 else ''} on {s.http}" for s in new)
             + f" (healthy after {time.monotonic() - started:.1f} s)"
         )
         return new
 
-    def start_server(self, timeout_s: float = 30) -> Server:
-        """Start one more daphne process; as `start_servers(1)`."""
-        return self.start_servers(1, timeout_s)[0]
+    def start_server(self, timeout_s: float = 30, *, workers: int = 1) -> Server:
+        """Start one more server; as `start_servers(1)`."""
+        return self.start_servers(1, timeout_s, workers=workers)[0]
 
     def _wait_healthy(self, server: Server, deadline: float) -> None:
         while time.monotonic() < deadline:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import uuid
 
 from bench import deployment
@@ -83,11 +84,14 @@ class Deployment(deployment.Deployment):
         """Create and migrate the database, create the admin "bench" and its API token. Raises HarnessError."""
         super().setup(admin="bench", admin_password=uuid.uuid4().hex)
 
-    def start_servers(self, count: int, timeout_s: float = 30) -> list[Server]:
-        """Start `count` daphne processes at once, healthy when returned. Raises HarnessError (more than one needs Redis)."""
-        if not self.redis_url and len(self.servers) + count > 1:
-            raise HarnessError("more than one server needs Redis: set REDIS_URL")
-        return super().start_servers(count, timeout_s)
+    def start_servers(self, count: int, timeout_s: float = 30, *, workers: int = 1) -> list[Server]:
+        """Start `count` servers of `workers` daphne processes each, healthy when returned.
+
+        Raises HarnessError (more than one process needs Redis).
+        """
+        if not self.redis_url and (len(self.servers) + count > 1 or workers > 1):
+            raise HarnessError("more than one server process needs Redis: set REDIS_URL")
+        return super().start_servers(count, timeout_s, workers=workers)
 
     def register_charge_points(self, ids: list[str]) -> None:
         """Register `ids` as Accepted charge points in one bulk insert (an operator's import, not measured).
@@ -108,7 +112,8 @@ class Deployment(deployment.Deployment):
             "    for i, password in data['passwords'].items():\n"
             "        services.charge_point_password_set(charge_point_id=i, password=password)\n"
         )
-        self.manage("shell", "-c", script, stdin=json.dumps({"ids": ids, "passwords": passwords}))
+        # A password is a salted hash and a row: 50,000 take minutes, past manage()'s default 120 s.
+        self.manage("shell", "-c", script, stdin=json.dumps({"ids": ids, "passwords": passwords}), timeout=120 + len(ids) / 50)
 
     def query(self, expression: str):
         """Evaluate a Python `expression` in `manage.py shell` against the deployment's database; returns its JSON value.
@@ -118,3 +123,19 @@ class Deployment(deployment.Deployment):
         """
         script = f"import json\nfrom chargepoints.models import *\nfrom transactions.models import *\nprint(json.dumps({expression}))\n"
         return json.loads(self.manage("shell", "-c", script).strip().splitlines()[-1])
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit; returns the soft limit now in force (descriptors).
+
+    The same as csms.serve's: the bench imports nothing of the server (tests/test_tools.py).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft

@@ -57,7 +57,16 @@ class LeanChargePoint:
     socket, None while open or after `close()`).
     """
 
-    def __init__(self, charge_point_id: str, url: str, *, version: str = "1.6", connectors: int = 2, password: str | None = None):
+    def __init__(
+        self,
+        charge_point_id: str,
+        url: str,
+        *,
+        version: str = "1.6",
+        connectors: int = 2,
+        password: str | None = None,
+        source_address: str | None = None,
+    ):
         if version not in SUBPROTOCOL:
             raise ValueError(f"version: 1.6 or 2.0.1, not {version!r}")
         self.id = charge_point_id
@@ -66,6 +75,8 @@ class LeanChargePoint:
         self.connectors = connectors
         # Security profile 1: `Authorization: Basic base64(id:password)` on the upgrade.
         self.password = password
+        # The local address to connect from (say 127.0.0.7): one address has about 28,000 ephemeral ports.
+        self.source_address = source_address
         self.ws = None
         self.calls_received = 0
         self.close_code: int | None = None
@@ -97,6 +108,7 @@ class LeanChargePoint:
             open_timeout=timeout_s,
             close_timeout=2,
             max_queue=None,
+            **({"local_addr": (self.source_address, 0)} if self.source_address else {}),
         )
         self._reader = asyncio.create_task(self._read())
 
@@ -208,13 +220,13 @@ class LeanChargePoint:
 
         self._heartbeat = asyncio.create_task(beat())
 
-    async def start_transaction(self, id_tag: str, connector: int = 1, timeout_s: float = 30) -> None:
-        """Start a transaction on `connector` (1.6 StartTransaction; 2.0.1 TransactionEvent Started).
+    async def start_transaction(self, id_tag: str, connector: int = 1, timeout_s: float = 30) -> float:
+        """Start a transaction on `connector` (1.6 StartTransaction; 2.0.1 TransactionEvent Started); returns its latency in s.
 
-        Raises CallFailed when the id tag is not Accepted.
+        A new timestamp each time. Raises CallFailed when the id tag is not Accepted.
         """
         if self.version == "1.6":
-            answer, _ = await self.call(
+            answer, latency = await self.call(
                 "StartTransaction",
                 {"connectorId": connector, "idTag": id_tag, "meterStart": self.energy_wh, "timestamp": self._timestamp()},
                 timeout_s,
@@ -223,7 +235,7 @@ class LeanChargePoint:
             self.transaction_id = answer["transactionId"]
         else:
             self.transaction_id = uuid.uuid4().hex
-            answer, _ = await self.call(
+            answer, latency = await self.call(
                 "TransactionEvent",
                 {
                     "eventType": "Started",
@@ -240,12 +252,13 @@ class LeanChargePoint:
             status = answer.get("idTokenInfo", {}).get("status")
         if status != "Accepted":
             raise CallFailed(f"transaction start: id tag {id_tag} answered {status}")
+        return latency
 
     def _next_seq_no(self) -> int:
         seq_no, self._seq_no = self._seq_no, self._seq_no + 1
         return seq_no
 
-    def _meter_value_201(self) -> dict:
+    def _meter_value_201(self, sampled_values: int = SAMPLES_PER_METER_VALUE) -> dict:
         return {
             "timestamp": self._timestamp(),
             "sampledValue": [
@@ -253,12 +266,13 @@ class LeanChargePoint:
                 {"value": 22000, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
                 {"value": 32.0, "measurand": "Current.Import", "unitOfMeasure": {"unit": "A"}},
                 {"value": 230.0, "measurand": "Voltage", "unitOfMeasure": {"unit": "V"}},
-            ],
+            ][:sampled_values],
         }
 
-    async def meter_values(self, connector: int = 1, timeout_s: float = 30) -> float:
-        """One periodic meter value of the running transaction with `SAMPLES_PER_METER_VALUE` sampled values.
+    async def meter_values(self, connector: int = 1, timeout_s: float = 30, *, sampled_values: int = SAMPLES_PER_METER_VALUE) -> float:
+        """One periodic meter value of the running transaction with `sampled_values` (1-4) sampled values.
 
+        Energy register, power, current, voltage, the first `sampled_values` of them.
         1.6: MeterValues (§4.7); 2.0.1: TransactionEvent Updated, triggerReason
         MeterValuePeriodic (E02). The energy register grows 10 Wh each time.
         Returns the latency in seconds; raises as `call` does.
@@ -281,7 +295,7 @@ class LeanChargePoint:
                             {"value": "22000", "context": "Sample.Periodic", "measurand": "Power.Active.Import", "unit": "W"},
                             {"value": "32.0", "context": "Sample.Periodic", "measurand": "Current.Import", "unit": "A"},
                             {"value": "230.0", "context": "Sample.Periodic", "measurand": "Voltage", "unit": "V"},
-                        ],
+                        ][:sampled_values],
                     }
                 ],
             }
@@ -295,7 +309,7 @@ class LeanChargePoint:
                     "triggerReason": "MeterValuePeriodic",
                     "seqNo": self._next_seq_no(),
                     "transactionInfo": {"transactionId": self.transaction_id},
-                    "meterValue": [self._meter_value_201()],
+                    "meterValue": [self._meter_value_201(sampled_values)],
                 },
                 timeout_s,
             )

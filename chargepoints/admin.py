@@ -14,9 +14,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.timezone import localtime
@@ -24,11 +29,12 @@ from ocpp.v201.enums import MutabilityEnumType
 
 from transactions.models import MeterValue, Reservation, Transaction
 
-from . import commands, operations, services
+from . import commands, operations, security, services
 from .admin_commands.outcomes import Outcome, attempt, attempt_each, command_answer, pretty_json, summarise
 from .admin_commands.views import command_links, command_view
 from .models import (
     BootNotification,
+    Certificate,
     ChargePoint,
     ChargingProfile,
     ChargingProfileInstallation,
@@ -39,6 +45,7 @@ from .models import (
     DataTransfer,
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
+    InstalledCertificate,
     OcppVersion,
     SecurityEvent,
     StationMessage,
@@ -46,6 +53,7 @@ from .models import (
     Variable,
 )
 from .ocpp import v201
+from .permissions import can_send_commands, can_set_password
 from .selectors import charge_point_list, security_event_list
 
 # The charge point page lists this many of its latest commands; the command log has the rest.
@@ -256,11 +264,133 @@ class ActiveChargingProfileInline(ReadOnlyInline):
         return charging_rate_unit(obj.profile.schedule)
 
 
+class PasswordForm(forms.Form):
+    """The admin's "set password" form: a password of the operator's, or none to have one generated."""
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="16 to 40 printable ASCII characters. Leave empty to generate one (40 hex characters, valid as a "
+        "1.6 AuthorizationKey and a 2.0.1 BasicAuthPassword).",
+    )
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if password:
+            try:
+                security.password_check_shape(password)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return password
+
+
+def renewal_due_text(certificate: Certificate) -> str:
+    if certificate.status not in (Certificate.Status.ISSUED, Certificate.Status.INSTALLED):
+        return ""
+    if certificate.not_after <= localtime():
+        return "expired"
+    return "renewal due" if certificate.renewal_due else ""
+
+
+class CertificateInline(ReadOnlyInline):
+    """Certificates the CSMS's CA issued to the charge point (SignCertificate), newest first, with renewal status."""
+
+    model = Certificate
+    verbose_name = "certificate issued by this CSMS"
+    verbose_name_plural = "certificates issued by this CSMS (SignCertificate; renewed by manage.py certificates_renew)"
+    fields = readonly_fields = (
+        "subject",
+        "serial_number",
+        "kind",
+        "status",
+        to_the_second("not_after"),
+        "renewal",
+        to_the_second("issued_at"),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-issued_at", "-id")
+
+    @admin.display(description="renewal")
+    def renewal(self, obj):
+        return renewal_due_text(obj)
+
+
+class InstalledCertificateInline(ReadOnlyInline):
+    """Certificates the charge point reported installed (GetInstalledCertificateIds) or installed on our request."""
+
+    model = InstalledCertificate
+    verbose_name_plural = "installed certificates (as last listed; refresh with List installed certificates)"
+    fields = readonly_fields = (
+        "certificate_type",
+        "subject",
+        "serial_number",
+        "hash_algorithm",
+        "issuer_name_hash",
+        to_the_second("reported_at"),
+    )
+
+
+# A connector status's badge colour (class cp-status-<kind>); any other status is amber ("other").
+STATUS_KINDS = {
+    "Available": "available",
+    "Charging": "busy",
+    "Occupied": "busy",  # 2.0.1 ConnectorStatusEnumType
+    "Faulted": "faulted",
+    "Unavailable": "unavailable",
+}
+
+
+def connector_label(connector: Connector, *, v201: bool) -> str:
+    """How a connector is named: "EVSE 1 · connector 2" on a 2.0.1 station; "2" for 1.6 (connector N is EVSE N)."""
+    if v201:
+        return f"EVSE {connector.evse_id} · connector {connector.connector_id}"
+    if connector.evse_id == connector.connector_id:
+        return str(connector.connector_id)
+    return f"{connector.evse_id}/{connector.connector_id}"
+
+
+def connector_badge(connector: Connector, *, v201: bool):
+    """A connector's status now as a coloured badge: "<label>: <status>" in a span of class cp-status-<kind>."""
+    status = connector.status or "unknown"
+    kind = STATUS_KINDS.get(connector.status, "other")
+    title = f"{connector.error_code}" if connector.error_code and connector.error_code != "NoError" else ""
+    return format_html(
+        '<span class="cp-status cp-status-{}"{}>{}: {}</span>',
+        kind,
+        format_html(' title="{}"', title) if title else "",
+        connector_label(connector, v201=v201),
+        status,
+    )
+
+
+class ConnectorStatusNowFilter(admin.SimpleListFilter):
+    """Charge points with a connector in a status *now* (its current Connector row), not at some time in the status history."""
+
+    title = "connector status now"
+    parameter_name = "connector_status_now"
+    STATUSES = {
+        "Faulted": ("has a Faulted connector", ("Faulted",)),
+        "Unavailable": ("has an Unavailable connector", ("Unavailable",)),
+        "Charging": ("has a Charging (2.0.1: Occupied) connector", ("Charging", "Occupied")),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(value, label) for value, (label, _) in self.STATUSES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.STATUSES:
+            return queryset
+        statuses = self.STATUSES[self.value()][1]
+        return queryset.filter(Exists(Connector.objects.filter(charge_point=OuterRef("pk"), status__in=statuses)))
+
+
 @admin.register(ChargePoint)
 class ChargePointAdmin(admin.ModelAdmin):
     """Charge points: registering them, their state, connectors and links to their history.
 
-    Operators with the change permission also command them: a page per
+    Operators with the send_command permission (chargepoints.permissions) also command them: a page per
     neutral operation (`command/<operation>/`, linked from the charge point page), "Send any message" and
     bulk list actions, which send each selected charge point its own
     version's message (1.6 or 2.0.1) and all at once; every command is logged
@@ -269,9 +399,12 @@ class ChargePointAdmin(admin.ModelAdmin):
     answered (1.6 §4.2, 2.0.1 B01–B03).
     """
 
+    # Connectors right after the online flag: an operator scans for faults first,
+    # and the last columns are off-screen on a 1400 px wide window.
     list_display = (
         "id",
         "online",
+        "connector_statuses",
         to_the_second("last_seen"),
         to_the_second("last_heartbeat"),
         "vendor",
@@ -279,11 +412,18 @@ class ChargePointAdmin(admin.ModelAdmin):
         "firmware_version",
         "ocpp_version",
         "registration_status",
-        "connector_statuses",
     )
-    list_filter = ("connected", "vendor", "ocpp_version", "registration_status")
-    search_fields = ("id", "vendor", "model", "serial_number", "charge_box_serial_number")
-    inlines = (ConnectorInline, ConfigurationKeyInline, ActiveChargingProfileInline)
+    list_filter = (ConnectorStatusNowFilter, "connected", "vendor", "ocpp_version", "registration_status")
+    # connectors__status: the status each connector is in now ("Faulted" finds the faulted ones).
+    search_fields = ("id", "vendor", "model", "serial_number", "charge_box_serial_number", "connectors__status")
+    search_help_text = "Identity, vendor, model, serial number, or a connector's status now (e.g. Faulted)"
+    inlines = (
+        ConnectorInline,
+        ConfigurationKeyInline,
+        ActiveChargingProfileInline,
+        CertificateInline,
+        InstalledCertificateInline,
+    )
     actions = (
         "reset_soft",
         "reset_hard",
@@ -301,10 +441,11 @@ class ChargePointAdmin(admin.ModelAdmin):
         (
             "Registration",
             {
-                "fields": ("registration_status", "last_boot_status", "security_profile", "password_set_at"),
+                "fields": ("registration_status", "last_boot_status", "security_profile", "password"),
                 "description": "The registration status is answered to the next BootNotification; "
-                "the last boot shows what was answered then. The password is set with manage.py "
-                "charge_point_password or the API, and rotated with the Change password command.",
+                "the last boot shows what was answered then. A password is set here (or with manage.py "
+                "charge_point_password or the API) when the charge point is installed, and rotated on a "
+                "connected charge point with the Change password command.",
             },
         ),
         (
@@ -350,14 +491,22 @@ class ChargePointAdmin(admin.ModelAdmin):
         return charge_point_list()
 
     def get_fieldsets(self, request, obj=None):
-        return self.add_fieldsets if obj is None else self.fieldsets
+        if obj is None:
+            return self.add_fieldsets
+        if can_set_password(request.user):
+            return self.fieldsets
+        # Who may not set a password sees its state without the link to a page that would answer 403.
+        return tuple(
+            (name, {**options, "fields": tuple("password_state" if f == "password" else f for f in options["fields"])})
+            for name, options in self.fieldsets
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         # The identity is the primary key: "editing" it would save a second
         # charge point rather than rename this one.
-        fields = [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+        fields = [f for fieldset in self.get_fieldsets(request, obj) for f in fieldset[1]["fields"]]
         return [f for f in fields if f not in self.editable_fields]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -384,7 +533,67 @@ class ChargePointAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.command_view),
             name=f"{self.opts.app_label}_{self.opts.model_name}_command",
         )
-        return [command, *super().get_urls()]
+        password = path(
+            "<path:object_id>/password/",
+            self.admin_site.admin_view(self.password_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_password",
+        )
+        return [command, password, *super().get_urls()]
+
+    @admin.display(description="Basic-auth password")
+    def password(self, obj):
+        """Whether a password is set, since when, a rotation in progress, and the link to set one (never the password)."""
+        url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_password", args=[quote(obj.pk)])
+        return format_html('{} · <a href="{}" id="set-password">Set a new password</a>', self.password_state(obj), url)
+
+    @admin.display(description="Basic-auth password")
+    def password_state(self, obj):
+        """Whether a password is set, since when, and a rotation in progress (never the password)."""
+        if obj.password_hash:
+            state = format_html("set {}", localtime(obj.password_set_at).strftime("%Y-%m-%d %H:%M:%S") if obj.password_set_at else "")
+        else:
+            state = "none set: at security profile 1 or 2 this charge point cannot connect"
+        if obj.pending_password_hash:
+            state = format_html("{}; a rotation waits for the charge point to reconnect with the new one", state)
+        return state
+
+    def password_view(self, request, object_id):
+        """GET: the form to set the charge point's Basic-auth password. POST: set it and show it, this once.
+
+        Needs the change and send_command permissions (403 otherwise): the
+        password decides whether the charge point can connect. It is chosen by the operator or generated (40 hex characters);
+        only its hash is kept (`services.charge_point_password_set`). The page
+        showing it is not cached and not redirected to, so it is not in the
+        browser's history with the password.
+        """
+        charge_point = self.get_object(request, unquote(object_id))
+        if charge_point is None:
+            raise Http404(f"No charge point {unquote(object_id)!r}")
+        if not can_set_password(request.user):
+            raise PermissionDenied
+        new_password = None
+        if request.method == "POST":
+            form = PasswordForm(request.POST)
+            if form.is_valid():
+                new_password = services.charge_point_password_set(
+                    charge_point_id=charge_point.pk, password=form.cleaned_data["password"] or None
+                )
+                form = PasswordForm()
+        else:
+            form = PasswordForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Set the password of {charge_point}",
+            "charge_point": charge_point,
+            "change_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[quote(charge_point.pk)]),
+            "form": form,
+            "new_password": new_password,
+            "has_view_permission": self.has_view_permission(request, charge_point),
+        }
+        response = TemplateResponse(request, "admin/chargepoints/chargepoint/password_form.html", context)
+        add_never_cache_headers(response)
+        return response
 
     def command_view(self, request, object_id, action):
         """The command page `action`: a neutral operation or the raw message form (`admin_commands.views`)."""
@@ -393,6 +602,7 @@ class ChargePointAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self.commands_context(request, obj))
+            context.update(self.now_context(obj))
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def commands_context(self, request, obj) -> dict:
@@ -400,13 +610,23 @@ class ChargePointAdmin(admin.ModelAdmin):
         recent = list(obj.commands.select_related("user")[:RECENT_COMMANDS])
         for command in recent:
             command.answer = command_answer(command)
-        can_send = self.has_change_permission(request, obj)
+        can_send = self.has_send_command_permission(request, obj)
         return {
             "can_send_commands": can_send,
             "command_links": command_links(obj.pk) if can_send else [],
             "recent_commands": recent,
             "command_log_url": changelist_url(Command, charge_point__id__exact=obj.pk),
         }
+
+    def now_context(self, obj) -> dict:
+        """The charge point page's "Now" panel (`chargepoints.now`), rendered as its WebSocket will push it."""
+        from .now.panel import now_panel_html  # here, not at the top: it imports connector_badge from this module
+
+        return {"now_panel": now_panel_html(charge_point_id=obj.pk)}
+
+    def has_send_command_permission(self, request, obj=None) -> bool:
+        """Whether the user may command charge points: the command pages, bulk actions and the Commands box."""
+        return can_send_commands(request.user)
 
     def send_to_each(self, request, queryset, label: str, action: str, send) -> None:
         """Send to every selected charge point at once and report all outcomes in one message.
@@ -438,27 +658,27 @@ class ChargePointAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Reset (soft)", permissions=["change"])
+    @admin.action(description="Reset (soft)", permissions=["send_command"])
     def reset_soft(self, request, queryset):
         """Reset gracefully: 1.6 Reset Soft, 2.0.1 Reset OnIdle (1.6 §5.14; 2.0.1 B11/B12)."""
         self._operate_on_each(request, queryset, "Reset (soft)", "reset", type="soft")
 
-    @admin.action(description="Reset (hard)", permissions=["change"])
+    @admin.action(description="Reset (hard)", permissions=["send_command"])
     def reset_hard(self, request, queryset):
         """Reset at once: 1.6 Reset Hard, 2.0.1 Reset Immediate (1.6 §5.14; 2.0.1 B11/B12)."""
         self._operate_on_each(request, queryset, "Reset (hard)", "reset", type="hard")
 
-    @admin.action(description="Change availability: Operative", permissions=["change"])
+    @admin.action(description="Change availability: Operative", permissions=["send_command"])
     def make_operative(self, request, queryset):
         """The whole charge point Operative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
         self._operate_on_each(request, queryset, "Change availability: Operative", "change-availability", operative=True)
 
-    @admin.action(description="Change availability: Inoperative", permissions=["change"])
+    @admin.action(description="Change availability: Inoperative", permissions=["send_command"])
     def make_inoperative(self, request, queryset):
         """The whole charge point Inoperative: 1.6 connectorId 0, 2.0.1 without an EVSE (1.6 §5.2; 2.0.1 G04)."""
         self._operate_on_each(request, queryset, "Change availability: Inoperative", "change-availability", operative=False)
 
-    @admin.action(description="Get configuration", permissions=["change"])
+    @admin.action(description="Get configuration", permissions=["send_command"])
     def get_configuration(self, request, queryset):
         """Read every key: 1.6 GetConfiguration (§5.8); 2.0.1 GetBaseReport FullInventory (B07).
 
@@ -466,7 +686,7 @@ class ChargePointAdmin(admin.ModelAdmin):
         """
         self._operate_on_each(request, queryset, "Get configuration", "get-configuration")
 
-    @admin.action(description="Clear cache", permissions=["change"])
+    @admin.action(description="Clear cache", permissions=["send_command"])
     def clear_cache(self, request, queryset):
         """ClearCache (1.6 §5.4; 2.0.1 C11): the same empty payload in both versions, so no neutral operation."""
         self.send_to_each(
@@ -477,7 +697,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             lambda cp_id: commands.call(cp_id, "ClearCache", {}, source=CommandSource.ADMIN, user=request.user),
         )
 
-    @admin.action(description="Send local list (full)", permissions=["change"])
+    @admin.action(description="Send local list (full)", permissions=["send_command"])
     def send_full_local_list(self, request, queryset):
         """The id tags table as a Full SendLocalList (1.6 §5.15; 2.0.1 D01)."""
         self._operate_on_each(request, queryset, "Send local list (full)", "send-local-list", update_type="Full")
@@ -498,17 +718,24 @@ class ChargePointAdmin(admin.ModelAdmin):
 
     @admin.display(description="connectors")
     def connector_statuses(self, obj):
-        """Statuses as "1: Charging, 2: Available"; a 2.0.1 connector numbered unlike its EVSE as "EVSE/connector"."""
+        """Each connector's status as a coloured badge (`connector_badge`); greyed and marked "stale" when the charge point is offline.
+
+        A 1.6 connector reads "1: Charging", a 2.0.1 one "EVSE 1 · connector 1: Occupied".
+        """
         # Reads the prefetched connectors (one query for the whole page), sorted
         # here because the prefetch orders by connector id alone.
         connectors = sorted(obj.connectors.all(), key=lambda c: (c.evse_id, c.connector_id))
-        return ", ".join(f"{self._connector_label(c)}: {c.status}" for c in connectors) or None
-
-    @staticmethod
-    def _connector_label(connector: Connector) -> str:
-        if connector.evse_id == connector.connector_id:
-            return str(connector.connector_id)
-        return f"{connector.evse_id}/{connector.connector_id}"
+        if not connectors:
+            return None
+        v201 = obj.ocpp_version == OcppVersion.V201
+        badges = format_html_join(" ", "{}", ((connector_badge(c, v201=v201),) for c in connectors))
+        if obj.online:
+            return format_html('<span class="cp-connectors">{}</span>', badges)
+        return format_html(
+            '<span class="cp-connectors cp-stale" title="Last reported before the charge point went offline">{} '
+            '<span class="cp-stale-label">stale</span></span>',
+            badges,
+        )
 
     @admin.display(description="history")
     def history(self, obj):
@@ -522,7 +749,8 @@ class ChargePointAdmin(admin.ModelAdmin):
             (DiagnosticsStatusNotification, "diagnostics statuses"),
             (Command, "commands"),
             (Reservation, "reservations"),
-            (StationMessage, "station messages"),  # 2.0.1's unmodelled messages, and 1.6 CSRs (SignCertificate)
+            (StationMessage, "station messages"),  # 2.0.1's unmodelled messages
+            (Certificate, "certificates"),
         ]
         if obj.ocpp_version == OcppVersion.V201:
             links += [(Variable, "device model")]
@@ -780,12 +1008,53 @@ class SecurityEventAdmin(ReadOnlyAdmin):
         return security_event_list()
 
 
+@admin.register(Certificate)
+class CertificateAdmin(ReadOnlyAdmin):
+    """Every certificate the CSMS's CA issued, soonest end first: which charge point, its status, whether renewal is due."""
+
+    list_display = (
+        "charge_point",
+        "subject",
+        "serial_number",
+        "kind",
+        "status",
+        to_the_second("not_after"),
+        "renewal",
+        to_the_second("issued_at"),
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("charge_point__id", "subject", "serial_number", "fingerprint_sha256")
+    search_help_text = "Charge point identity, subject, serial number or SHA-256 fingerprint"
+    ordering = ("not_after", "id")
+    fields = (
+        "charge_point",
+        "kind",
+        "status",
+        "status_at",
+        "subject",
+        "issuer",
+        "serial_number",
+        "fingerprint_sha256",
+        "not_before",
+        "not_after",
+        "renewal",
+        "issued_at",
+        "pem",
+        "chain_pem",
+    )
+    readonly_fields = ("renewal",)
+
+    @admin.display(description="renewal")
+    def renewal(self, obj):
+        return renewal_due_text(obj)
+
+
 # --- OCPP 2.0.1 --------------------------------------------------------------
 
 
 @admin.register(StationMessage)
 class StationMessageAdmin(ChargePointHistoryAdmin):
-    """Station-initiated messages kept as sent (2.0.1 NotifyEvent …, 1.6 and 2.0.1 SignCertificate), newest first."""
+    """Station-initiated messages kept as sent (2.0.1 NotifyEvent …), newest first."""
 
     list_display = (to_the_second("received_at"), "charge_point", "action")
     # The actions the 2.0.1 handlers store as StationMessage, so the filter
@@ -944,7 +1213,8 @@ class VariableAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and (obj is None or obj.writable)
+        # Saving a value sends SetVariables to the station: a command, not only a change of the row.
+        return super().has_change_permission(request, obj) and can_send_commands(request.user) and (obj is None or obj.writable)
 
     def has_delete_permission(self, request, obj=None):
         # As for the history: only so that deleting a charge point can cascade.

@@ -9,6 +9,9 @@ class ChargepointsConfig(AppConfig):
     verbose_name = "Charge points"
 
     def ready(self):
+        from . import dbprogress
+
+        dbprogress.install()
         if settings.OCPP_SECURITY_PROFILE == 0:
             logging.getLogger("csms.ocpp").warning(
                 "OCPP_SECURITY_PROFILE=none: charge points connect without authentication. For labs only: any "

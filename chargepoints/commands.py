@@ -18,7 +18,7 @@ applies what follows from it (the version's `answers`) and sends the outcome
 Errors (`chargepoints.exceptions`), each a `CommandError` with an HTTP status for the API:
 `UnknownChargePoint` 404, `UnknownAction` 400, `InvalidPayload` 400,
 `ChargePointOffline` 409, `QueueFull` 429, `CallErrorReceived` 502,
-`InvalidResponse` 502, `CommandTimeout` 504.
+`InvalidResponse` 502, `MessagingUnavailable` 503 (Redis unreachable), `CommandTimeout` 504.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from ocpp.charge_point import remove_nones, snake_to_camel_case
 
+from csms.channel_layer import LAYER_ERRORS
+
 from . import ocpp, selectors, services
 from .exceptions import (  # noqa: F401 (the errors callers catch, as commands.X)
     CallErrorReceived,
@@ -43,6 +45,7 @@ from .exceptions import (  # noqa: F401 (the errors callers catch, as commands.X
     InvalidArguments,
     InvalidPayload,
     InvalidResponse,
+    MessagingUnavailable,
     QueueFull,
     UnknownAction,
     UnknownChargePoint,
@@ -163,17 +166,24 @@ async def acall(
     # The default prefix: channels-redis reads all of a process's "specific." channels with one
     # BZPOPMIN, so a reply channel under another prefix waits (up to 5 s) behind consumers' reads.
     reply_channel = await layer.new_channel()
-    await layer.group_send(
-        ChargePoint.group_name_for(charge_point_id),
-        {
-            "type": "ocpp.call",
-            "command_id": command.pk,
-            "action": action,
-            "payload": payload,
-            "timeout": timeout,
-            "reply_channel": reply_channel,
-        },
-    )
+    try:
+        await layer.group_send(
+            ChargePoint.group_name_for(charge_point_id),
+            {
+                "type": "ocpp.call",
+                "command_id": command.pk,
+                "action": action,
+                "payload": payload,
+                "timeout": timeout,
+                "reply_channel": reply_channel,
+            },
+        )
+    except LAYER_ERRORS as error:
+        unavailable = MessagingUnavailable(
+            f"Cannot reach the process holding {charge_point_id!r}: the channel layer is unavailable ({type(error).__name__})",
+            command_id=command.pk,
+        )
+        raise await _give_up(command, CommandStatus.FAILED, unavailable) from None
     try:
         message = await asyncio.wait_for(layer.receive(reply_channel), ACK_TIMEOUT_S)
     except TimeoutError:

@@ -10,6 +10,15 @@ Lifecycle (OCPP-J 1.6 §3):
 - disconnect: leave the group and mark the charge point offline unless a newer
   connection already owns it.
 
+The live frame console (`chargepoints.console`): a console's `console.watch`
+to the group makes this connection copy its frames to it (`self.console`, a
+`FrameTap`) while the watch lasts; with no console watching, a frame costs
+one empty-dict check.
+
+Bridge mode (`chargepoints.mqtt.bridge`, MQTT_BRIDGE): each frame in and out
+is also queued for publishing to MQTT in EMQX's envelope; off, it costs one
+module-attribute check.
+
 Rejections before the upgrade are answered by daphne with HTTP 403.
 """
 
@@ -23,12 +32,17 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from ocpp.charge_point import remove_nones
 
-from . import ocpp, redaction, security, services
-from .exceptions import CommandOutcome, FailureReason
-from .models import IDENTITY_RE, ChargePoint, CommandStatus, SecurityEvent
+from csms.channel_layer import LAYER_ERRORS
+from csms.consumers import NoDatabaseHopMixin
+
+from . import ocpp, presence, security, services, touching
+from .console.tap import FrameTap
+from .models import IDENTITY_RE, ChargePoint, SecurityEvent
+from .mqtt import bridge
 from .ocpp import rpc
+from .ocpp.outgoing import CommandRunner
+from .ocpp.processing import CallProcessor
 from .ocpp.session import Session
 
 logger = logging.getLogger("csms.ocpp")
@@ -41,20 +55,23 @@ TAKEOVER_CLOSE_CODE = 4000
 LAST_SEEN_WRITING_ACTIONS = {"BootNotification", "Heartbeat"}
 
 
-class OcppConsumer(AsyncWebsocketConsumer):
+class OcppConsumer(NoDatabaseHopMixin, AsyncWebsocketConsumer):
     """Serves one charge point's OCPP-J WebSocket at /ocpp/<id> or /ocpp/<version>/<id>."""
 
     session: Session | None = None
     group_name: str | None = None
     closing = False
+    console: FrameTap | None = None  # the live frame console's watchers, from connect on
+    calls: CallProcessor | None = None  # answers this session's CALLs, from connect on
+    commands: CommandRunner | None = None  # sends commands to it one at a time, from connect on
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Commands to the charge point: queued, sent one at a time by a task
         # of their own so this consumer keeps reading frames (trap 1).
-        self._commands: asyncio.Queue = asyncio.Queue()
-        self._command_worker: asyncio.Task | None = None
-        self._pending: dict[str, asyncio.Future] = {}
+        # Work handlers asked for after their answer (Session.after_answer), cancelled on disconnect.
+        self._follow_ups: set[asyncio.Task] = set()
+        self._touching: asyncio.Future | None = None  # the last_seen write in progress
 
     async def connect(self):
         kwargs = self.scope["url_route"]["kwargs"]
@@ -75,11 +92,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if subprotocol is None:
             logger.info("%s: no subprotocol offered; speaking OCPP %s", charge_point_id, version)
 
-        # Authentication (security profiles 1 and 2) before anything else touches
+        # Authentication (security profiles 1 to 3) before anything else touches
         # the charge point's session: a refused connection cannot take it over.
         # Every refusal looks the same to the client (HTTP 403): an unknown
         # identity, a wrong password and no credentials cannot be told apart.
-        address, tls = self._client()
+        address, tls, client_cert_chain = self._client()
         if security.throttled(charge_point_id, address):
             logger.warning("%s: rejected connection from %s: too many failed authentications", charge_point_id, address)
             await self.close()
@@ -93,7 +110,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 allow_unknown=settings.OCPP_ALLOW_UNKNOWN_CHARGE_POINTS,
                 credentials=security.basic_credentials(self._header(b"authorization"), charge_point_id),
                 tls=tls,
+                client_cert_chain=client_cert_chain,
                 source_address=address,
+                server_process_id=presence.PROCESS_ID,
             )
         except services.ConnectionRefused as refused:
             logger.warning("%s: rejected connection from %s: %s", charge_point_id, address, refused.reason)
@@ -115,14 +134,29 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # one reconnecting without rebooting keeps that. 1.6 is not gated.
             accepted=not ocpp.dialect(version).REGISTRATION_GATED or cp.last_boot_status == "Accepted",
         )
+        self.calls = CallProcessor(self.session)
+        self.console = FrameTap(channel_layer=self.channel_layer, charge_point_id=charge_point_id, session_id=session_id, version=version)
+        self.commands = CommandRunner(
+            session=self.session, channel_layer=self.channel_layer, send_frame=self._send_frame, console=self.console
+        )
         self.group_name = ChargePoint.group_name_for(charge_point_id)
         # Tell an older connection of this charge point to close, then join.
-        await self.channel_layer.group_send(self.group_name, {"type": "session.takeover", "session_id": session_id})
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        # Without Redis the session is still served (frames need only the
+        # database); the layer joins the group once Redis is back, and
+        # commands answer 503 until then.
+        try:
+            await self.channel_layer.group_send(self.group_name, {"type": "session.takeover", "session_id": session_id})
+        except LAYER_ERRORS as error:
+            logger.error("%s: older connections not told to close (%s)", charge_point_id, error)
+        try:
+            await self.channel_layer.group_add(self.group_name, self.channel_name)
+        except LAYER_ERRORS as error:
+            logger.error("%s: not in its group yet (%s): commands reach it once the layer has joined it", charge_point_id, error)
         self._group_joined_at = time.monotonic()
         self._seen_written_at = time.monotonic()
         await self.accept(subprotocol)
         self.accepted = True
+        presence.session_opened(charge_point_id, session_id)
         logger.info("%s: connected (OCPP %s, session %s)", charge_point_id, version, session_id)
 
     def _header(self, name: bytes) -> bytes | None:
@@ -132,10 +166,20 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 return value
         return None
 
-    def _client(self) -> tuple[str | None, bool]:
-        """(the client's IP address, whether it connected over TLS), believing a trusted proxy's X-Forwarded-* headers."""
+    def _client(self) -> tuple[str | None, bool, list[str]]:
+        """(the client's IP address, whether it connected over TLS, its TLS client certificate chain as PEM strings).
+
+        From our own TLS (csms/tls.py): the scope's `scheme` and its ASGI TLS
+        extension. From a proxy in OCPP_TRUSTED_PROXIES: its X-Forwarded-For,
+        X-Forwarded-Proto and client certificate header
+        (OCPP_PROXY_CLIENT_CERT_HEADER) instead; a certificate in the scope
+        would then be the proxy's own, not the charge point's. Anyone else's
+        forwarded headers are ignored.
+        """
         address = (self.scope.get("client") or [None])[0]
         tls = self.scope.get("scheme") in ("wss", "https")
+        tls_extension = (self.scope.get("extensions") or {}).get("tls") or {}
+        chain = list(tls_extension.get("client_cert_chain") or []) if tls else []
         if address and address in settings.OCPP_TRUSTED_PROXIES:
             forwarded_for = self._header(b"x-forwarded-for")
             if forwarded_for:
@@ -143,7 +187,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             forwarded_proto = self._header(b"x-forwarded-proto")
             if forwarded_proto:
                 tls = forwarded_proto.decode("latin-1").strip().lower() in ("https", "wss")
-        return address, tls
+            header = settings.OCPP_PROXY_CLIENT_CERT_HEADER.lower().encode("latin-1")
+            chain = security.client_cert_chain_from_header(self._header(header)) if tls else []
+        return address, tls, chain
 
     @staticmethod
     def _negotiate(offered: list[str], path_version: str | None) -> tuple[str | None, str | None]:
@@ -163,13 +209,49 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.session is None:
             return
         self.closing = True
-        await self._fail_commands()
-        if self.group_name:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        owned = await database_sync_to_async(services.charge_point_disconnect)(
-            charge_point_id=self.session.charge_point_id, session_id=self.session.session_id
+        for task in list(self._follow_ups):
+            task.cancel()
+        await self.commands.fail_all()
+        await self.console.close()
+        presence.session_closed(self.session.charge_point_id, self.session.session_id)
+        # Leaving the group and marking the charge point offline are independent,
+        # and each runs to its end even when daphne cancels a disconnect that
+        # waited too long behind others (a burst): shielded tasks of their own.
+        leave = asyncio.ensure_future(self._leave_group()) if self.group_name else None
+        owned = await asyncio.shield(
+            database_sync_to_async(services.charge_point_disconnect)(
+                charge_point_id=self.session.charge_point_id, session_id=self.session.session_id
+            )
         )
         logger.info("%s: disconnected (code %s)%s", self.session.charge_point_id, code, "" if owned else " after takeover")
+        if leave is not None:
+            await asyncio.shield(leave)
+
+    async def _leave_group(self) -> None:
+        try:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        except LAYER_ERRORS as error:
+            # The membership expires with the group (group_expiry) and a
+            # message to this closed channel is dropped; nothing is lost.
+            logger.warning("%s: group not left (%s)", self.session.charge_point_id, error)
+
+    async def csms_shutdown(self, event):
+        """The server is stopping (csms/server.py): close with `event["code"]` (1012) once what came before is handled.
+
+        Frames received before this message were processed first (one queue,
+        in order). A command in flight gets up to `event["command_grace"]`
+        seconds for its answer; queued ones fail as Offline on disconnect.
+        The disconnect handler then marks the charge point offline.
+        """
+        if self.session is None:
+            await self.close(code=event["code"])
+            return
+        self.closing = True
+        in_flight = self.commands.in_flight()
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=event["command_grace"])
+        logger.info("%s: closing for a server shutdown (%s)", self.session.charge_point_id, event["code"])
+        await self.close(code=event["code"])
 
     async def session_takeover(self, event):
         """A newer connection of the same charge point took over: close this one."""
@@ -177,6 +259,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.info("%s: closing older connection after takeover", self.session.charge_point_id)
             self.closing = True
             await self.close(code=TAKEOVER_CLOSE_CODE)
+
+    # --- the live frame console (chargepoints.console) ------------------
+
+    async def console_watch(self, event):
+        """A console asks for this connection's frames (or renews): `event["channel"]` gets them for a minute."""
+        if self.console is not None:
+            self.console.watch(event.get("channel"))
+
+    async def console_unwatch(self, event):
+        """A console closed: stop copying frames to `event["channel"]`."""
+        if self.console is not None:
+            self.console.unwatch(event.get("channel"))
 
     # --- frames in -----------------------------------------------------
 
@@ -189,6 +283,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
         cp_id = self.session.charge_point_id
         if protocol_logger.isEnabledFor(logging.DEBUG):
             protocol_logger.debug("%s in %s", cp_id, text_data)
+        if self.console.watchers:
+            self.console.frame("in", text_data)
+        if bridge.ACTIVE:
+            bridge.frame(cp_id, self.session.version, "in", text_data)
 
         try:
             message = rpc.parse_frame(text_data)
@@ -206,190 +304,69 @@ class OcppConsumer(AsyncWebsocketConsumer):
             if message.action in LAST_SEEN_WRITING_ACTIONS:
                 self._seen_written_at = time.monotonic()
         else:
-            self._handle_reply(message)
+            self.commands.answer(message)
         await self._touch()
 
     async def _handle_call(self, call: rpc.Call) -> None:
-        version = self.session.version
-        handler = ocpp.dialect(version).HANDLERS.get(call.action)
+        frame, answered = await self.calls.answer(call)
+        await self._send_frame(frame)
+        if answered:
+            self._start_follow_ups()
+
+    def _start_follow_ups(self) -> None:
+        """Start what the handler asked for after its answer (Session.after_answer), as tracked tasks."""
+        follow_ups, self.session.follow_ups = self.session.follow_ups, []
+        for make_coroutine in follow_ups:
+            task = asyncio.create_task(self._follow_up(make_coroutine))
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+    async def _follow_up(self, make_coroutine) -> None:
         try:
-            if handler is None:
-                if call.action in rpc.known_actions(version):
-                    raise rpc.RpcError(
-                        rpc.ErrorKind.NOT_SUPPORTED,
-                        f"{call.action} is not an action a charge point sends to a central system",
-                        unique_id=call.unique_id,
-                    )
-                raise rpc.RpcError(rpc.ErrorKind.NOT_IMPLEMENTED, f"Unknown action {call.action!r}", unique_id=call.unique_id)
-            rpc.validate_payload(version, call.action, call.payload, unique_id=call.unique_id)
-            self._check_registration(call)
-            result = await handler(self.session, call.payload)
-            payload = remove_nones(result)
-            try:
-                rpc.validate_payload(version, call.action, payload, response=True, unique_id=call.unique_id)
-            except rpc.RpcError as error:
-                # Our own answer is wrong: that is no fault of the charge point's.
-                raise RuntimeError(f"invalid {call.action} response {payload}: {error.description}") from error
-        except rpc.RpcError as error:
-            logger.warning("%s: %s %s: %s", self.session.charge_point_id, call.action, error.kind.value, error.description)
-            await self._send_frame(error.frame(version))
-            return
+            await make_coroutine()
+        except asyncio.CancelledError:
+            raise
         except Exception:
-            logger.exception("%s: %s handler failed", self.session.charge_point_id, call.action)
-            error = rpc.RpcError(rpc.ErrorKind.INTERNAL, f"{call.action} could not be processed", unique_id=call.unique_id)
-            await self._send_frame(error.frame(version))
-            return
-        await self._send_frame(rpc.call_result_frame(call.unique_id, payload))
-
-    def _check_registration(self, call: rpc.Call) -> None:
-        """OCPP 2.0.1 B02/B03: until a boot is Accepted, only BootNotification and triggered messages pass."""
-        session = self.session
-        if session.accepted or call.action in ocpp.dialect(session.version).ALLOWED_BEFORE_ACCEPTED:
-            return
-        if call.action in session.triggered:
-            session.triggered.discard(call.action)
-            return
-        raise rpc.RpcError(
-            rpc.ErrorKind.SECURITY,
-            f"{call.action} refused: the station's registration is not Accepted (send BootNotification)",
-            unique_id=call.unique_id,
-        )
-
-    def _handle_reply(self, message: rpc.CallResult | rpc.CallError) -> None:
-        future = self._pending.get(message.unique_id)
-        if future is None or future.done():
-            # A reply to nothing we are waiting for: too late, or never asked.
-            logger.warning(
-                "%s: unexpected %s for unique id %s",
-                self.session.charge_point_id,
-                message.message_type.name,
-                message.unique_id,
-            )
-            return
-        future.set_result(message)
+            logger.exception("%s: work after an answer failed", self.session.charge_point_id)
 
     # --- commands out (chargepoints.commands) --------------------------
 
     async def ocpp_call(self, event):
-        """Queue a command from `commands.acall` and acknowledge it at once; a task sends it."""
+        """Queue a command from `commands.acall` and acknowledge it at once; a task sends it (`CommandRunner`)."""
         if self.session is None or self.closing:
             return  # a closing connection stays silent; the caller waits for the live one
-        limit = settings.OCPP_COMMAND_QUEUE_SIZE
-        if self._commands.qsize() >= limit:
-            outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.QUEUE_FULL, queued=limit)
-            await self._finish(event, outcome)
-            return
-        event["queued_at"] = time.monotonic()
-        self._commands.put_nowait(event)
-        await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.queued"})
-        if self._command_worker is None or self._command_worker.done():
-            self._command_worker = asyncio.create_task(self._run_commands())
-
-    async def _run_commands(self) -> None:
-        while not self._commands.empty():
-            event = self._commands.get_nowait()
-            try:
-                outcome = await self._send_command(event)
-            except asyncio.CancelledError:
-                # Disconnected with this command in flight or about to be sent.
-                await self._finish(event, CommandOutcome(status=CommandStatus.OFFLINE, reason=FailureReason.DISCONNECTED))
-                raise
-            except Exception:
-                logger.exception("%s: command %s failed", self.session.charge_point_id, event["action"])
-                outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.INTERNAL_ERROR)
-            # Shielded: a disconnect right after the answer (Reset, then reboot)
-            # must not cancel telling the caller what the charge point said.
-            await asyncio.shield(self._finish(event, outcome))
-
-    async def _send_command(self, event) -> CommandOutcome:
-        """Send one CALL and wait for its answer within what is left of the caller's timeout."""
-        command_id, action, payload = event["command_id"], event["action"], event["payload"]
-        remaining = event["timeout"] - (time.monotonic() - event["queued_at"])
-        if remaining <= 0:
-            return CommandOutcome(status=CommandStatus.TIMEOUT)
-        unique_id = uuid.uuid4().hex
-        future = asyncio.get_running_loop().create_future()
-        self._pending[unique_id] = future
-        try:
-            await database_sync_to_async(services.command_mark_sent)(command_id=command_id, unique_id=unique_id)
-            sent = time.monotonic()
-            # The protocol debug log shows the CALL with its secrets hidden (AuthorizationKey, BasicAuthPassword …).
-            logged = redaction.redact(self.session.version, action, payload) if protocol_logger.isEnabledFor(logging.DEBUG) else None
-            await self._send_frame(rpc.call_frame(unique_id, action, payload), logged=logged and rpc.call_frame(unique_id, action, logged))
-            try:
-                reply = await asyncio.wait_for(future, remaining)
-            except TimeoutError:
-                return CommandOutcome(status=CommandStatus.TIMEOUT)
-        finally:
-            self._pending.pop(unique_id, None)
-        round_trip_ms = round((time.monotonic() - sent) * 1000)
-
-        if isinstance(reply, rpc.CallError):
-            return CommandOutcome(
-                status=CommandStatus.CALL_ERROR,
-                error_code=reply.error_code,
-                error_description=reply.error_description,
-                error_details=reply.error_details,
-                round_trip_ms=round_trip_ms,
-            )
-        try:
-            rpc.validate_payload(self.session.version, action, reply.payload, response=True)
-        except rpc.RpcError as error:
-            return CommandOutcome(
-                status=CommandStatus.FAILED,
-                reason=FailureReason.INVALID_RESPONSE,
-                response=reply.payload,
-                error_description=f"invalid answer: {error.description}",
-                round_trip_ms=round_trip_ms,
-            )
-        if action == "TriggerMessage" and reply.payload.get("status") == "Accepted":
-            # Before any await: the triggered message may be the very next frame.
-            requested = payload["requestedMessage"]
-            triggered = getattr(ocpp.dialect(self.session.version), "TRIGGERED_ACTIONS", {})
-            self.session.triggered.add(triggered.get(requested, requested))
-        return CommandOutcome(status=CommandStatus.ANSWERED, response=reply.payload, round_trip_ms=round_trip_ms)
-
-    async def _finish(self, event, outcome: CommandOutcome) -> None:
-        """Record the command's outcome (and apply what follows from it), then tell the caller.
-
-        The caller hears of it even when recording fails: it would otherwise
-        wait for its timeout for an answer the charge point gave.
-        """
-        try:
-            await database_sync_to_async(services.command_finish)(command_id=event["command_id"], outcome=outcome)
-        except Exception:
-            logger.exception("%s: could not record command %s", self.session.charge_point_id, event["command_id"])
-            if outcome.status == CommandStatus.ANSWERED:
-                outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.INTERNAL_ERROR)
-        await self.channel_layer.send(event["reply_channel"], outcome.to_message())
-
-    async def _fail_commands(self) -> None:
-        """On disconnect: the command in flight and every queued one end as offline."""
-        if self._command_worker is not None and not self._command_worker.done():
-            self._command_worker.cancel()
-            try:
-                await self._command_worker
-            except (asyncio.CancelledError, Exception):
-                pass
-        while not self._commands.empty():
-            event = self._commands.get_nowait()
-            await self._finish(event, CommandOutcome(status=CommandStatus.OFFLINE, reason=FailureReason.DISCONNECTED))
+        await self.commands.enqueue(event)
 
     async def _send_frame(self, frame: str, *, logged: str | None = None) -> None:
-        """Send `frame`; the protocol debug log shows `logged` in its place when given (a copy without secrets)."""
+        """Send `frame`; the protocol debug log and the console show `logged` in its place when given (a copy without secrets)."""
         if protocol_logger.isEnabledFor(logging.DEBUG):
             protocol_logger.debug("%s out %s", self.session.charge_point_id, logged or frame)
+        if self.console.watchers:
+            # Before sending: the answer to this frame cannot then reach the console ahead of it.
+            self.console.frame("out", logged or frame)
+        if bridge.ACTIVE:
+            bridge.frame(self.session.charge_point_id, self.session.version, "out", frame)
         await self.send(text_data=frame)
+
+    def _touched(self, write: asyncio.Future) -> None:
+        if not write.cancelled() and write.exception() is not None:
+            logger.warning("%s: last_seen not written", self.session.charge_point_id if self.session else "?", exc_info=write.exception())
 
     async def _touch(self) -> None:
         """Write last_seen at most every OCPP_LAST_SEEN_WRITE_INTERVAL seconds; refresh group membership."""
         now = time.monotonic()
-        if now - self._seen_written_at >= settings.OCPP_LAST_SEEN_WRITE_INTERVAL:
+        if now - self._seen_written_at >= settings.OCPP_LAST_SEEN_WRITE_INTERVAL and (self._touching is None or self._touching.done()):
+            # In the background, one write at a time: the next frame is not
+            # held up by it, nor by a database that stopped answering.
             self._seen_written_at = now
-            await database_sync_to_async(services.charge_point_touch)(charge_point_id=self.session.charge_point_id)
+            self._touching = asyncio.ensure_future(touching.touch(self.session.charge_point_id))
+            self._touching.add_done_callback(self._touched)
         if now - self._group_joined_at >= GROUP_REFRESH_SECONDS:
             self._group_joined_at = now
-            await self.channel_layer.group_add(self.group_name, self.channel_name)
+            try:
+                await self.channel_layer.group_add(self.group_name, self.channel_name)
+            except LAYER_ERRORS as error:
+                logger.warning("%s: group membership not refreshed (%s)", self.session.charge_point_id, error)
 
 
 class RejectConsumer(AsyncWebsocketConsumer):

@@ -61,6 +61,15 @@ class QueueFull(CommandError):
     http_status = 429
 
 
+class MessagingUnavailable(CommandError):
+    """The channel layer (Redis) that carries commands to the charge point's process is unreachable (HTTP 503).
+
+    Nothing was sent; the caller may try again once it is back.
+    """
+
+    http_status = 503
+
+
 class CallErrorReceived(CommandError):
     """The charge point answered with a CALLERROR; details hold error_code, error_description, error_details."""
 

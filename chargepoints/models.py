@@ -50,6 +50,31 @@ class SecurityProfile(models.IntegerChoices):
     CLIENT_CERTIFICATE = 3, "3: TLS client certificate"
 
 
+class ServerProcess(models.Model):
+    """A running server process's lease on the charge point connections it holds (docs/reliability.md, "Presence").
+
+    Each process renews `renewed_at` every OCPP_PRESENCE_TTL / 3 seconds
+    (`chargepoints.presence`). A lease not renewed for OCPP_PRESENCE_TTL
+    seconds is a dead process: its charge points read offline at once
+    (`ChargePoint.online`), and the next sweep of any process clears their
+    `connected` flags and deletes the lease.
+    """
+
+    id = models.CharField(primary_key=True, max_length=32)
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    renewed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid} ({self.id[:8]})"
+
+    @property
+    def alive(self) -> bool:
+        """Renewed within the last OCPP_PRESENCE_TTL seconds."""
+        return timezone.now() - self.renewed_at <= timedelta(seconds=settings.OCPP_PRESENCE_TTL)
+
+
 class ChargePoint(models.Model):
     """A charge point (OCPP 2.0.1: charging station) and its last known state.
 
@@ -96,6 +121,10 @@ class ChargePoint(models.Model):
 
     connected = models.BooleanField(default=False, db_index=True)
     session_id = models.CharField(max_length=32, blank=True, editable=False)
+    # The process whose lease vouches for `connected` (None: written before leases, or never connected).
+    server_process = models.ForeignKey(
+        ServerProcess, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="charge_points"
+    )
     connected_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
@@ -112,10 +141,18 @@ class ChargePoint(models.Model):
     local_list_version = models.IntegerField(null=True, blank=True)
     local_list_synced_at = models.DateTimeField(null=True, blank=True)
 
+    # When the CSMS last asked it for a new CSR because its certificate ends soon
+    # (TriggerMessage / ExtendedTriggerMessage, answered): not asked again before
+    # OCPP_CERTIFICATE_RENEWAL_RETRY_HOURS, whatever it boots.
+    certificate_renewal_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["id"]
+        # Commanding a charge point (reset, start charging, change its password …) reaches the
+        # hardware: a permission of its own, not implied by changing the row (chargepoints.permissions).
+        permissions = [("send_command", "Can send commands to charge points")]
 
     def __str__(self):
         return self.id
@@ -151,11 +188,15 @@ class ChargePoint(models.Model):
     def online(self) -> bool:
         """True while a socket is open and the charge point was heard from recently.
 
-        A process that dies cannot clear `connected`; requiring a frame within
-        two heartbeat intervals (plus a minute of slack) keeps such a charge
-        point from looking online forever.
+        A process that dies cannot clear `connected`: the connection must
+        belong to a process whose lease is alive (renewed within
+        OCPP_PRESENCE_TTL seconds), and a frame must have come within two
+        heartbeat intervals plus a minute (a socket silently gone). Reads
+        `server_process`: select it with the charge point (selectors do).
         """
         if not self.connected or self.last_seen is None:
+            return False
+        if self.server_process_id is not None and (self.server_process is None or not self.server_process.alive):
             return False
         horizon = timedelta(seconds=2 * settings.OCPP_HEARTBEAT_INTERVAL + 60)
         return timezone.now() - self.last_seen <= horizon
@@ -587,6 +628,10 @@ class SecurityEvent(models.Model):
     AUTHENTICATION_THROTTLED = "AuthenticationThrottled"
     SECURITY_PROFILE_CHANGED = "SecurityProfileChanged"
     PASSWORD_CHANGED = "PasswordChanged"
+    # Security profile 3: a client certificate that does not chain to the charge point CA,
+    # is out of its validity period, or names another charge point.
+    INVALID_CLIENT_CERTIFICATE = "InvalidClientCertificate"
+    CERTIFICATE_SIGNING_REJECTED = "CertificateSigningRejected"
 
     # No foreign key: failed attempts name identities that may not be registered.
     charge_point_id = models.CharField("charge point", max_length=48, db_index=True)
@@ -603,3 +648,94 @@ class SecurityEvent(models.Model):
 
     def __str__(self):
         return f"{self.charge_point_id}: {self.type}"
+
+
+class Certificate(models.Model):
+    """A certificate this CSMS's CA issued to a charge point (SignCertificate → CertificateSigned).
+
+    1.6 Security Whitepaper A02/A03 and 2.0.1 A02/A03. `status`: issued (signed,
+    CertificateSigned not answered yet), installed (answered Accepted),
+    rejected (answered Rejected), superseded (a newer certificate of the same
+    kind was installed), revoked (withdrawn by an operator). `serial_number`
+    is hex as OCPP writes it; `fingerprint_sha256` 64 hex characters of the DER.
+    """
+
+    class Kind(models.TextChoices):
+        CHARGE_POINT = "ChargePointCertificate", "charge point certificate"
+        V2G = "V2GCertificate", "V2G certificate"
+
+    class Status(models.TextChoices):
+        ISSUED = "issued"
+        INSTALLED = "installed"
+        REJECTED = "rejected"
+        SUPERSEDED = "superseded"
+        REVOKED = "revoked"
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="certificates")
+    kind = models.CharField(max_length=24, choices=Kind.choices, default=Kind.CHARGE_POINT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED, db_index=True)
+    serial_number = models.CharField(max_length=40)
+    subject = models.CharField(max_length=255)
+    issuer = models.CharField(max_length=255)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField(db_index=True)
+    fingerprint_sha256 = models.CharField("SHA-256 fingerprint", max_length=64, unique=True)
+    pem = models.TextField("certificate (PEM)")
+    chain_pem = models.TextField("chain sent (PEM)", help_text="The leaf and the intermediates, as sent in CertificateSigned.")
+    issued_at = models.DateTimeField(default=timezone.now)
+    status_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["charge_point_id", "-issued_at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "kind", "-not_after"])]
+
+    def __str__(self):
+        return f"{self.subject} ({self.serial_number})"
+
+    @property
+    def renewal_due(self) -> bool:
+        """Whether it ends within OCPP_CERTIFICATE_RENEWAL_DAYS (or has ended)."""
+        return self.not_after <= timezone.now() + timedelta(days=settings.OCPP_CERTIFICATE_RENEWAL_DAYS)
+
+
+class InstalledCertificate(models.Model):
+    """A certificate a charge point reports installed (GetInstalledCertificateIds), or installed on our request.
+
+    Identified as OCPP does, by CertificateHashDataType (hash algorithm,
+    issuer name hash, issuer key hash, serial number; hex). `certificate_type`
+    is the version's word (1.6 CentralSystemRootCertificate, 2.0.1
+    CSMSRootCertificate, V2GCertificateChain …); `child_certificates` the 2.0.1
+    childCertificateHashData as reported. Kept current by the answers to
+    GetInstalledCertificateIds, InstallCertificate and DeleteCertificate.
+    """
+
+    charge_point = models.ForeignKey(ChargePoint, on_delete=models.CASCADE, related_name="installed_certificates")
+    certificate_type = models.CharField(max_length=40)
+    hash_algorithm = models.CharField(max_length=8)
+    issuer_name_hash = models.CharField(max_length=128)
+    issuer_key_hash = models.CharField(max_length=128)
+    serial_number = models.CharField(max_length=40)
+    child_certificates = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=255, blank=True, help_text="Known when it was installed through this CSMS.")
+    reported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["charge_point_id", "certificate_type", "serial_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge_point", "hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"],
+                name="installed_certificate_unique_per_station",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.certificate_type} {self.serial_number} on {self.charge_point_id}"
+
+    def hash_data(self) -> dict:
+        """CertificateHashDataType as OCPP sends it (camelCase)."""
+        return {
+            "hashAlgorithm": self.hash_algorithm,
+            "issuerNameHash": self.issuer_name_hash,
+            "issuerKeyHash": self.issuer_key_hash,
+            "serialNumber": self.serial_number,
+        }

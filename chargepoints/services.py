@@ -8,17 +8,20 @@ one call per OCPP frame (DESIGN.md trap 4).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from . import ocpp, redaction, security
+from webhooks import services as webhooks
+
+from . import live, ocpp, pki, redaction, security
 from .exceptions import CommandOutcome, UnknownChargePoint
 from .models import (
     BootNotification,
+    Certificate,
     ChargePoint,
     ChargingProfile,
     ChargingProfileInstallation,
@@ -29,9 +32,11 @@ from .models import (
     DataTransfer,
     DiagnosticsStatusNotification,
     FirmwareStatusNotification,
+    InstalledCertificate,
     RegistrationStatus,
     SecurityEvent,
     SecurityProfile,
+    ServerProcess,
     StationMessage,
     StatusNotification,
     Variable,
@@ -50,13 +55,19 @@ class ConnectionRefused(Exception):
         self.event_type = event_type
 
 
-def _refusal(cp: ChargePoint | None, credentials: tuple[str, str] | None, tls: bool) -> tuple[str, str] | None:
+def _refusal(
+    cp: ChargePoint | None, credentials: tuple[str, str] | None, tls: bool, client_cert_chain: list[str] | None = None
+) -> tuple[str, str] | None:
     """(event type, reason) why `cp` may not connect with `credentials` over a connection with(out) TLS; None if it may.
 
     Security profiles (1.6 Security Whitepaper §2, 2.0.1 A00): 0 serves any
     registered identity; 1 needs the Basic-auth password; 2 needs it over TLS;
-    3 (client certificates) is not served yet, so such a charge point is
-    refused rather than let in on less (downgrade protection, 2.0.1 A05).
+    3 needs TLS and a client certificate (`client_cert_chain`, PEM, leaf
+    first) that chains to OCPP_CHARGE_POINT_CA_CERT and names the identity or
+    the serial number of the charge point's last boot as its CN. Profile 3
+    uses no Basic auth: a password sent along is ignored, and one without a
+    certificate is refused (downgrade protection, 2.0.1 A05). Profiles 1 and 2
+    ignore a client certificate and check the password.
     """
     if cp is None:
         return SecurityEvent.AUTHENTICATION_FAILED, "unknown identity"
@@ -66,7 +77,15 @@ def _refusal(cp: ChargePoint | None, credentials: tuple[str, str] | None, tls: b
     if profile >= SecurityProfile.BASIC_TLS and not tls:
         return SecurityEvent.SECURITY_PROFILE_DOWNGRADE, f"security profile {profile} needs TLS (wss://)"
     if profile >= SecurityProfile.CLIENT_CERTIFICATE:
-        return SecurityEvent.AUTHENTICATION_FAILED, "security profile 3 (client certificates) is not served yet"
+        if not client_cert_chain:
+            return SecurityEvent.SECURITY_PROFILE_DOWNGRADE, f"security profile {profile} needs a TLS client certificate"
+        try:
+            security.client_certificate_verify(
+                client_cert_chain, ca_file=settings.OCPP_CHARGE_POINT_CA_CERT, identities=[cp.pk, cp.serial_number]
+            )
+        except security.CertificateRefused as refused:
+            return SecurityEvent.INVALID_CLIENT_CERTIFICATE, refused.reason
+        return None
     if credentials is None:
         return SecurityEvent.AUTHENTICATION_FAILED, "no Basic-auth credentials"
     username, password = credentials
@@ -87,28 +106,42 @@ def charge_point_connect(
     allow_unknown: bool,
     credentials: tuple[str, str] | None = None,
     tls: bool = False,
+    client_cert_chain: list[str] | None = None,
     source_address: str | None = None,
+    server_process_id: str | None = None,
+    via_gateway: bool = False,
 ) -> ChargePoint:
     """Authenticate a connecting charge point and mark it connected by the session `session_id`.
 
     `credentials`: (username, password) of its Basic-auth header, or None;
     `tls`: whether the connection is encrypted (wss://, here or at a trusted
-    proxy). What its security profile demands is checked first (`_refusal`);
+    proxy); `client_cert_chain`: the TLS client certificate it presented (PEM
+    strings, its own first), [] or None for none. What its security profile demands is checked first (`_refusal`);
     a refusal records a security event and raises ConnectionRefused, with the
     same outcome for an unknown identity, a wrong password and missing
     credentials. An unknown identity is registered first only when
     `allow_unknown` and the deployment's profile is none. A connection with
     the pending password of a rotation makes it the password (the old one
-    stops working). One database transaction, one row lock.
+    stops working). `server_process_id`: the process holding the connection
+    (`chargepoints.presence`), whose lease is renewed here too. `via_gateway`:
+    the charge point is served through an MQTT gateway (EMQX's OCPP gateway,
+    `chargepoints.mqtt`) that authenticated it; only its registration is
+    checked here. One database transaction, one row lock.
     """
     now = timezone.now()
     with transaction.atomic():
+        renewed = server_process_id is None or ServerProcess.objects.filter(pk=server_process_id).update(renewed_at=now)
+        if not renewed:
+            ServerProcess.objects.get_or_create(pk=server_process_id, defaults={"renewed_at": now})
         cp = ChargePoint.objects.select_for_update().filter(pk=charge_point_id).first()
         if cp is None and allow_unknown and settings.OCPP_SECURITY_PROFILE == SecurityProfile.NONE:
             cp, _ = ChargePoint.objects.get_or_create(
                 pk=charge_point_id, defaults={"registration_status": settings.OCPP_UNKNOWN_CHARGE_POINTS_STATUS}
             )
-        refusal = _refusal(cp, credentials, tls)
+        if via_gateway and cp is not None:
+            refusal = None  # the gateway checked its credentials (EMQX's authn)
+        else:
+            refusal = _refusal(cp, credentials, tls, client_cert_chain)
         if refusal is None:
             fields = ["connected", "session_id", "ocpp_version", "connected_at", "last_seen"]
             if cp.connected and cp.effective_security_profile != SecurityProfile.NONE:
@@ -118,7 +151,14 @@ def charge_point_connect(
                     tech_info="an authenticated connection replaced the open one",
                     source_address=source_address,
                 )
-            if credentials and cp.pending_password_hash and security.password_matches(credentials[1], cp.pending_password_hash):
+            # Profile 3 ignores Basic auth: what it sends proves nothing and rotates nothing.
+            basic_auth = cp.effective_security_profile < SecurityProfile.CLIENT_CERTIFICATE
+            if (
+                basic_auth
+                and credentials
+                and cp.pending_password_hash
+                and security.password_matches(credentials[1], cp.pending_password_hash)
+            ):
                 cp.password_hash, cp.pending_password_hash = cp.pending_password_hash, ""
                 cp.password_set_at = now
                 fields += ["password_hash", "pending_password_hash", "password_set_at"]
@@ -130,14 +170,59 @@ def charge_point_connect(
                 )
             cp.connected = True
             cp.session_id = session_id
+            cp.server_process_id = server_process_id
+            fields.append("server_process")
             cp.ocpp_version = ocpp_version
             cp.connected_at = now
             cp.last_seen = now
             cp.save(update_fields=fields)
+            # webhook: emitted with the change it describes (webhooks/).
+            webhooks.event_emit(
+                type="chargepoint.connected",
+                data={"charge_point_id": charge_point_id, "ocpp_version": ocpp_version, "connected_at": now.isoformat()},
+            )
+            live.publish(charge_point_id, "connected")  # dashboards, after commit
             return cp
     event_type, reason = refusal
     security_event_record(charge_point_id=charge_point_id, type=event_type, tech_info=reason, source_address=source_address)
     raise ConnectionRefused(reason, event_type)
+
+
+def server_process_renew(*, process_id: str, hostname: str = "", pid: int | None = None, sessions: dict[str, str] | None = None) -> bool:
+    """Renew the lease of server process `process_id` (now); returns False when it had to be made again.
+
+    A lease that is gone was swept as dead while the process lived: its
+    open connections, `sessions` ({charge point id: session id}), are
+    marked connected by it again where the session still owns the charge point.
+    """
+    now = timezone.now()
+    if ServerProcess.objects.filter(pk=process_id).update(renewed_at=now):
+        return True
+    with transaction.atomic():
+        ServerProcess.objects.update_or_create(pk=process_id, defaults={"hostname": hostname, "pid": pid, "renewed_at": now})
+        for charge_point_id, session_id in (sessions or {}).items():
+            ChargePoint.objects.filter(pk=charge_point_id, session_id=session_id).update(connected=True, server_process_id=process_id)
+    return False
+
+
+def server_processes_sweep(*, ttl_s: float, keep: str | None = None) -> int:
+    """Clear what dead server processes held: leases not renewed for `ttl_s` seconds (but `keep`'s).
+
+    Their charge points still marked connected are marked disconnected (now),
+    and the leases deleted. Returns how many charge points were marked. One
+    transaction; safe to run from every process at once.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        dead = list(
+            ServerProcess.objects.filter(renewed_at__lt=now - timedelta(seconds=ttl_s)).exclude(pk=keep).values_list("pk", flat=True)
+        )
+        if not dead:
+            return 0
+        marked = ChargePoint.objects.filter(connected=True, server_process_id__in=dead).update(connected=False, disconnected_at=now)
+        ChargePoint.objects.filter(server_process_id__in=dead).update(server_process=None)
+        ServerProcess.objects.filter(pk__in=dead).delete()
+    return marked
 
 
 def charge_point_disconnect(*, charge_point_id: str, session_id: str) -> bool:
@@ -147,18 +232,39 @@ def charge_point_disconnect(*, charge_point_id: str, session_id: str) -> bool:
     one has connected; matching on the session keeps it from marking the
     charge point offline.
     """
-    updated = ChargePoint.objects.filter(pk=charge_point_id, session_id=session_id).update(connected=False, disconnected_at=timezone.now())
+    now = timezone.now()
+    with transaction.atomic():
+        updated = ChargePoint.objects.filter(pk=charge_point_id, session_id=session_id).update(connected=False, disconnected_at=now)
+        if updated:
+            # webhook: emitted with the change it describes (webhooks/).
+            webhooks.event_emit(
+                type="chargepoint.disconnected", data={"charge_point_id": charge_point_id, "disconnected_at": now.isoformat()}
+            )
+            live.publish(charge_point_id, "disconnected")  # dashboards, after commit
     return bool(updated)
 
 
 def charge_point_touch(*, charge_point_id: str, heartbeat: bool = False) -> datetime:
-    """Record that the charge point was heard from now; with `heartbeat`, also last_heartbeat."""
+    """Record that the charge point was heard from now; with `heartbeat`, also last_heartbeat. Returns now."""
+    return charge_points_touch(touches=[(charge_point_id, heartbeat)])[0]
+
+
+@transaction.atomic
+def charge_points_touch(*, touches: list[tuple[str, bool]]) -> list[datetime]:
+    """`charge_point_touch` of many charge points at once: (charge point id, heartbeat) pairs, one time for all; returns it per pair.
+
+    At most two UPDATEs (charge points with a heartbeat, those without) in one
+    transaction: the Heartbeats and `last_seen` writes of many connections,
+    batched by `chargepoints.touching`.
+    """
     now = timezone.now()
-    fields = {"last_seen": now}
-    if heartbeat:
-        fields["last_heartbeat"] = now
-    ChargePoint.objects.filter(pk=charge_point_id).update(**fields)
-    return now
+    beating = {charge_point_id for charge_point_id, heartbeat in touches if heartbeat}
+    seen = {charge_point_id for charge_point_id, _ in touches} - beating
+    if beating:
+        ChargePoint.objects.filter(pk__in=beating).update(last_seen=now, last_heartbeat=now)
+    if seen:
+        ChargePoint.objects.filter(pk__in=seen).update(last_seen=now)
+    return [now] * len(touches)
 
 
 @transaction.atomic
@@ -255,6 +361,18 @@ def status_notification_create(
             connector.status_timestamp = timestamp
             connector.updated_at = now
             connector.save()
+    # webhook: emitted with the change it describes (webhooks/).
+    webhooks.event_emit(
+        type="chargepoint.status_changed",
+        data={
+            "charge_point_id": charge_point_id,
+            "evse_id": evse_id,
+            "connector_id": connector_id,
+            "timestamp": (timestamp or now).isoformat(),
+            **fields,
+        },
+    )
+    live.publish(charge_point_id, "status_changed")  # dashboards, after commit
     return notification
 
 
@@ -477,6 +595,18 @@ def command_finish(*, command_id: int, outcome: CommandOutcome, if_unfinished: b
     command.round_trip_ms = outcome.round_trip_ms
     command.completed_at = timezone.now()
     command.save()
+    # webhook: emitted with the change it describes (webhooks/).
+    webhooks.event_emit(
+        type="command.answered",
+        data={
+            "command_id": command.pk,
+            "charge_point_id": command.charge_point_id,
+            "action": command.action,
+            "status": command.status,
+            "response": command.response,
+            "error_code": command.error_code,
+        },
+    )
     if outcome.status == CommandStatus.ANSWERED and outcome.response is not None:
         apply = ocpp.dialect(command.ocpp_version).ANSWERS.get(command.action)
         if apply is not None:
@@ -772,11 +902,159 @@ def security_event_record(
     `timestamp` the event's time (now when None), `source_address` the
     client's IP address where the CSMS noticed it.
     """
-    return SecurityEvent.objects.create(
-        charge_point_id=charge_point_id[:48],
-        type=type[:50],
-        source=source,
-        tech_info=tech_info[:255],
-        timestamp=timestamp or timezone.now(),
-        source_address=source_address or None,
+    with transaction.atomic():
+        event = SecurityEvent.objects.create(
+            charge_point_id=charge_point_id[:48],
+            type=type[:50],
+            source=source,
+            tech_info=tech_info[:255],
+            timestamp=timestamp or timezone.now(),
+            source_address=source_address or None,
+        )
+        # webhook: emitted with the change it describes (webhooks/).
+        webhooks.event_emit(
+            type="security_event",
+            data={
+                "charge_point_id": event.charge_point_id,
+                "type": event.type,
+                "source": event.source,
+                "tech_info": event.tech_info,
+                "timestamp": event.timestamp.isoformat(),
+            },
+        )
+    return event
+
+
+# --- Certificates (1.6 Security Whitepaper A02/A03, M03–M05; 2.0.1 A02/A03, M03–M05) -----------
+
+
+def certificate_sign(*, charge_point_id: str, csr: str, kind: str = Certificate.Kind.CHARGE_POINT) -> Certificate:
+    """Sign a charge point's CSR (`pki.sign_csr`) and keep the certificate as issued; returns the Certificate row.
+
+    `csr`: PEM PKCS#10 text as SignCertificate carries it; `kind` a
+    Certificate.Kind. The subject CN must be the charge point's identity or
+    its serial number (chargePointSerialNumber / chargeBoxSerialNumber of its
+    last boot). Raises UnknownChargePoint, or pki.NoCertificateAuthority /
+    pki.CsrRejected after recording a CertificateSigningRejected security event
+    that says why (nothing is signed then). V2G certificates are not ours to
+    sign (the ISO 15118 PKI signs them): CsrRejected.
+    """
+    cp = ChargePoint.objects.filter(pk=charge_point_id).only("pk", "serial_number", "charge_box_serial_number").first()
+    if cp is None:
+        raise UnknownChargePoint(f"No charge point {charge_point_id!r} is registered")
+    try:
+        if kind != Certificate.Kind.CHARGE_POINT:
+            raise pki.CsrRejected(f"{kind} requests are for the ISO 15118 PKI; this CA signs charge point certificates only")
+        issued = pki.sign_csr(csr, allowed_names=[cp.pk, cp.serial_number, cp.charge_box_serial_number])
+    except pki.PkiError as error:
+        security_event_record(charge_point_id=charge_point_id, type=SecurityEvent.CERTIFICATE_SIGNING_REJECTED, tech_info=str(error))
+        raise
+    leaf = issued.certificate
+    return Certificate.objects.create(
+        charge_point_id=charge_point_id,
+        kind=kind,
+        serial_number=pki.serial_hex(leaf),
+        subject=pki.subject_text(leaf)[:255],
+        issuer=leaf.issuer.rfc4514_string()[:255],
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+        fingerprint_sha256=pki.fingerprint(leaf),
+        pem=issued.pem,
+        chain_pem=issued.chain_pem,
     )
+
+
+@transaction.atomic
+def certificate_answered(*, charge_point_id: str, chain_pem: str, accepted: bool) -> Certificate | None:
+    """Apply a CertificateSigned answer: the issued certificate (the chain's leaf) becomes installed or rejected.
+
+    An installed one supersedes the charge point's earlier installed
+    certificates of its kind. Returns the row; None when the chain's leaf is
+    not one we issued to this charge point (a raw CertificateSigned of
+    someone else's certificate).
+    """
+    try:
+        leaf = pki.load_certificates(chain_pem)[0]
+    except pki.PkiError:
+        return None
+    certificate = Certificate.objects.filter(charge_point_id=charge_point_id, fingerprint_sha256=pki.fingerprint(leaf)).first()
+    if certificate is None:
+        return None
+    now = timezone.now()
+    if accepted:
+        Certificate.objects.filter(charge_point_id=charge_point_id, kind=certificate.kind, status=Certificate.Status.INSTALLED).exclude(
+            pk=certificate.pk
+        ).update(status=Certificate.Status.SUPERSEDED, status_at=now)
+    certificate.status = Certificate.Status.INSTALLED if accepted else Certificate.Status.REJECTED
+    certificate.status_at = now
+    certificate.save(update_fields=["status", "status_at"])
+    return certificate
+
+
+def certificate_revoke(*, certificate_id: int) -> None:
+    """Mark an issued certificate revoked (an operator withdrew it; the CA publishes no CRL: profile 3 checks are the TLS side's)."""
+    Certificate.objects.filter(pk=certificate_id).update(status=Certificate.Status.REVOKED, status_at=timezone.now())
+
+
+def certificate_renewal_requested(*, charge_point_id: str) -> None:
+    """Remember that the charge point was just asked for a new CSR (its answer arrived), so it is not asked at every boot."""
+    ChargePoint.objects.filter(pk=charge_point_id).update(certificate_renewal_requested_at=timezone.now())
+
+
+def _hash_fields(hash_data: dict) -> dict:
+    return {
+        "hash_algorithm": hash_data["hashAlgorithm"],
+        "issuer_name_hash": hash_data["issuerNameHash"].lower(),
+        "issuer_key_hash": hash_data["issuerKeyHash"].lower(),
+        "serial_number": hash_data["serialNumber"].lower().lstrip("0") or "0",
+    }
+
+
+@transaction.atomic
+def installed_certificates_report(*, charge_point_id: str, certificate_types: list[str] | None, reported: list[dict]) -> int:
+    """Store what GetInstalledCertificateIds answered: the installed certificates of the types asked about are exactly `reported`.
+
+    `certificate_types`: the types the request named (None or empty: all
+    types, so every stored row is replaced). `reported`: [{certificate_type,
+    hash_data {hashAlgorithm, issuerNameHash, issuerKeyHash, serialNumber},
+    children [hash_data …]}]. Returns how many are stored for those types.
+    """
+    stale = InstalledCertificate.objects.filter(charge_point_id=charge_point_id)
+    if certificate_types:
+        stale = stale.filter(certificate_type__in=certificate_types)
+    subjects = {row.serial_number: row.subject for row in stale if row.subject}
+    stale.delete()
+    now = timezone.now()
+    for entry in reported:
+        fields = _hash_fields(entry["hash_data"])
+        InstalledCertificate.objects.update_or_create(
+            charge_point_id=charge_point_id,
+            **fields,
+            defaults={
+                "certificate_type": entry["certificate_type"],
+                "child_certificates": entry.get("children") or [],
+                "subject": subjects.get(fields["serial_number"], ""),
+                "reported_at": now,
+            },
+        )
+    return len(reported)
+
+
+def installed_certificate_add(*, charge_point_id: str, certificate_type: str, certificate_pem: str) -> InstalledCertificate | None:
+    """An InstallCertificate the charge point Accepted: record the (root) certificate as installed. None when the PEM is unreadable."""
+    try:
+        certificate = pki.load_certificates(certificate_pem)[0]
+    except pki.PkiError:
+        return None
+    row, _ = InstalledCertificate.objects.update_or_create(
+        charge_point_id=charge_point_id,
+        **_hash_fields(pki.hash_data(certificate)),
+        defaults={"certificate_type": certificate_type, "subject": pki.subject_text(certificate)[:255], "reported_at": timezone.now()},
+    )
+    return row
+
+
+def installed_certificate_delete(*, charge_point_id: str, hash_data: dict) -> int:
+    """A DeleteCertificate the charge point Accepted: forget the certificate `hash_data` names. Returns rows deleted."""
+    deleted, _ = InstalledCertificate.objects.filter(charge_point_id=charge_point_id, **_hash_fields(hash_data)).delete()
+    return deleted

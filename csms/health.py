@@ -9,11 +9,18 @@ otherwise:
 
 The checks run concurrently, each bounded by a timeout, so a hung database
 or Redis answers 503 within a few seconds instead of hanging the monitor.
+The database check runs on a thread of its own, with a connection of its
+own, not on the thread that does all of the process's ORM work: a query stuck
+there must not hold /health. For the same reason daphne serves /health with
+`asgi_health` (csms/asgi.py), before Django's request handling, which waits
+for that thread at the start and end of every request; the Django view is
+the same check for the test client and the URL configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 
@@ -50,14 +57,23 @@ def _select_one() -> None:
         raise RuntimeError(f"SELECT 1 returned {row!r}")
 
 
+def _select_one_on_a_fresh_connection() -> None:
+    try:
+        _select_one()
+    finally:
+        # This thread's own connection: not left open in the executor's thread.
+        connection.close()
+
+
 async def check_database() -> dict:
     """Run `SELECT 1` on the default database: {"ok": True} or {"ok": False, "error": str}.
 
-    Runs on Django's thread for sync code (thread_sensitive), where the
-    request's connection lives and is cleaned up at the end of the request.
+    On an executor thread (not thread_sensitive) with a connection opened and
+    closed for the check, so it answers within DATABASE_TIMEOUT_S seconds
+    even while the ORM thread is stuck in a query.
     """
     try:
-        await asyncio.wait_for(sync_to_async(_select_one)(), timeout=DATABASE_TIMEOUT_S)
+        await asyncio.wait_for(sync_to_async(_select_one_on_a_fresh_connection, thread_sensitive=False)(), timeout=DATABASE_TIMEOUT_S)
     except Exception as exc:
         logger.warning("health: database check failed", exc_info=True)
         return {"ok": False, "error": _describe(exc)}
@@ -92,11 +108,45 @@ async def check_channel_layer() -> dict:
     return {"ok": True, "backend": backend}
 
 
+async def report() -> tuple[int, dict]:
+    """(200 or 503, the JSON body described above): both checks, run concurrently."""
+    database, channel_layer = await asyncio.gather(check_database(), check_channel_layer())
+    ok = database["ok"] and channel_layer["ok"]
+    body = {"status": "ok" if ok else "error", "database": database, "channel_layer": channel_layer}
+    from chargepoints.mqtt import bridge
+
+    if bridge.ACTIVE:
+        # Reported, not judged: a broker outage costs the mirror, never the OCPP sessions.
+        body["mqtt_bridge"] = bridge.get().stats()
+    return (200 if ok else 503), body
+
+
 @never_cache
 @require_safe
 async def health(request):
     """GET/HEAD /health: 200 {"status": "ok", ...} when the database and channel layer work, else 503."""
-    database, channel_layer = await asyncio.gather(check_database(), check_channel_layer())
-    ok = database["ok"] and channel_layer["ok"]
-    body = {"status": "ok" if ok else "error", "database": database, "channel_layer": channel_layer}
-    return JsonResponse(body, status=200 if ok else 503)
+    status, body = await report()
+    return JsonResponse(body, status=status)
+
+
+HEALTH_PATHS = ("/health", "/health/")
+
+
+async def asgi_health(scope, receive, send) -> None:
+    """ASGI application for GET/HEAD /health (the paths in HEALTH_PATHS), the same answer as `health`.
+
+    Other methods get 405 with Allow: GET, HEAD. Answers within
+    max(DATABASE_TIMEOUT_S, CHANNEL_LAYER_TIMEOUT_S) seconds whatever the
+    database, Redis or the ORM thread are doing.
+    """
+    headers = [(b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private")]
+    if scope["method"] not in ("GET", "HEAD"):
+        status, payload = 405, b""
+        headers.append((b"allow", b"GET, HEAD"))
+    else:
+        status, body = await report()
+        payload = json.dumps(body).encode()
+        headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else payload})

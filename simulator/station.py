@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 from .connection import Backoff, Link, basic_authorization, refused_status, ssl_context
 from .faults import FaultInjector, FaultRates
+from .identity import StationIdentity
 from .keystore import PASSWORD_KEY_16, PASSWORD_KEY_201, KeyStore, keys_16, keys_201
 from .model import (
     AuthCache,
@@ -123,6 +124,9 @@ class StationSettings:
     client_cert: str | None = None
     client_key: str | None = None
     rotation_reconnect_s: float = 1.0
+    # Where a certificate the CSMS signed (CertificateSigned) is written with its key (<id>.crt, <id>.key),
+    # for --client-cert/--client-key; None keeps it in memory only (`Station.identity`).
+    certificate_dir: str | None = None
 
 
 @dataclass
@@ -159,6 +163,7 @@ class Station:
         self.backoff = Backoff(base_s=settings.backoff_base_s, cap_s=settings.backoff_cap_s, rng=random.Random(f"{seed}:{self.id}:backoff"))
         self.faults = FaultInjector(settings.faults, random.Random(f"{seed}:{self.id}:faults")) if settings.faults.any else None
         self.script = Script(record=settings.record)
+        self.identity = StationIdentity(self.id)  # its key and the certificate the CSMS signed (SignCertificate)
         if settings.version == "1.6":
             self.protocol = Protocol16(self)
             keys = keys_16
@@ -218,6 +223,21 @@ class Station:
         self.last_event = ""
 
     # --- reporting -------------------------------------------------------
+
+    def certificate_installed(self) -> None:
+        """A CertificateSigned chain was installed (`identity`): note it, and write it out when `certificate_dir` is set."""
+        where = ""
+        if self.settings.certificate_dir:
+            cert_path, key_path = self.identity.write(self.settings.certificate_dir)
+            where = f" ({cert_path}, {key_path})"
+        self.note("command", f"CertificateSigned: new charge point certificate installed{where}")
+
+    async def request_certificate(self):
+        """Send a SignCertificate with a new CSR now (A02/A03); returns its answer. The CertificateSigned follows from the CSMS."""
+        result = await self.send(self.protocol.sign_certificate())
+        if result is None or result.status != "Accepted":
+            self.identity.cancel()
+        return result
 
     def note(self, kind: str, text: str) -> None:
         """Record an event for the view / log (and the `simulator` logger at DEBUG)."""

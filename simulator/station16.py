@@ -123,9 +123,9 @@ class Protocol16:
 
     def __init__(self, station):
         self.station = station
-        # Security extension: installed root certificates (certificateType → PEMs), and whether a CSR awaits its certificate.
+        # Security extension: installed root certificates (certificateType → PEMs); the charge point's own key and
+        # certificate are `station.identity`'s.
         self.certificates: dict[str, list[str]] = {}
-        self.csr_pending = False
 
     def adapter(self, ws) -> ChargePoint16:
         return ChargePoint16(self.station, ws)
@@ -262,14 +262,11 @@ class Protocol16:
         return call.SecurityEventNotification(type=type, timestamp=iso(utc_now()), tech_info=tech_info[:255] if tech_info else None)
 
     def sign_certificate(self) -> call.SignCertificate:
-        """Whitepaper A02/A03: a certificate signing request for the charge point's own certificate.
+        """Whitepaper A02/A03: a real CSR (EC P-256, CN = the identity) for the charge point's own certificate.
 
-        Not a real CSR: the simulator has no key pair. A CertificateSigned is
-        Accepted only while a CSR is pending (`csr_pending`).
+        The key stays pending in `station.identity` until a CertificateSigned for it is installed.
         """
-        body = hashlib.sha256(f"csr:{self.station.id}".encode()).hexdigest()
-        self.csr_pending = True
-        return call.SignCertificate(csr=f"-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----")
+        return call.SignCertificate(csr=self.station.identity.csr())
 
     @staticmethod
     def certificate_hash(pem: str) -> dict:
@@ -583,20 +580,20 @@ class ChargePoint16(AdapterMixin, ChargePoint):
         elif requested == "SignChargePointCertificate":
             result = await station.send(protocol.sign_certificate())
             if result is None or result.status != "Accepted":
-                protocol.csr_pending = False
+                station.identity.cancel()
             station.note("command", f"SignCertificate answered {result.status if result else 'nothing'}")
 
     @on("CertificateSigned")
     def on_certificate_signed(self, certificate_chain, **kwargs):
-        protocol = self.station.protocol
-        if not certificate_chain.lstrip().startswith(PEM_CERTIFICATE):
-            # Whitepaper A02: an invalid certificate is Rejected and reported as a security event.
-            self._then(lambda: self.station.send(protocol.security_event("InvalidChargePointCertificate", "not a PEM certificate")))
+        station, protocol = self.station, self.station.protocol
+        problem = station.identity.install(certificate_chain)
+        if problem is not None:
+            station.note("command", f"CertificateSigned rejected: {problem}")
+            if problem != "no CSR is pending":
+                # Whitepaper A02: an invalid certificate is Rejected and reported as a security event.
+                self._then(lambda: station.send(protocol.security_event("InvalidChargePointCertificate", problem)))
             return call_result.CertificateSigned(status="Rejected")
-        if not protocol.csr_pending:
-            return call_result.CertificateSigned(status="Rejected")
-        protocol.csr_pending = False
-        self.station.note("command", "CertificateSigned: new charge point certificate installed")
+        station.certificate_installed()
         return call_result.CertificateSigned(status="Accepted")
 
     @after("CertificateSigned")

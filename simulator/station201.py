@@ -44,6 +44,7 @@ STOP_REASONS = {
 }
 TRIGGERABLE = {
     "BootNotification",
+    "SignChargingStationCertificate",
     "LogStatusNotification",
     "FirmwareStatusNotification",
     "Heartbeat",
@@ -270,6 +271,10 @@ class Protocol201:
     @staticmethod
     def log_status(status: str, request_id=None) -> call.LogStatusNotification:
         return call.LogStatusNotification(status=status, request_id=request_id if status != "Idle" else None)
+
+    def sign_certificate(self) -> call.SignCertificate:
+        """A02/A03: a real CSR (EC P-256, CN = the identity) for the station's own certificate; the key stays pending."""
+        return call.SignCertificate(csr=self.station.identity.csr(), certificate_type="ChargingStationCertificate")
 
     @staticmethod
     def security_event(type: str, tech_info: str | None = None) -> call.SecurityEventNotification:
@@ -552,6 +557,11 @@ class ChargePoint201(AdapterMixin, ChargePoint):
             await station.send(protocol.firmware_status(station.firmware_status), registered=False)
         elif requested == "Heartbeat":
             await station.send(protocol.heartbeat(), registered=False)
+        elif requested == "SignChargingStationCertificate":
+            result = await station.send(protocol.sign_certificate(), registered=False)
+            if result is None or result.status != "Accepted":
+                station.identity.cancel()
+            station.note("command", f"SignCertificate answered {result.status if result else 'nothing'}")
         elif requested == "StatusNotification":
             for connector in connectors:
                 await station.send(protocol.status_notification(connector), registered=False)
@@ -743,8 +753,24 @@ class ChargePoint201(AdapterMixin, ChargePoint):
     # --- M: certificates (no ISO 15118 here) --------------------------------------------
 
     @on("CertificateSigned")
-    def on_certificate_signed(self, **kwargs):
-        return call_result.CertificateSigned(status="Rejected", status_info={"reasonCode": "NoCSR"})
+    def on_certificate_signed(self, certificate_chain, certificate_type=None, **kwargs):
+        """A02/A03: install the chain when it is for the key of our CSR (A02.FR.xx: else Rejected, and a security event)."""
+        station, protocol = self.station, self.station.protocol
+        if certificate_type not in (None, "ChargingStationCertificate"):
+            return call_result.CertificateSigned(status="Rejected", status_info={"reasonCode": "UnsupportedType"})
+        problem = station.identity.install(certificate_chain)
+        if problem is not None:
+            station.note("command", f"CertificateSigned rejected: {problem}")
+            if problem == "no CSR is pending":
+                return call_result.CertificateSigned(status="Rejected", status_info={"reasonCode": "NoCSR"})
+            self._then(lambda: station.send(protocol.security_event("InvalidChargingStationCertificate", problem)))
+            return call_result.CertificateSigned(status="Rejected", status_info={"reasonCode": "InvalidCertificate"})
+        station.certificate_installed()
+        return call_result.CertificateSigned(status="Accepted")
+
+    @after("CertificateSigned")
+    def after_certificate_signed(self, **kwargs):
+        self._after()
 
     @on("InstallCertificate")
     def on_install_certificate(self, **kwargs):

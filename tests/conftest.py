@@ -94,6 +94,27 @@ def _no_charge_point_authentication(settings):
     settings.OCPP_SECURITY_PROFILE = 0
 
 
+@pytest.fixture(autouse=True)
+def _validate_our_answers(settings):
+    """Every CALLRESULT the CSMS sends is checked against its response schema, so a handler's bad answer fails its test.
+
+    Production leaves the check off (OCPP_VALIDATE_ANSWERS, default DEBUG); tests of that set it back.
+    """
+    settings.OCPP_VALIDATE_ANSWERS = True
+
+
+@pytest.fixture(autouse=True)
+def _no_throttles_or_lockout(settings):
+    """The suite sends many requests and wrong passwords from 127.0.0.1 in a few seconds.
+
+    Throttles and the login lockout have tests of their own (tests/accounts/),
+    which turn them back on with limits of their own.
+    """
+    settings.API_THROTTLE_RATES = {"user": None, "anon": None, "login": None}
+    settings.API_AUTH_FAILURES_PER_ADDRESS = 0
+    settings.AXES_ENABLED = False
+
+
 @pytest.fixture
 def charge_point(db):
     from chargepoints.models import ChargePoint
@@ -152,3 +173,47 @@ async def ocpp_connect():
             await communicator.disconnect()
         except Exception:
             pass
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_ca(settings, tmp_path_factory):
+    """Tests never see a CA a developer made under var/ca: no CA unless a test asks for `charge_point_ca`."""
+    empty = tmp_path_factory.mktemp("no-ca")
+    settings.OCPP_CA_DIR = empty
+    settings.OCPP_CHARGE_POINT_CA_CERT = empty / "charge_point_ca.crt"
+    settings.OCPP_CHARGE_POINT_CA_KEY = empty / "charge_point_ca.key"
+
+
+@pytest.fixture
+def charge_point_ca(settings, tmp_path):
+    """A fresh charge point CA (root + intermediate) in a temporary OCPP_CA_DIR; yields the `pki.CertificateAuthority`."""
+    from chargepoints import pki
+
+    settings.OCPP_CA_DIR = tmp_path / "ca"
+    settings.OCPP_CHARGE_POINT_CA_CERT = settings.OCPP_CA_DIR / "charge_point_ca.crt"
+    settings.OCPP_CHARGE_POINT_CA_KEY = settings.OCPP_CA_DIR / "charge_point_ca.key"
+    pki.ca_create(organization="Test CPO")
+    return pki.ca_load_configured()
+
+
+@pytest.fixture
+def no_charge_point_ca(settings, tmp_path):
+    """OCPP_CA_DIR points at an empty directory: no CA is configured."""
+    settings.OCPP_CA_DIR = tmp_path / "no-ca"
+    settings.OCPP_CHARGE_POINT_CA_CERT = settings.OCPP_CA_DIR / "charge_point_ca.crt"
+    settings.OCPP_CHARGE_POINT_CA_KEY = settings.OCPP_CA_DIR / "charge_point_ca.key"
+
+
+def make_csr(common_name: str, key=None, organization: str = "") -> tuple[str, object]:
+    """(PEM CSR for `common_name`, its private key): EC P-256 unless `key` is given."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes)).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), key

@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("chargepoints", "transactions", "csms")
+APPS = ("chargepoints", "transactions", "csms", "accounts", "webhooks")
 WRITES = {"create", "bulk_create", "update", "bulk_update", "delete", "save", "update_or_create", "get_or_create"}
 # Receivers that are not database rows or querysets: dicts, sets, hashes, forms.
 NOT_ORM = {"dict", "set", "hashlib", "digest", "form", "super"}

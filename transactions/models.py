@@ -2,6 +2,7 @@
 
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
@@ -102,6 +103,14 @@ class TransactionStatus(models.TextChoices):
     ORPHAN = "orphan", "Orphan"
 
 
+class StopSource(models.TextChoices):
+    """Who ended a transaction: the charge point's own stop, the CSMS's policy, or an operator by hand."""
+
+    CHARGE_POINT = "charge_point", "Charge point"
+    POLICY = "policy", "CSMS policy"
+    OPERATOR = "operator", "Operator"
+
+
 class Transaction(models.Model):
     """A charging session. In OCPP 1.6 its primary key is the transactionId we allocate.
 
@@ -127,6 +136,18 @@ class Transaction(models.Model):
     meter_stop_wh = models.BigIntegerField(null=True, blank=True)
     stop_reason = models.CharField(max_length=20, blank=True)
     stop_id_tag = models.CharField(max_length=36, blank=True)
+    # Who ended it. Blank while active. A transaction the CSMS or an operator
+    # closed keeps taking the charge point's own stop when that arrives late
+    # (queued offline): the source then becomes the charge point.
+    stop_source = models.CharField(max_length=12, choices=StopSource.choices, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The operator who closed it by hand.",
+    )
     # OCPP 2.0.1 TransactionEvent state.
     charging_state = models.CharField(max_length=16, blank=True)
     remote_start_id = models.IntegerField(null=True, blank=True)
@@ -301,6 +322,10 @@ def energy_register_wh(measurand: str, value: str, unit: str, fmt: str = "Raw") 
     if unit == "kWh":
         number *= 1000
     elif unit != "Wh":
+        return None
+    # Kept in bigint columns (last_meter_wh, meter_stop_wh): a reading beyond them is
+    # no reading. Compared as a Decimal: int("1E999999999") would take minutes.
+    if not -(2**63) < number < 2**63 - 1:
         return None
     return int(number.to_integral_value())
 

@@ -150,10 +150,16 @@ class StartChargingForm(OperationForm):
         '"charging_rate_unit": "A", "periods": [{"start_period_s": 0, "limit": 16}]}',
     )
 
+    force = forms.BooleanField(
+        label="send anyway",
+        required=False,
+        help_text="Send it even when the id tag is not registered here or not Accepted.",
+    )
+
     def add_fields(self):
         self.fields["id_tag"] = id_tag_field("id tag", version=self.version)
         self.fields["evse_id"] = evse_field(self.charge_point, required=False, whole=False, help_text="Empty lets the charge point choose.")
-        self.order_fields(["id_tag", "evse_id", "charging_profile"])
+        self.order_fields(["id_tag", "evse_id", "charging_profile", "force"])
 
 
 class StopChargingForm(OperationForm):
@@ -523,6 +529,88 @@ class ChangePasswordForm(OperationForm):
         result = super().send(user=user)
         self.new_password = result.extra.get("password")
         return result
+
+
+class InstallCertificateForm(OperationForm):
+    operation = "install-certificate"
+    description = (
+        "Install a root certificate on the charge point: CSMSRootCertificate is what it checks this central system's "
+        "TLS certificate against (OCPP 1.6: CentralSystemRootCertificate)."
+    )
+
+    certificate = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 66}), help_text="One certificate, PEM.")
+
+    def add_fields(self):
+        types = inputs.INSTALL_CERTIFICATE_TYPES if self.version == V201 else ["CSMSRootCertificate", "ManufacturerRootCertificate"]
+        words = getattr(ocpp.dialect(self.version).operations, "CERTIFICATE_TYPES", {})
+        self.fields["certificate_type"] = forms.ChoiceField(label="certificate type", choices=[(t, words.get(t, t)) for t in types])
+        self.order_fields(["certificate_type", "certificate"])
+
+
+class GetInstalledCertificateIdsForm(OperationForm):
+    operation = "get-installed-certificate-ids"
+    description = "Ask the charge point which certificates it has installed; the list is kept on its page."
+
+    def add_fields(self):
+        if self.version == V201:
+            self.fields["certificate_types"] = forms.MultipleChoiceField(
+                label="certificate types",
+                required=False,
+                choices=enum_choices(inputs.CERTIFICATE_ID_TYPES),
+                widget=forms.CheckboxSelectMultiple,
+                help_text="None ticked: all.",
+            )
+        else:
+            words = ocpp.dialect(self.version).operations.CERTIFICATE_TYPES
+            # 1.6 lists one type per request.
+            self.fields["certificate_type"] = forms.ChoiceField(label="certificate type", choices=[(t, words[t]) for t in words])
+
+    def arguments(self):
+        data = self.cleaned_data
+        return compact(
+            certificate_types=data.get("certificate_types") or ([data["certificate_type"]] if data.get("certificate_type") else None)
+        )
+
+
+class DeleteCertificateForm(OperationForm):
+    operation = "delete-certificate"
+    description = "Delete an installed certificate, named by its hash data (as listed by List installed certificates)."
+
+    def add_fields(self):
+        installed = list(self.charge_point.installed_certificates.all()[:MAX_SUGGESTIONS])
+        self.fields["installed"] = forms.TypedChoiceField(
+            label="installed certificate",
+            required=False,
+            coerce=int,
+            empty_value=None,
+            choices=[("", "— type the hash data below —")]
+            + [(row.pk, f"{row.certificate_type} {row.subject or ''} serial {row.serial_number}") for row in installed],
+        )
+        self.fields["hash_algorithm"] = forms.ChoiceField(choices=enum_choices(["SHA256", "SHA384", "SHA512"]), initial="SHA256")
+        for name in ("issuer_name_hash", "issuer_key_hash", "serial_number"):
+            self.fields[name] = forms.CharField(required=False, label=name.replace("_", " "))
+
+    def arguments(self):
+        data = self.cleaned_data
+        row = self.charge_point.installed_certificates.filter(pk=data.get("installed")).first() if data.get("installed") else None
+        if row is not None:
+            return {
+                "hash_algorithm": row.hash_algorithm,
+                "issuer_name_hash": row.issuer_name_hash,
+                "issuer_key_hash": row.issuer_key_hash,
+                "serial_number": row.serial_number,
+            }
+        return compact(
+            **{name: data.get(name) or None for name in ("hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number")}
+        )
+
+
+class RenewCertificateForm(OperationForm):
+    operation = "renew-certificate"
+    description = (
+        "Ask the charge point for a new certificate signing request now; the CSMS's CA signs it and sends the "
+        "certificate (CertificateSigned). Renewals before expiry run by themselves (manage.py certificates_renew, and at boot)."
+    )
 
 
 # The form of each operation, found by its `operation` (a test checks every operation has one).

@@ -46,8 +46,8 @@ def form_class_for(name: str) -> type[CommandForm] | None:
 def command_view(model_admin, request, object_id: str, action: str):
     """GET: the form of command page `action`. POST: send it as the operator and show the answer or the error.
 
-    Needs the change permission on the charge point (403 otherwise); the
-    admin site already turned away anyone who is not active staff. The page
+    Needs the send_command permission (`chargepoints.permissions`, 403
+    otherwise); the admin site already turned away anyone who is not active staff. The page
     is rendered, not redirected, after a POST so the answer and the filled-in
     form stay side by side for a corrected second try. A GET's query string
     fills the form in (e.g. ?message=ClearCache on "send-message").
@@ -59,7 +59,7 @@ def command_view(model_admin, request, object_id: str, action: str):
     charge_point = model_admin.get_object(request, unquote(object_id))
     if charge_point is None:
         raise Http404(f"No charge point {unquote(object_id)!r}")
-    if not model_admin.has_change_permission(request, charge_point):
+    if not model_admin.has_send_command_permission(request, charge_point):
         raise PermissionDenied
 
     outcome: Outcome | None = None

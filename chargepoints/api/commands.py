@@ -1,7 +1,7 @@
 """Command endpoints: send an OCPP CALL to a charge point, and read the command log.
 
     POST /api/v1/chargepoints/<id>/commands/<Action>/   body: the action's payload
-    GET  /api/v1/commands/                              ?charge_point=&action=&status=&source=
+    GET  /api/v1/commands/                              ?charge_point=&action=&status=&source=&user=&since=&until=&ordering=
     GET  /api/v1/commands/<pk>/
 
 The POST body is the payload the OCPP 1.6 schema of <Action> describes, in the
@@ -26,9 +26,13 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chargepoints import commands, ocpp
-from chargepoints.models import Command, CommandSource, CommandStatus
+from chargepoints import commands, ocpp, selectors
+from chargepoints.models import Command, CommandSource
 from chargepoints.ocpp import rpc
+from csms.api import OrderingFilter, StrictQueryParametersMixin
+from csms.permissions import SendCommandPermission
+
+from .filters import CommandFilterSet
 
 MAX_TIMEOUT_S = 300
 
@@ -61,31 +65,20 @@ class CommandOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class CommandFilterSerializer(serializers.Serializer):
-    charge_point = serializers.CharField(required=False, max_length=48)
-    action = serializers.CharField(required=False, max_length=40)
-    status = serializers.ChoiceField(choices=CommandStatus.choices, required=False)
-    source = serializers.ChoiceField(choices=CommandSource.choices, required=False)
-
-
-class CommandViewSet(viewsets.ReadOnlyModelViewSet):
+class CommandViewSet(StrictQueryParametersMixin, viewsets.ReadOnlyModelViewSet):
     """The command log: every command sent to a charge point and its outcome, newest first."""
 
     serializer_class = CommandOutputSerializer
-    queryset = Command.objects.select_related("user")
+    queryset = Command.objects.none()  # for the schema's path parameter type; reads use selectors
+    filterset_class = CommandFilterSet
+    filter_backends = [*viewsets.ReadOnlyModelViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["id", "created_at", "completed_at", "round_trip_ms", "action", "status"]
 
     def get_queryset(self):
-        filters = CommandFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        qs = super().get_queryset()
-        lookups = {"charge_point": "charge_point_id", "action": "action", "status": "status", "source": "source"}
-        for name, value in filters.validated_data.items():
-            qs = qs.filter(**{lookups[name]: value})
-        return qs
+        return selectors.command_list()
 
-    @extend_schema(parameters=[CommandFilterSerializer])
     def list(self, request, *args, **kwargs):
-        """The command log, filtered by charge point, action, status or source."""
+        """The command log, newest first; filters: charge_point, action, status, source, user, since, until; `ordering`."""
         return super().list(request, *args, **kwargs)
 
 
@@ -111,6 +104,7 @@ ERROR = inline_serializer(
 class SendCommandView(APIView):
     """POST /api/v1/chargepoints/<id>/commands/<Action>/: send one OCPP CALL and return the answer."""
 
+    permission_classes = [SendCommandPermission]
     action: str = ""
 
     def post(self, request, charge_point_id: str):
@@ -249,6 +243,8 @@ def _view_for(action: str):
 @extend_schema(exclude=True)
 class UnknownCommandView(APIView):
     """Any other action name: 404 listing the operations there are."""
+
+    permission_classes = [SendCommandPermission]
 
     def post(self, request, charge_point_id: str, action: str):
         raise NotFound(f"{action!r} is not a central system operation; use one of: " + ", ".join(commands.all_actions()))

@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 from chargepoints import commands, operations
 from chargepoints.models import CommandSource
 from chargepoints.ocpp import v16, v201
+from csms.permissions import SendCommandPermission
 
 from .commands import ERROR_RESPONSES, TIMEOUT_PARAMETER, error_response, timeout_from
 
@@ -70,6 +71,7 @@ _SUMMARY_KEYS = ("operation", "ocpp_version", "status")
 class OperationView(APIView):
     """POST /api/v1/chargepoints/<id>/operations/<operation>/: one neutral operation, translated and sent."""
 
+    permission_classes = [SendCommandPermission]
     operation: str = ""
 
     def post(self, request, charge_point_id: str):
@@ -137,6 +139,8 @@ def _view_for(operation: operations.Operation):
 @extend_schema(exclude=True)
 class UnknownOperationView(APIView):
     """Any other operation name: 404 listing the operations there are."""
+
+    permission_classes = [SendCommandPermission]
 
     def post(self, request, charge_point_id: str, operation: str):
         raise NotFound(f"{operation!r} is not an operation; use one of: " + ", ".join(operations.OPERATIONS))

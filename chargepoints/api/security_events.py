@@ -3,7 +3,7 @@
 What charge points report (OCPP 2.0.1 A04, the 1.6 Security Whitepaper's
 SecurityEventNotification) and what this system noticed about them (failed
 authentication, security profile downgrades …), for integrators' security
-monitoring. Read-only; staff only like the rest of the API.
+monitoring. Read-only; needs the permission to view security events.
 """
 
 import django_filters

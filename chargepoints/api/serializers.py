@@ -5,7 +5,7 @@ Timestamps are ISO 8601 in UTC; empty strings mean "not reported".
 
 from rest_framework import serializers
 
-from chargepoints.models import RegistrationStatus, identity_validator
+from chargepoints.models import RegistrationStatus, SecurityProfile, identity_validator
 
 
 class ConnectorOutputSerializer(serializers.Serializer):
@@ -43,6 +43,13 @@ class ChargePointListOutputSerializer(serializers.Serializer):
         help_text="What its next BootNotification is answered (1.6 §4.2, 2.0.1 B01–B03); a 2.0.1 station "
         "not Accepted may send nothing but BootNotification.",
     )
+    security_profile = serializers.ChoiceField(
+        choices=SecurityProfile.choices,
+        allow_null=True,
+        help_text="How it must prove who it is (OCPP 1.6 Security Whitepaper §2, 2.0.1 A00): 0 none, 1 Basic auth, "
+        "2 Basic auth over TLS, 3 TLS client certificate; null: the deployment's OCPP_SECURITY_PROFILE.",
+    )
+    effective_security_profile = serializers.IntegerField(help_text="The profile in force: security_profile, or the default.")
     vendor = serializers.CharField()
     model = serializers.CharField()
     firmware_version = serializers.CharField()
@@ -67,6 +74,17 @@ class ChargePointDetailOutputSerializer(ChargePointListOutputSerializer):
     diagnostics_status = serializers.CharField(help_text="Last DiagnosticsStatusNotification status (OCPP 1.6 §4.4).")
     diagnostics_status_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+    password_set = serializers.SerializerMethodField(help_text="Whether a Basic-auth password is set (never the password).")
+    password_set_at = serializers.DateTimeField(allow_null=True, help_text="When the password in force was set or rotated.")
+    password_rotation_pending = serializers.SerializerMethodField(
+        help_text="A change-password command was accepted and the charge point has not reconnected with the new one yet."
+    )
+
+    def get_password_set(self, cp) -> bool:
+        return bool(cp.password_hash)
+
+    def get_password_rotation_pending(self, cp) -> bool:
+        return bool(cp.pending_password_hash)
 
 
 class ChargePointCreateInputSerializer(serializers.Serializer):
@@ -83,13 +101,20 @@ class ChargePointCreateInputSerializer(serializers.Serializer):
 
 
 class ChargePointUpdateInputSerializer(serializers.Serializer):
-    """What an operator may change on a charge point: its description and registration status; both optional."""
+    """What an operator may change on a charge point: description, registration status, security profile; all optional."""
 
     description = serializers.CharField(max_length=200, allow_blank=True, required=False)
     registration_status = serializers.ChoiceField(
         choices=RegistrationStatus.choices,
         required=False,
         help_text="Answered to its next BootNotification; takes effect when it boots again.",
+    )
+    security_profile = serializers.ChoiceField(
+        choices=SecurityProfile.choices,
+        required=False,
+        allow_null=True,
+        help_text="0 none, 1, 2 or 3; null: the deployment default. Checked at its next connection: a charge point "
+        "connecting below its profile is refused (downgrade protection, 2.0.1 A05).",
     )
 
 

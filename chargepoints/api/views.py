@@ -2,10 +2,12 @@
 
 Thin views: input serializers validate, `chargepoints.services` writes,
 `chargepoints.selectors` reads, output serializers shape the JSON.
-Authentication and permissions are the project defaults (staff only).
+Permissions are the project default, model permissions (csms/permissions.py), with
+the declarations of `action_permissions` for the actions whose method says nothing.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +18,14 @@ from rest_framework.response import Response
 
 from chargepoints import selectors, services
 from chargepoints.models import ChargePoint
+from chargepoints.permissions import SET_PASSWORD
+from csms.api import OrderingFilter, StrictQueryParametersMixin
+from transactions import selectors as transaction_selectors
+from transactions.api.filters import MeterValueFilterSet
+from transactions.api.serializers import MeterValueOutputSerializer
+from transactions.models import MeterValue
 
+from .filters import ChargePointFilterSet
 from .serializers import (
     ChargePointCreateInputSerializer,
     ChargePointDetailOutputSerializer,
@@ -32,7 +41,7 @@ from .serializers import (
 IDENTITY_URL_RE = r"[A-Za-z0-9*\-_=:+|@.]{1,48}"
 
 
-class ChargePointViewSet(viewsets.GenericViewSet):
+class ChargePointViewSet(StrictQueryParametersMixin, viewsets.GenericViewSet):
     """Charge points: list, register, retrieve, change description, delete.
 
     The URL identifies a charge point by its OCPP identity, which may hold
@@ -42,9 +51,36 @@ class ChargePointViewSet(viewsets.GenericViewSet):
     queryset = ChargePoint.objects.none()  # for the schema's path parameter type; reads use selectors
     lookup_field = "id"
     lookup_value_regex = IDENTITY_URL_RE
+    action_permissions = {
+        "password": SET_PASSWORD,
+        "variables": ["chargepoints.view_chargepoint", "chargepoints.view_variable"],
+        "meter_values": ["chargepoints.view_chargepoint", "transactions.view_metervalue"],
+    }
+    # The browsable API (?format=api) renders forms from these; the actions still validate with their own input serializers.
+    serializer_class = ChargePointDetailOutputSerializer
+    filterset_class = ChargePointFilterSet
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["id", "last_seen", "created_at", "ocpp_version", "registration_status"]
+    ordering = ["id"]
+    extra_query_parameters = {
+        "variables": ("component", "variable", "limit", "offset"),
+        "meter_values": (*MeterValueFilterSet.base_filters, "limit", "offset"),
+    }
 
     def get_queryset(self):
+        if self.action == "meter_values":
+            return transaction_selectors.meter_values_of_charge_point(charge_point_id=self.kwargs.get("id", ""))
         return selectors.charge_point_list()
+
+    def get_serializer_class(self):
+        return {
+            "list": ChargePointListOutputSerializer,
+            "create": ChargePointCreateInputSerializer,
+            "partial_update": ChargePointUpdateInputSerializer,
+            "password": PasswordInputSerializer,
+            "variables": VariableOutputSerializer,
+            "meter_values": MeterValueOutputSerializer,
+        }.get(self.action, ChargePointDetailOutputSerializer)
 
     def get_object(self) -> ChargePoint:
         cp = get_object_or_404(self.get_queryset(), pk=self.kwargs["id"])
@@ -53,8 +89,11 @@ class ChargePointViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=ChargePointListOutputSerializer)
     def list(self, request):
-        """Charge points ordered by identity, with their connectors, paginated (limit/offset)."""
-        page = self.paginate_queryset(self.get_queryset())
+        """Charge points ordered by identity (or `ordering`), with their connectors, paginated (limit/offset).
+
+        Filters: `online`, `status` (has a connector in that status), `ocpp_version`, `registration_status`.
+        """
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(ChargePointListOutputSerializer(page, many=True).data)
 
     @extend_schema(
@@ -84,7 +123,7 @@ class ChargePointViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=ChargePointUpdateInputSerializer, responses=ChargePointDetailOutputSerializer)
     def partial_update(self, request, id=None):
-        """Change the description and/or the registration status; other fields are the charge point's own word.
+        """Change the description, the registration status and/or the security profile; other fields are the charge point's own word.
 
         The registration status is answered to the charge point's next
         BootNotification (1.6 §4.2, 2.0.1 B01–B03): Accepted, Pending or Rejected.
@@ -98,6 +137,7 @@ class ChargePointViewSet(viewsets.GenericViewSet):
                 charge_point=cp,
                 description=data.get("description"),
                 registration_status=data.get("registration_status"),
+                **({"security_profile": data["security_profile"]} if "security_profile" in data else {}),
             )
         except DjangoValidationError as exc:
             raise ValidationError(get_error_detail(exc)) from None
@@ -171,6 +211,30 @@ class ChargePointViewSet(viewsets.GenericViewSet):
                 status=status.HTTP_409_CONFLICT,
             )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        filters=True,
+        responses={200: MeterValueOutputSerializer(many=True), 404: OpenApiResponse(description="Unknown charge point.")},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="meter-values",
+        filterset_class=MeterValueFilterSet,
+        filter_backends=[DjangoFilterBackend],
+        queryset=MeterValue.objects.none(),  # the schema reads the model of its filters here
+    )
+    def meter_values(self, request, id=None):
+        """Every sampled value the charge point sent, in or out of transactions, oldest first, paginated (limit/offset).
+
+        Filters: measurand, phase, context, evse_id, transaction, since
+        (inclusive) / until (exclusive) on the sample's timestamp.
+        """
+        if not selectors.charge_point_is_registered(id):
+            raise NotFound(f"No charge point {id!r}.")
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(MeterValueOutputSerializer(page, many=True).data)
 
     def _reload(self, cp: ChargePoint) -> ChargePoint:
         # Read back through the selector so the answer has its connectors.

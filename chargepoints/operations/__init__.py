@@ -30,6 +30,11 @@ actions and `manage.py ocpp_call --operation` all iterate `OPERATIONS`.
     fetch-logs              GetDiagnostics              GetLog (DiagnosticsLog)
     get-configuration       GetConfiguration            GetVariables (keys given) / GetBaseReport (all)
     change-configuration    ChangeConfiguration         SetVariables
+    change-password         ChangeConfiguration         SetVariables
+    install-certificate     InstallCertificate          InstallCertificate
+    get-installed-certificate-ids  GetInstalledCertificateIds  GetInstalledCertificateIds
+    delete-certificate      DeleteCertificate           DeleteCertificate
+    renew-certificate       ExtendedTriggerMessage      TriggerMessage (SignChargingStationCertificate)
 
 An EVSE in the neutral arguments is a 2.0.1 EVSE; for OCPP 1.6 it is the
 connector of the same number, 0 meaning the whole charge point.
@@ -243,6 +248,28 @@ OPERATIONS: dict[str, Operation] = {
         ),
         ChangePassword(
             "change-password", "Change password", "Rotate the charge point's Basic-auth password", "Security", inputs.ChangePassword
+        ),
+        Operation(
+            "install-certificate",
+            "Install certificate",
+            "Install a root certificate on the charge point",
+            "Security",
+            inputs.InstallCertificate,
+        ),
+        Operation(
+            "get-installed-certificate-ids",
+            "List installed certificates",
+            "List the certificates installed on the charge point",
+            "Security",
+            inputs.GetInstalledCertificateIds,
+        ),
+        Operation("delete-certificate", "Delete certificate", "Delete an installed certificate", "Security", inputs.DeleteCertificate),
+        Operation(
+            "renew-certificate",
+            "Renew certificate",
+            "Ask the charge point for a new CSR; the CSMS's CA signs it",
+            "Security",
+            inputs.RenewCertificate,
         ),
         Operation("update-firmware", "Update firmware", "Update the firmware", "Firmware and logs", inputs.UpdateFirmware),
         Operation(

@@ -137,7 +137,43 @@ def id_tag_field(**kwargs) -> serializers.CharField:
 
 
 class StopCharging(serializers.Serializer):
-    transaction = TransactionField(help_text="The transaction's id in /api/v1/transactions/.")
+    """The transaction to stop, named one of three ways (exactly one): this system's id, the id the charge
+    point knows it by (1.6 transactionId, 2.0.1 station transactionId), or the EVSE it runs on.
+
+    Validates to {"transaction": Transaction}; an unknown or ambiguous one fails naming the field.
+    """
+
+    transaction = TransactionField(required=False, help_text="The transaction's id in /api/v1/transactions/.")
+    ocpp_transaction_id = serializers.CharField(
+        required=False,
+        max_length=36,
+        help_text="The transactionId the charge point knows it by (`ocpp_transaction_id` in /api/v1/transactions/).",
+    )
+    evse_id = evse_field(required=False, whole=False, help_text="Stop the active transaction on this EVSE (1.6: connector).")
+
+    def validate(self, data):
+        given = [name for name in ("transaction", "ocpp_transaction_id", "evse_id") if data.get(name) is not None]
+        if len(given) != 1:
+            raise serializers.ValidationError({"transaction": "name the transaction one way: transaction, ocpp_transaction_id or evse_id"})
+        charge_point = self.context.get("charge_point")
+        charge_point_id = charge_point and charge_point.pk
+        if "transaction" in given:
+            return {"transaction": data["transaction"]}
+        if "evse_id" in given:
+            transaction = tx_selectors.transaction_active_on(charge_point_id=charge_point_id, evse_id=data["evse_id"])
+            if transaction is None:
+                raise serializers.ValidationError({"evse_id": f"no active transaction of {charge_point_id} on EVSE {data['evse_id']}"})
+            return {"transaction": transaction}
+        ocpp_id = data["ocpp_transaction_id"]
+        if charge_point is not None and charge_point.version == "1.6":
+            # A 1.6 transactionId is the integer this system issued: its primary key.
+            pk = int(ocpp_id) if ocpp_id.isdigit() else None
+            transaction = tx_selectors.transaction_of(charge_point_id=charge_point_id, transaction_pk=pk) if pk is not None else None
+        else:
+            transaction = tx_selectors.transaction_of(charge_point_id=charge_point_id, station_transaction_id=ocpp_id)
+        if transaction is None:
+            raise serializers.ValidationError({"ocpp_transaction_id": f"no transaction {ocpp_id!r} of {charge_point_id} is known"})
+        return {"transaction": transaction}
 
 
 class Reset(serializers.Serializer):
@@ -268,11 +304,28 @@ class StartCharging(serializers.Serializer):
         help_text="OCPP 2.0.1 idToken type; default: the id tag's type in /api/v1/id-tags/, else Central.",
     )
     charging_profile = ChargingProfile(required=False, help_text="A TxProfile for the transaction.")
+    force = serializers.BooleanField(
+        default=False,
+        write_only=True,
+        help_text="Send it even when the id tag is unknown here or not Accepted (its status in /api/v1/id-tags/).",
+    )
 
     def validate_charging_profile(self, value):
         if value["purpose"] != "TxProfile":
             raise serializers.ValidationError({"purpose": "The profile sent with a start must be a TxProfile."})
         return value
+
+    def validate(self, data):
+        """Unless `force`, the id tag must be registered and Accepted: a start the charge point would only refuse
+        (or, authorizing remote starts itself, let through for an id tag this system would not bill) is not sent."""
+        if not data.pop("force", False):
+            id_tag = data["id_tag"]
+            if not tx_selectors.id_tags_by_string([id_tag]):
+                raise serializers.ValidationError({"id_tag": f"id tag {id_tag!r} is not registered here (force: true sends it anyway)"})
+            status = tx_selectors.id_tag_info_for(id_tag)["status"]
+            if status != "Accepted":
+                raise serializers.ValidationError({"id_tag": f"id tag {id_tag!r} is {status} here (force: true sends it anyway)"})
+        return data
 
 
 class ClearChargingProfile(serializers.Serializer):
@@ -357,3 +410,59 @@ class ChangePassword(serializers.Serializer):
 class ChangeConfiguration(serializers.Serializer):
     key = serializers.CharField(max_length=200, help_text="OCPP 1.6: the configuration key; 2.0.1: Component.Variable.")
     value = serializers.CharField(max_length=1000, allow_blank=True, trim_whitespace=False, help_text="Sent exactly as given.")
+
+
+# Certificates (1.6 Security Whitepaper M03–M05, 2.0.1 M03–M05). The neutral names are 2.0.1's;
+# 1.6's CentralSystemRootCertificate is accepted for CSMSRootCertificate.
+INSTALL_CERTIFICATE_TYPES = ["CSMSRootCertificate", "ManufacturerRootCertificate", "V2GRootCertificate", "MORootCertificate"]
+CERTIFICATE_ID_TYPES = [*INSTALL_CERTIFICATE_TYPES, "V2GCertificateChain"]
+CERTIFICATE_TYPE_ALIASES = {"CentralSystemRootCertificate": "CSMSRootCertificate"}
+
+
+class CertificateTypeField(EnumField):
+    """A certificate type in 2.0.1's words; 1.6's CentralSystemRootCertificate is read as CSMSRootCertificate."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(CERTIFICATE_TYPE_ALIASES.get(data, data))
+
+
+class InstallCertificate(serializers.Serializer):
+    certificate_type = CertificateTypeField(
+        enum_name="InstallCertificateUseEnum",
+        choices=INSTALL_CERTIFICATE_TYPES,
+        help_text="What the certificate is to the station; OCPP 1.6 knows CSMSRootCertificate (its CentralSystemRootCertificate) "
+        "and ManufacturerRootCertificate only.",
+    )
+    certificate = serializers.CharField(max_length=5500, help_text="One X.509 certificate, PEM.")
+
+    def validate_certificate(self, value):
+        from chargepoints import pki
+
+        try:
+            certificates = pki.load_certificates(value)
+        except pki.PkiError as error:
+            raise serializers.ValidationError(str(error)) from None
+        if len(certificates) != 1:
+            raise serializers.ValidationError(f"One certificate, not {len(certificates)}.")
+        return pki.pem_of(certificates[0])
+
+
+class GetInstalledCertificateIds(serializers.Serializer):
+    certificate_types = serializers.ListField(
+        child=CertificateTypeField(enum_name="GetCertificateIdUseEnum", choices=CERTIFICATE_ID_TYPES),
+        required=False,
+        allow_empty=True,
+        help_text="Types to list; empty or left out: all (OCPP 2.0.1). OCPP 1.6 asks for exactly one, "
+        "CSMSRootCertificate or ManufacturerRootCertificate.",
+    )
+
+
+class DeleteCertificate(serializers.Serializer):
+    hash_algorithm = EnumField(enum_name="HashAlgorithmEnum", choices=["SHA256", "SHA384", "SHA512"], default="SHA256")
+    issuer_name_hash = serializers.RegexField(r"^[0-9A-Fa-f]{1,128}$", help_text="Hex hash of the issuer's name, as listed.")
+    issuer_key_hash = serializers.RegexField(r"^[0-9A-Fa-f]{1,128}$", help_text="Hex hash of the issuer's public key, as listed.")
+    serial_number = serializers.RegexField(r"^[0-9A-Fa-f]{1,40}$", help_text="The certificate's serial number in hex, as listed.")
+
+
+class RenewCertificate(serializers.Serializer):
+    """No arguments: the station is asked to send a SignCertificate with a new CSR."""

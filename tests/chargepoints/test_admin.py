@@ -83,7 +83,7 @@ def test_it_lists_charge_points_with_online_state_reported_fields_and_connector_
     html = response.content.decode()
     assert "CP-1" in html and "CP-OFF" in html
     assert "Acme" in html and "Fast-1" in html and "1.2.3" in html
-    assert "1: Charging, 2: Available" in html
+    assert 'cp-status-busy">1: Charging</span>' in html and 'cp-status-available">2: Available</span>' in html
     assert 'alt="True"' in html and 'alt="False"' in html  # online and offline icons
 
 
@@ -256,7 +256,7 @@ def test_it_lists_many_charge_points_in_a_bounded_number_of_queries(admin_client
         response = admin_client.get(url(ChargePoint))
 
     assert response.status_code == 200
-    assert response.content.decode().count("1: Charging, 2: Available") == 40
+    assert response.content.decode().count('cp-status-busy">1: Charging</span>') == 40
 
 
 # --- Bulk actions over real connections: each station its own version's message, all at once

@@ -192,7 +192,7 @@ def station(request, cp, cs):
 
 FIELDS = {
     # operation: (OCPP 1.6 fields, OCPP 2.0.1 fields), named after the operation's arguments
-    "start-charging": (["id_tag", "evse_id", "charging_profile"],) * 2,
+    "start-charging": (["id_tag", "evse_id", "charging_profile", "force"],) * 2,
     "stop-charging": (["transaction"],) * 2,
     "reset": (["type"], ["type", "evse_id"]),
     "unlock": (["evse_id"], ["evse_id", "connector_id"]),
@@ -227,6 +227,11 @@ FIELDS = {
     "get-configuration": (["keys"],) * 2,
     "change-configuration": (["key", "value"],) * 2,
     "change-password": (["password"],) * 2,
+    "install-certificate": (["certificate_type", "certificate"],) * 2,
+    "get-installed-certificate-ids": (["certificate_type"], ["certificate_types"]),  # 1.6 lists one type at a time
+    # `installed` picks a listed certificate, whose hash data it sends; or the hash data is typed in.
+    "delete-certificate": (["installed", "hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number"],) * 2,
+    "renew-certificate": ([],) * 2,
 }
 
 
@@ -704,10 +709,24 @@ def test_id_tag_pickers_suggest_the_id_tags_table(admin_client, station, tag):
 
 @pytest.mark.parametrize("charge_point_id, length, sent", [("CP-1", 21, False), ("CS-1", 36, True)])
 def test_an_id_tag_may_be_as_long_as_the_version_allows(admin_client, cp, cs, charge_points, charge_point_id, length, sent):
+    IdTag.objects.create(id_tag="T" * length)
     response = admin_client.post(command_url("start-charging", charge_point_id), {"id_tag": "T" * length})
 
     assert ("id_tag" in response.context["command_form"].errors) is not sent
     assert len(charge_points.sent) == sent
+
+
+def test_a_start_for_an_id_tag_that_is_not_accepted_here_is_sent_only_when_forced(admin_client, cp, charge_points):
+    IdTag.objects.create(id_tag="TAG-BLOCKED", status="Blocked")
+
+    unknown = admin_client.post(command_url("start-charging"), {"id_tag": "TAG-NOPE"})
+    blocked = admin_client.post(command_url("start-charging"), {"id_tag": "TAG-BLOCKED"})
+    forced = admin_client.post(command_url("start-charging"), {"id_tag": "TAG-BLOCKED", "force": "on"})
+
+    assert "not registered" in unknown.context["command_form"].errors["id_tag"][0]
+    assert "Blocked" in blocked.context["command_form"].errors["id_tag"][0]
+    assert forced.context["command_form"].errors == {}
+    assert [call.payload["idTag"] for call in charge_points.sent] == ["TAG-BLOCKED"]
 
 
 def test_configuration_keys_are_suggested_and_read_only_ones_refused(admin_client, cp, charge_points):
@@ -1010,7 +1029,8 @@ def test_a_user_who_is_not_staff_is_sent_to_the_login_page(client, django_user_m
     assert charge_points.sent == []
 
 
-def test_staff_without_the_change_permission_may_not_send_commands(client, staff, station, charge_points):
+def test_staff_who_may_change_charge_points_but_not_send_commands_may_not_send_them(client, staff, station, charge_points):
+    staff.user_permissions.add(Permission.objects.get(codename="change_chargepoint"))
     client.force_login(staff)
 
     assert client.get(command_url("reset", station)).status_code == 403
@@ -1024,8 +1044,8 @@ def test_staff_without_the_change_permission_may_not_send_commands(client, staff
     assert charge_points.sent == []
 
 
-def test_staff_with_the_change_permission_send_commands_under_their_name(client, staff, cp, charge_points):
-    staff.user_permissions.add(Permission.objects.get(codename="change_chargepoint"))
+def test_staff_with_the_send_command_permission_send_commands_under_their_name(client, staff, cp, charge_points):
+    staff.user_permissions.add(Permission.objects.get(codename="send_command"))
     client.force_login(staff)
 
     response = client.post(command_url("reset"), {"type": "soft"})

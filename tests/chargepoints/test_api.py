@@ -8,10 +8,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from chargepoints.models import ChargePoint, Connector, StatusNotification
+from tests.users import PERMISSION_QUERIES, user_with_role
 from transactions.models import Transaction
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ URL = "/api/v1/chargepoints/"
 @pytest.fixture
 def staff():
     # No password: hashing one costs a third of a second per test.
-    return get_user_model().objects.create_user("operator", is_staff=True)
+    return user_with_role("operator")
 
 
 @pytest.fixture
@@ -56,22 +57,22 @@ def test_it_answers_401_for_an_unknown_token(db):
     assert client.get(URL).status_code == 401
 
 
-def test_it_answers_403_to_a_user_who_is_not_staff(db):
+def test_it_answers_403_to_a_user_without_permissions(db):
     user = get_user_model().objects.create_user("driver")
-    token = Token.objects.create(user=user)
+    _, token = api_token_create(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     response = client.get(URL)
 
     assert response.status_code == 403
 
 
-def test_it_accepts_a_staff_token_made_by_drf_create_token(staff, capsys):
-    call_command("drf_create_token", "operator")
-    token = Token.objects.get(user=staff)
+def test_it_accepts_a_staff_token_made_by_token_create(staff, capsys):
+    call_command("token_create", "operator")
+    token = capsys.readouterr().out.strip()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     response = client.get(URL)
 
@@ -144,7 +145,7 @@ def test_it_lists_charge_points_in_a_constant_number_of_queries(api, django_asse
             Connector.objects.create(charge_point_id=f"CP-{n}", connector_id=connector_id, status="Available")
 
     # count, page, connectors of the page
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(PERMISSION_QUERIES + 3):
         response = api.get(URL)
 
     assert len(response.json()["results"]) == 5

@@ -15,11 +15,12 @@ from rest_framework.test import APIClient
 
 from chargepoints import commands
 from chargepoints.models import ChargePoint, Command, CommandSource, CommandStatus
+from tests.users import user_with_role
 
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    return user_with_role("ops", password="x")
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def test_a_body_that_is_not_an_object_is_a_400(api, sent):
     assert api.post("/api/v1/chargepoints/CP-1/commands/ClearCache/", [1, 2], format="json").status_code == 400
 
 
-def test_commands_need_a_staff_user(db, sent):
+def test_commands_need_a_signed_in_user_with_the_send_command_permission(db, sent):
     assert post(APIClient(), "ClearCache", {}).status_code == 401
     user = get_user_model().objects.create_user("driver", password="x")
     client = APIClient()
@@ -189,19 +190,30 @@ def test_the_openapi_schema_documents_each_operation_payload(api):
 # --- manage.py ocpp_call ---------------------------------------------------
 
 
-def test_the_cli_prints_the_answer(sent, capsys):
-    call_command("ocpp_call", "CP-1", "GetConfiguration", '{"key": ["HeartbeatInterval"]}')
+def test_the_cli_prints_the_answer(sent, staff, capsys):
+    call_command("ocpp_call", "--user", "ops", "CP-1", "GetConfiguration", '{"key": ["HeartbeatInterval"]}')
     assert json.loads(capsys.readouterr().out) == {"status": "Accepted"}
     assert sent.calls[0]["payload"] == {"key": ["HeartbeatInterval"]}
     assert sent.calls[0]["source"] == CommandSource.CLI
+    assert sent.calls[0]["user"] == staff
 
 
-def test_the_cli_reports_failures_and_bad_json(sent):
+def test_the_cli_reports_failures_and_bad_json(sent, staff):
     with pytest.raises(CommandError, match="not valid JSON"):
-        call_command("ocpp_call", "CP-1", "Reset", "{type: Hard}")
+        call_command("ocpp_call", "--user", "ops", "CP-1", "Reset", "{type: Hard}")
     sent.outcome = commands.ChargePointOffline("Charge point 'CP-1' is not connected")
     with pytest.raises(CommandError, match="not connected"):
-        call_command("ocpp_call", "CP-1", "Reset", '{"type": "Hard"}')
+        call_command("ocpp_call", "--user", "ops", "CP-1", "Reset", '{"type": "Hard"}')
+
+
+def test_the_cli_sends_nothing_for_a_user_who_may_not_send_commands(sent, db):
+    user_with_role("watcher", role="viewer")
+
+    with pytest.raises(CommandError, match="lacks the chargepoints.send_command permission"):
+        call_command("ocpp_call", "--user", "watcher", "CP-1", "Reset", '{"type": "Hard"}')
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command("ocpp_call", "--user", "nobody", "CP-1", "--operation", "reset", '{"type": "hard"}')
+    assert sent.calls == []
 
 
 # --- Secrets: the charge point gets them, the command log shows "***" (chargepoints.secrets) ---------------

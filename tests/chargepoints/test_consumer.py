@@ -1,12 +1,13 @@
 """The OCPP consumer over Channels' WebsocketCommunicator: who may connect, and how every frame is answered."""
 
+import asyncio
 import json
 import logging
 
 import pytest
 from channels.db import database_sync_to_async
 
-from chargepoints import services
+from chargepoints import presence, services
 from chargepoints.models import ChargePoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,8 +21,9 @@ async def test_it_accepts_a_registered_charge_point_and_echoes_ocpp16(charge_poi
     assert subprotocol == "ocpp1.6"
     reply = await client.call("Heartbeat", {})
     assert reply[0] == 3 and "currentTime" in reply[2]
-    cp = await ChargePoint.objects.aget(pk="CP-1")
+    cp = await ChargePoint.objects.select_related("server_process").aget(pk="CP-1")
     assert cp.connected and cp.ocpp_version == "1.6" and cp.online
+    assert cp.server_process_id == presence.PROCESS_ID and cp.server_process.alive
 
 
 async def test_it_serves_the_versioned_path(charge_point, ocpp_connect):
@@ -95,7 +97,7 @@ async def test_a_second_connection_takes_over_and_the_old_socket_closes(charge_p
 async def test_disconnecting_marks_the_charge_point_offline(charge_point, ocpp_connect):
     client, _, _ = await ocpp_connect("/ocpp/CP-1")
     await client.close()
-    cp = await ChargePoint.objects.aget(pk="CP-1")
+    cp = await ChargePoint.objects.select_related("server_process").aget(pk="CP-1")
     assert not cp.connected and not cp.online and cp.disconnected_at is not None
 
 
@@ -195,9 +197,14 @@ async def test_last_seen_is_written_at_most_once_per_interval(charge_point, ocpp
     client, _, _ = await ocpp_connect()
     first = (await ChargePoint.objects.aget(pk="CP-1")).last_seen
     await client.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+    await asyncio.sleep(0.3)  # the write, when due, happens in the background just after the answer
     assert (await ChargePoint.objects.aget(pk="CP-1")).last_seen == first
     settings.OCPP_LAST_SEEN_WRITE_INTERVAL = 0
     await client.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+    for _ in range(100):
+        if (await ChargePoint.objects.aget(pk="CP-1")).last_seen > first:
+            break
+        await asyncio.sleep(0.05)
     assert (await ChargePoint.objects.aget(pk="CP-1")).last_seen > first
 
 
@@ -210,5 +217,45 @@ async def test_a_stale_connected_flag_does_not_count_as_online(charge_point):
     from django.utils import timezone
 
     await ChargePoint.objects.filter(pk="CP-1").aupdate(last_seen=timezone.now() - timedelta(hours=2))
-    cp = await ChargePoint.objects.aget(pk="CP-1")
+    cp = await ChargePoint.objects.select_related("server_process").aget(pk="CP-1")
     assert cp.connected and not cp.online
+
+
+def _connected_by(process_id: str, renewed_ago_s: float) -> ChargePoint:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chargepoints.models import ServerProcess
+
+    ServerProcess.objects.create(id=process_id, renewed_at=timezone.now() - timedelta(seconds=renewed_ago_s))
+    return ChargePoint.objects.create(
+        id=f"CP-{process_id}", connected=True, session_id="s", last_seen=timezone.now(), server_process_id=process_id
+    )
+
+
+def test_a_charge_point_of_a_dead_process_reads_offline_and_a_sweep_clears_it(db, settings):
+    from chargepoints.selectors import charge_point_list
+
+    settings.OCPP_PRESENCE_TTL = 30
+    _connected_by("alive", renewed_ago_s=5)
+    _connected_by("dead", renewed_ago_s=31)
+
+    online = {cp.id: cp.online for cp in charge_point_list()}
+    marked = services.server_processes_sweep(ttl_s=30)
+
+    assert online == {"CP-alive": True, "CP-dead": False}
+    assert marked == 1
+    assert dict(ChargePoint.objects.values_list("id", "connected")) == {"CP-alive": True, "CP-dead": False}
+    assert ChargePoint.objects.get(pk="CP-dead").server_process_id is None
+
+
+def test_a_process_whose_lease_was_swept_while_it_lived_claims_its_connections_again(db):
+    _connected_by("slow", renewed_ago_s=60)
+    services.server_processes_sweep(ttl_s=30)
+
+    kept = services.server_process_renew(process_id="slow", sessions={"CP-slow": "s"})
+
+    cp = ChargePoint.objects.select_related("server_process").get(pk="CP-slow")
+    assert kept is False
+    assert cp.connected and cp.server_process_id == "slow" and cp.online

@@ -155,6 +155,17 @@ async def test_an_answer_failing_its_own_response_schema_becomes_internal_error(
     assert (await booted.call("Heartbeat", {}))[0] == 3
 
 
+async def test_answers_go_out_unchecked_when_ocpp_validate_answers_is_off(booted, monkeypatch, settings):
+    # Production: the handlers' answers are checked by the tests, not once per frame.
+    settings.OCPP_VALIDATE_ANSWERS = False
+
+    async def odd_heartbeat(session, payload):
+        return {"currentTime": "not a time"}
+
+    monkeypatch.setitem(v201.HANDLERS, "Heartbeat", odd_heartbeat)
+    assert await booted.call("Heartbeat", {}, unique_id="unchecked") == [3, "unchecked", {"currentTime": "not a time"}]
+
+
 # --- Registration: B02 (Pending), B03 (Rejected), triggered messages ------
 
 

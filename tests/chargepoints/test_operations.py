@@ -25,14 +25,14 @@ from unittest.mock import ANY
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
-from chargepoints import commands, operations, services
+from chargepoints import commands, operations, pki, services
 from chargepoints.exceptions import CommandOutcome
 from chargepoints.models import ChargePoint, Command, CommandSource, CommandStatus
 from chargepoints.ocpp.v201.operations import parse_variable_key, variable_key
+from tests.users import user_with_role
 from transactions.models import IdTag, Reservation, ReservationStatus, Transaction
 
 pytestmark = pytest.mark.django_db
@@ -469,6 +469,48 @@ def test_stop_charging_names_the_transaction_as_the_station_knows_it(cps, statio
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("named_by", ["ocpp_transaction_id", "evse_id"])
+def test_stop_charging_finds_the_transaction_by_the_stations_id_or_by_its_evse(cps, stations, version, named_by):
+    tx = cps[version]
+    ocpp_id = str(tx.pk) if version == "1.6" else "tx-abc"
+
+    result = run_operation("stop-charging", charge_point_id=station(version), **{named_by: ocpp_id if named_by != "evse_id" else 1})
+
+    assert result.extra["transaction"] == tx.pk
+    assert stations.last[1] == ({"transactionId": tx.pk} if version == "1.6" else {"transactionId": "tx-abc"})
+
+
+@pytest.mark.parametrize(
+    "arguments, field",
+    [
+        ({"ocpp_transaction_id": "tx-unknown"}, "ocpp_transaction_id"),
+        ({"evse_id": 2}, "evse_id"),
+        ({}, "transaction"),
+        ({"evse_id": 1, "ocpp_transaction_id": "tx-abc"}, "transaction"),
+    ],
+)
+def test_stop_charging_names_what_it_could_not_find_and_sends_nothing(cps, stations, arguments, field):
+    with pytest.raises(operations.InvalidArguments) as caught:
+        run_operation("stop-charging", charge_point_id=CS201, **arguments)
+
+    assert caught.value.details["field"] == field
+    assert stations.sent == []
+
+
+@pytest.mark.parametrize("id_tag, status", [("CARD-NOPE", "not registered"), ("CARD-BLOCKED", "Blocked")])
+def test_start_charging_refuses_an_id_tag_not_accepted_here_unless_forced(cps, stations, id_tag, status):
+    IdTag.objects.create(id_tag="CARD-BLOCKED", status="Blocked")
+
+    with pytest.raises(operations.InvalidArguments) as caught:
+        run_operation("start-charging", charge_point_id=CP16, id_tag=id_tag)
+    assert caught.value.details["field"] == "id_tag" and status in caught.value.message
+    assert stations.sent == []
+
+    run_operation("start-charging", charge_point_id=CP16, id_tag=id_tag, force=True)
+    assert stations.last == ("RemoteStartTransaction", {"idTag": id_tag})
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_stopping_a_transaction_of_another_charge_point_is_refused_and_nothing_is_sent(cps, stations, version):
     other = cps["2.0.1" if version == "1.6" else "1.6"]
 
@@ -807,7 +849,7 @@ def test_an_empty_201_differential_list_leaves_the_list_out(cps, stations):
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    return user_with_role("ops", password="x")
 
 
 @pytest.fixture
@@ -823,6 +865,7 @@ def post(api, cp, operation, body=None, **params):
 
 
 # (operation URL, JSON body, {version: action sent})
+ROOT_PEM = pki.pem_of(pki.ca_generate(root_only=True)[0].certificate)
 API_CASES = [
     ("start-charging", {"id_tag": "CARD-1", "evse_id": 1}, {"1.6": "RemoteStartTransaction", "2.0.1": "RequestStartTransaction"}),
     ("reset", {"type": "hard"}, {"1.6": "Reset", "2.0.1": "Reset"}),
@@ -862,6 +905,22 @@ API_CASES = [
         {"key": "OCPPCommCtrlr.HeartbeatInterval", "value": "60"},
         {"1.6": "ChangeConfiguration", "2.0.1": "SetVariables"},
     ),
+    (
+        "install-certificate",
+        {"certificate_type": "CSMSRootCertificate", "certificate": ROOT_PEM},
+        {"1.6": "InstallCertificate", "2.0.1": "InstallCertificate"},
+    ),
+    (
+        "get-installed-certificate-ids",
+        {"certificate_types": ["CSMSRootCertificate"]},
+        {"1.6": "GetInstalledCertificateIds", "2.0.1": "GetInstalledCertificateIds"},
+    ),
+    (
+        "delete-certificate",
+        {"issuer_name_hash": "ab" * 32, "issuer_key_hash": "cd" * 32, "serial_number": "1f"},
+        {"1.6": "DeleteCertificate", "2.0.1": "DeleteCertificate"},
+    ),
+    ("renew-certificate", {}, {"1.6": "ExtendedTriggerMessage", "2.0.1": "TriggerMessage"}),
 ]
 
 
@@ -1072,7 +1131,8 @@ def test_the_openapi_schema_documents_each_operation(api):
     for name in operations.OPERATIONS:
         post_op = schema["paths"][f"/api/v1/chargepoints/{{charge_point_id}}/operations/{name}/"]["post"]
         assert set(post_op["responses"]) == {"200", "400", "404", "409", "429", "502", "504"}
-        assert "application/json" in post_op["requestBody"]["content"]
+        if operations.OPERATIONS[name].input().fields:  # renew-certificate takes no arguments, so documents no body
+            assert "application/json" in post_op["requestBody"]["content"]
     components = schema["components"]["schemas"]
     assert components["ResetKindEnum"]["enum"] == ["soft", "hard"]
     assert set(components["OperationResult"]["properties"]) >= {

@@ -355,3 +355,164 @@ def test_an_operator_sets_a_charge_points_security_profile_in_the_admin_and_it_i
     assert list(SecurityEvent.objects.values_list("type", "tech_info")) == [
         (SecurityEvent.SECURITY_PROFILE_CHANGED, "security profile set to 2")
     ]
+
+
+def test_the_api_shows_and_changes_the_security_profile(admin_user, settings):
+    from rest_framework.test import APIClient
+
+    ChargePoint.objects.create(id="CP-1")
+    api = APIClient()
+    api.force_authenticate(admin_user)
+
+    before = api.get("/api/v1/chargepoints/CP-1/").json()
+    changed = api.patch("/api/v1/chargepoints/CP-1/", {"security_profile": 2}, format="json")
+    bad = api.patch("/api/v1/chargepoints/CP-1/", {"security_profile": 7}, format="json")
+    listed = api.get("/api/v1/chargepoints/").json()["results"][0]
+    reset = api.patch("/api/v1/chargepoints/CP-1/", {"security_profile": None}, format="json")
+
+    assert (before["security_profile"], before["effective_security_profile"], before["password_set"]) == (None, 1, False)
+    assert (changed.status_code, changed.json()["security_profile"], changed.json()["effective_security_profile"]) == (200, 2, 2)
+    assert bad.status_code == 400 and "security_profile" in bad.json()
+    assert (listed["security_profile"], listed["effective_security_profile"]) == (2, 2)
+    assert (reset.json()["security_profile"], reset.json()["effective_security_profile"]) == (None, 1)
+    assert SecurityEvent.objects.filter(type=SecurityEvent.SECURITY_PROFILE_CHANGED).count() == 2
+
+
+def test_an_operator_sets_a_password_in_the_admin_and_sees_it_once(admin_client):
+    from django.urls import reverse
+
+    ChargePoint.objects.create(id="CP:1")
+    change_page = admin_client.get(reverse("admin:chargepoints_chargepoint_change", args=["CP_3A1"]))
+    url = reverse("admin:chargepoints_chargepoint_password", args=["CP_3A1"])
+
+    generated = admin_client.post(url, {"password": ""})
+    password = generated.context["new_password"]
+    chosen = admin_client.post(url, {"password": "an-operator-choice-1"})
+    too_short = admin_client.post(url, {"password": "short"})
+    later = admin_client.get(reverse("admin:chargepoints_chargepoint_change", args=["CP_3A1"]))
+
+    assert url in change_page.content.decode()
+    assert len(password) == 40 and password in generated.content.decode()
+    assert "no-store" in generated["Cache-Control"]
+    assert "an-operator-choice-1" in chosen.content.decode()
+    assert too_short.context["new_password"] is None and too_short.context["form"].errors
+    cp = ChargePoint.objects.get(pk="CP:1")
+    assert security.password_matches("an-operator-choice-1", cp.password_hash)
+    assert "an-operator-choice-1" not in later.content.decode() and cp.password_hash not in later.content.decode()
+
+
+def test_setting_a_password_in_the_admin_needs_the_change_permission(client, django_user_model):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    ChargePoint.objects.create(id="CP-1")
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_chargepoint"))
+    client.force_login(viewer)
+
+    response = client.post(reverse("admin:chargepoints_chargepoint_password", args=["CP-1"]), {"password": ""})
+
+    assert response.status_code == 403
+    assert ChargePoint.objects.get(pk="CP-1").password_hash == ""
+
+
+# --- Security profile 3: client certificates -------------------------------------------
+
+
+@pytest.fixture
+def charge_point_ca(settings, tmp_path):
+    from tests.certificates import TestCA
+
+    ca = TestCA("Test charge point CA")
+    settings.OCPP_CHARGE_POINT_CA_CERT = ca.write(tmp_path / "charge-point-ca.crt")
+    return ca
+
+
+def over_tls(chain: list[str]):
+    """What csms/tls.py puts in the scope of a TLS connection presenting `chain`."""
+    return {"scheme": "wss", "extensions": {"tls": {"client_cert_chain": chain}}}
+
+
+async def connect_with(scope: dict, path: str = "/ocpp/CP-1", headers=(), client=("198.51.100.7", 50000)) -> bool:
+    from channels.testing import WebsocketCommunicator
+
+    from csms.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=list(headers), subprotocols=["ocpp1.6"])
+    communicator.scope.update(scope, client=list(client))
+    accepted, _ = await communicator.connect(timeout=5)
+    if accepted:
+        await communicator.disconnect()
+    return accepted
+
+
+async def test_a_profile_3_charge_point_may_name_its_boot_serial_number_as_the_certificate_cn(charge_point_ca):
+    await ChargePoint.objects.acreate(id="CP-1", security_profile=3, serial_number="SN-0042")
+
+    by_serial = await connect_with(over_tls([charge_point_ca.issue("SN-0042").cert_pem]))
+    by_other_serial = await connect_with(over_tls([charge_point_ca.issue("SN-0043").cert_pem]))
+
+    assert (by_serial, by_other_serial) == (True, False)
+
+
+async def test_a_profile_3_charge_point_is_not_asked_for_a_password_and_one_sent_changes_nothing(charge_point_ca):
+    await registered("CP-1", security_profile=3)
+
+    accepted = await connect_with(over_tls([charge_point_ca.issue("CP-1").cert_pem]), headers=auth("CP-1", "f" * 40))
+
+    assert accepted
+    assert [t for t, _ in await events("CP-1")] == [SecurityEvent.PASSWORD_CHANGED]  # no failure recorded
+
+
+async def test_a_profile_3_charge_point_with_only_its_password_is_a_downgrade(charge_point_ca):
+    await registered("CP-1", security_profile=3)
+
+    accepted = await connect_with(over_tls([]), headers=auth("CP-1", PASSWORD))
+
+    assert not accepted
+    assert (await events("CP-1"))[-1] == (SecurityEvent.SECURITY_PROFILE_DOWNGRADE, "security profile 3 needs a TLS client certificate")
+
+
+async def test_without_a_charge_point_ca_no_certificate_is_accepted(settings, tmp_path):
+    from tests.certificates import TestCA
+
+    settings.OCPP_CHARGE_POINT_CA_CERT = tmp_path / "missing.crt"
+    await ChargePoint.objects.acreate(id="CP-1", security_profile=3)
+
+    accepted = await connect_with(over_tls([TestCA("any").issue("CP-1").cert_pem]))
+
+    assert not accepted
+    assert (await events("CP-1"))[-1][0] == SecurityEvent.INVALID_CLIENT_CERTIFICATE
+
+
+async def test_a_trusted_proxy_forwards_the_client_certificate_url_encoded_as_nginx_does(settings, charge_point_ca):
+    import urllib.parse
+
+    settings.OCPP_TRUSTED_PROXIES = ["127.0.0.1"]
+    await ChargePoint.objects.acreate(id="CP-1", security_profile=3)
+    good = urllib.parse.quote(charge_point_ca.issue("CP-1").cert_pem).encode()
+    proxied = [(b"x-forwarded-proto", b"https"), (b"x-forwarded-for", b"203.0.113.9")]
+
+    accepted = await connect_with({}, headers=[*proxied, (b"x-ssl-client-cert", good)], client=("127.0.0.1", 50000))
+    garbage = await connect_with({}, headers=[*proxied, (b"x-ssl-client-cert", b"not-a-certificate")], client=("127.0.0.1", 50000))
+
+    assert (accepted, garbage) == (True, False)
+    event = await SecurityEvent.objects.filter(charge_point_id="CP-1").alatest("id")
+    assert (event.type, event.tech_info, event.source_address) == (
+        SecurityEvent.INVALID_CLIENT_CERTIFICATE,
+        "the client certificate cannot be read",
+        "203.0.113.9",
+    )
+
+
+async def test_the_certificate_header_of_an_untrusted_client_is_ignored(settings, charge_point_ca):
+    import urllib.parse
+
+    settings.OCPP_TRUSTED_PROXIES = []
+    await ChargePoint.objects.acreate(id="CP-1", security_profile=3)
+    good = urllib.parse.quote(charge_point_ca.issue("CP-1").cert_pem).encode()
+
+    # Even over our own TLS: the header is not the certificate this client presented.
+    accepted = await connect_with(over_tls([]), headers=[(b"x-ssl-client-cert", good)])
+
+    assert not accepted

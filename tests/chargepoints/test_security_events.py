@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from chargepoints import services
 from chargepoints.models import ChargePoint, SecurityEvent
+from tests.users import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +114,7 @@ def test_the_charge_point_page_says_when_there_are_no_security_events(admin_clie
 @pytest.fixture
 def api():
     client = APIClient()
-    client.force_authenticate(get_user_model().objects.create_user("operator", is_staff=True))
+    client.force_authenticate(user_with_role("viewer", role="viewer"))
     return client
 
 

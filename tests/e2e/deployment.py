@@ -40,6 +40,8 @@ ENV_DEFAULTS = {
     # Every frame writes last_seen: tests read it without waiting out the server's 30 s.
     "OCPP_LAST_SEEN_WRITE_INTERVAL": "0",
     "OCPP_LOG_LEVEL": "INFO",
+    # The servers check their own answers against the response schemas, as the in-process tests do.
+    "OCPP_VALIDATE_ANSWERS": "true",
 }
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.v16 import call_result as result16
+from ocpp.v201 import call_result as result201
 
 from chargepoints.ocpp import rpc, v16, v201
 from simulator.model import VEHICLE_MODELS, Session, Vehicle, utc_now
@@ -555,9 +556,59 @@ async def test_an_extended_trigger_for_a_certificate_sends_a_csr_and_the_signed_
 
     assert frame[2] == {"status": "Accepted"}
     [(action, body)] = station.link.calls
-    assert action == "SignCertificate" and body["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
-    assert (await answer(station, "CertificateSigned", {"certificateChain": CERT}))[2] == {"status": "Accepted"}
-    assert (await answer(station, "CertificateSigned", {"certificateChain": CERT}))[2] == {"status": "Rejected"}, "no CSR pending any more"
+    assert action == "SignCertificate"
+    chain = signed_chain(body["csr"], station.id)
+    assert (await answer(station, "CertificateSigned", {"certificateChain": chain}))[2] == {"status": "Accepted"}
+    assert station.identity.chain_pem == chain
+    assert (await answer(station, "CertificateSigned", {"certificateChain": chain}))[2] == {"status": "Rejected"}, "no CSR pending any more"
+
+
+def signed_chain(csr: str, identity: str) -> str:
+    """The chain a CSMS's CA issues for `csr` (a real CA: chargepoints.pki), leaf first."""
+    from chargepoints import pki
+
+    return pki.sign_csr(csr, allowed_names=[identity], ca=pki.ca_generate()[0]).chain_pem
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_chain_for_another_key_is_rejected_and_reported(make_station, version):
+    from tests.conftest import make_csr
+
+    station = make_station(version)
+    results = result16 if version == "1.6" else result201
+    station.link.answers["SignCertificate"] = results.SignCertificate(status="Accepted")
+    await station.request_certificate()
+    foreign = signed_chain(make_csr(station.id)[0], station.id)
+
+    frame = await answer(station, "CertificateSigned", {"certificateChain": foreign})
+
+    assert frame[2]["status"] == "Rejected"
+    assert station.identity.chain_pem is None
+    action, body = station.link.calls[-1]
+    assert action == "SecurityEventNotification" and "not for the key of the CSR" in body["techInfo"]
+
+
+async def test_a_201_station_triggered_for_a_certificate_sends_a_real_csr_and_keeps_the_signed_chain_as_its_client_certificate(
+    make_station, tmp_path
+):
+    from cryptography import x509
+
+    station = make_station("2.0.1")
+    station.settings.certificate_dir = str(tmp_path)
+    station.link.answers["SignCertificate"] = result201.SignCertificate(status="Accepted")
+
+    assert (await answer(station, "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}))[2] == {"status": "Accepted"}
+    [(action, body)] = station.link.calls
+    assert action == "SignCertificate" and body["certificateType"] == "ChargingStationCertificate"
+    csr = x509.load_pem_x509_csr(body["csr"].encode())
+    assert csr.is_signature_valid and csr.subject.rfc4514_string() == f"CN={station.id}"
+
+    chain = signed_chain(body["csr"], station.id)
+    frame = await answer(station, "CertificateSigned", {"certificateChain": chain, "certificateType": "ChargingStationCertificate"})
+
+    assert frame[2] == {"status": "Accepted"}
+    assert (tmp_path / f"{station.id}.crt").read_text() == chain
+    assert oct((tmp_path / f"{station.id}.key").stat().st_mode & 0o777) == "0o600"
 
 
 async def test_a_csr_the_central_system_refused_leaves_no_certificate_to_accept(make_station):

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -168,3 +169,43 @@ def test_demo_shows_three_charge_points_one_charging_and_stops_cleanly_on_ctrl_c
     # Ctrl-C ended the session: its StopTransaction reached the server before it stopped.
     rows = Database(demo.env["DATABASE_URL"]).rows("SELECT stop_reason FROM transactions_transaction WHERE id = %s", transaction["id"])
     assert rows == [("Other",)]
+
+
+def test_demo_piped_into_a_reader_that_quit_still_ends_the_transaction_on_ctrl_c_pressed_twice(demo):
+    """`make demo | tee log`, tee gone, Ctrl-C, Ctrl-C again: the session still ends and everything stops."""
+    demo.process = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--host", "127.0.0.1", "--port", str(demo.port), "--log-file", str(demo.log_path)],
+        cwd=REPO,
+        env=demo.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    database = Database(demo.env["DATABASE_URL"])
+    reading = threading.Event()
+    reading.set()
+
+    def drain():  # the reader, until it quits
+        while reading.is_set() and demo.process.stdout.read1(4096):
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+
+    def charging():
+        rows = database.rows("SELECT id FROM transactions_transaction WHERE stop_timestamp IS NULL AND charge_point_id = %s", "DEMO-CP-1")
+        assert demo.process.poll() is None, f"demo exited with {demo.process.returncode}"
+        return rows[0][0] if rows else None
+
+    transaction_id = eventually(charging, timeout=90, interval=0.5)
+    reading.clear()
+    demo.process.stdout.close()  # the reader quits: the next write gets EPIPE
+
+    demo.process.send_signal(signal.SIGINT)
+    time.sleep(1.5)  # a person pressing again, not the same interrupt delivered twice
+    demo.process.send_signal(signal.SIGINT)
+
+    assert demo.process.wait(30) == 0
+    assert not port_open(demo.port)
+    rows = database.rows("SELECT stop_reason, stop_source FROM transactions_transaction WHERE id = %s", transaction_id)
+    assert rows == [("Other", "charge_point")]

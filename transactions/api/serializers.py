@@ -9,7 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from transactions.models import AuthorizationStatus, IdTag, Transaction, TransactionStatus
+from transactions import services
+from transactions.models import AuthorizationStatus, IdTag, StopSource, Transaction, TransactionStatus
 from transactions.selectors import TRANSACTION_DETAIL_METER_VALUES
 
 # OCPP 2.0.1 IdTokenEnumType (C01): what kind of identifier an id token is. Its
@@ -46,17 +47,6 @@ class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
         # fits every field sharing the name.
         blank = [""] if self.target.allow_blank else []
         return {**build_basic_type(OpenApiTypes.STR), "enum": list(self.target.choices) + blank}
-
-
-class TransactionFilterInputSerializer(serializers.Serializer):
-    """Query parameters of the transaction list."""
-
-    charge_point = serializers.CharField(required=False, max_length=48, help_text="Identity of the charge point.")
-    status = serializers.ChoiceField(
-        choices=[TransactionStatus.ACTIVE.value, TransactionStatus.COMPLETED.value],
-        required=False,
-        help_text="active: not stopped; completed: stopped (orphans included).",
-    )
 
 
 class MeterValueOutputSerializer(serializers.Serializer):
@@ -108,8 +98,17 @@ class TransactionOutputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Energy delivered in Wh: meter stop (or, while active, the latest register reading) minus meter start.",
     )
-    stop_reason = serializers.CharField()
+    stop_reason = serializers.CharField(help_text="OCPP stop reason (1.6 Reason, 2.0.1 ReasonEnumType).")
     stop_id_tag = serializers.CharField()
+    stop_source = serializers.ChoiceField(
+        choices=StopSource.choices,
+        allow_blank=True,
+        help_text="Who ended it: charge_point (its own stop), policy (the CSMS: the charge point reported no session), "
+        'operator (closed by hand); "" while active.',
+    )
+    stopped_by = serializers.CharField(
+        source="stopped_by.get_username", allow_null=True, default=None, help_text="The operator who closed it by hand."
+    )
     status = serializers.SerializerMethodField()
     is_orphan = serializers.BooleanField()
     orphan_transaction_id = serializers.IntegerField(allow_null=True, help_text="For an orphan: the transactionId the charge point sent.")
@@ -117,6 +116,14 @@ class TransactionOutputSerializer(serializers.Serializer):
     @extend_schema_field(NamedChoiceField(choices=TransactionStatus.values, enum_name="TransactionStatusEnum"))
     def get_status(self, tx: Transaction) -> str:
         return tx.status.value
+
+
+class TransactionCloseInputSerializer(serializers.Serializer):
+    """Body of POST /api/v1/transactions/<id>/close/."""
+
+    reason = serializers.ChoiceField(
+        choices=services.STOP_REASONS, default="Other", help_text="OCPP stop reason recorded on the transaction (default Other)."
+    )
 
 
 class TransactionDetailOutputSerializer(TransactionOutputSerializer):
@@ -214,3 +221,26 @@ class IdTagInputSerializer(serializers.Serializer):
         help_text="id_tag of an existing id tag, or null.",
     )
     note = serializers.CharField(max_length=200, allow_blank=True, default="")
+
+
+# The most rows one import takes; larger lists are sent in parts.
+MAX_IMPORT_ROWS = 10000
+
+
+class IdTagImportRowSerializer(IdTagInputSerializer):
+    """One row of an id tag import; the parent is named by its id_tag and may be another row of the import."""
+
+    parent_id_tag = serializers.CharField(max_length=36, allow_null=True, allow_blank=True, default=None, help_text="id_tag of the parent.")
+    # CSV cells are strings: an empty expiry date is none.
+    expiry_date = serializers.DateTimeField(allow_null=True, default=None)
+
+    def to_internal_value(self, data):
+        # A CSV cell is a string: an empty expiry date is none.
+        if isinstance(data, dict) and data.get("expiry_date") == "":
+            data = {**data, "expiry_date": None}
+        return super().to_internal_value(data)
+
+
+class IdTagImportOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Id tags that did not exist.")
+    updated = serializers.IntegerField(help_text="Existing id tags whose fields were replaced.")

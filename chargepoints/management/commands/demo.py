@@ -26,7 +26,12 @@ What it does, in order:
    reach it;
 7. shows the simulator's live view (a table on a terminal, log lines
    otherwise) until Ctrl-C or SIGTERM, which ends the session (the
-   transaction is stopped and delivered), then stops daphne.
+   transaction is stopped and delivered), then stops daphne. A second
+   Ctrl-C gives that stop at most STOP_DEADLINE_S more seconds; output to a
+   pipe whose reader is gone (`make demo | tee log`, tee killed) is dropped
+   without stopping the shutdown. A demo killed outright (SIGKILL) leaves its
+   transaction active until DEMO-CP-1 boots again (the next run), which ends it
+   (OCPP_CLOSE_ORPHANED_TRANSACTIONS).
 
 The daphne child dies with this process even if it is killed (Linux
 PR_SET_PDEATHSIG), and sits in a session of its own so that Ctrl-C reaches
@@ -75,6 +80,9 @@ HEALTH_TIMEOUT_S = 30.0
 BOOT_TIMEOUT_S = 60.0
 START_ATTEMPTS = 5
 SERVER_STOP_TIMEOUT_S = 10.0
+# After a second Ctrl-C, how long the charge points still get to deliver their
+# StopTransaction before the demo quits anyway.
+STOP_DEADLINE_S = 10.0
 WILDCARD_HOSTS = {"", "0.0.0.0", "::", "*"}
 
 
@@ -121,6 +129,52 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+class Unbreakable:
+    """A text stream whose writes never raise: `make demo | tee log` must stop cleanly when `tee` is gone.
+
+    The first failed write (BrokenPipeError, EIO …) points the stream's file
+    descriptor at /dev/null, so that nothing later (nor Python's final flush)
+    fails, and the shutdown (StopTransaction, then the server) goes on.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError):
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self._break()
+
+    def _break(self) -> None:
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def isatty(self) -> bool:
+        try:
+            return not self.broken and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 class Api:
     """The CSMS REST API over HTTP with an admin token (urllib; JSON in and out).
 
@@ -163,8 +217,9 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        # As `make run` starts it: csms/serve.py adds the options OCPP needs and execs daphne.
-        return [sys.executable, "-m", "csms.serve", "-b", self.host, "-p", str(self.port)]
+        # As `make run` starts it (csms/serve.py adds the options OCPP needs), one daphne
+        # process even with REDIS_URL set: the demo stops it by its pid.
+        return [sys.executable, "-m", "csms.serve", "--workers", "1", "-b", self.host, "-p", str(self.port)]
 
     def start(self) -> None:
         """Start daphne in `settings.BASE_DIR`, in a session of its own, dying with this process."""
@@ -277,6 +332,9 @@ class Command(BaseCommand):
                 f"Stop it or choose another port: make demo PORT=8001, or manage.py demo --port 8001."
             )
 
+        # Ctrl-C must work when the output goes to a pipe whose reader has gone.
+        self.stdout._out = Unbreakable(self.stdout._out)
+        self.stderr._out = Unbreakable(self.stderr._out)
         password = password or secrets.token_urlsafe(9)
         try:
             # Fresh charge point passwords each run: they are the demo's own stations, simulated here.
@@ -419,20 +477,29 @@ class Command(BaseCommand):
         main = asyncio.current_task()
         first_interrupt = None
 
+        deadline = None
+
         def interrupted():
-            nonlocal first_interrupt
+            nonlocal first_interrupt, deadline
             now = time.monotonic()
             if first_interrupt is None:
                 first_interrupt = now
-                say("stopping: ending the sessions, then the server (Ctrl-C again to quit at once)")
+                # Stop first, talk after: the view may write to a closed pipe.
                 simulation.stop()  # graceful: the running transaction is stopped and delivered
-            elif now - first_interrupt > 1.0:
+                say("stopping: ending the sessions, then the server")
+            elif now - first_interrupt > 1.0 and deadline is None:
                 # A repeat within a second is the same interrupt delivered twice (to the process
                 # and to its group, as `timeout -s INT` does), not a person pressing again.
-                main.cancel()
+                # Quitting at once would leave the transaction open: the stop in flight gets
+                # a few more seconds, no more.
+                deadline = loop.call_later(STOP_DEADLINE_S, main.cancel)
+                say(f"still ending the sessions; quitting in at most {STOP_DEADLINE_S:.0f} s")
 
         def say(text: str) -> None:
-            view.event(Event(datetime.now(UTC), "CSMS", "demo", text))
+            try:
+                view.event(Event(datetime.now(UTC), "CSMS", "demo", text))
+            except (OSError, ValueError):
+                pass  # no one to tell: the shutdown goes on
 
         def status(text: str) -> None:
             if isinstance(view, DemoTableView):
@@ -455,6 +522,8 @@ class Command(BaseCommand):
         except asyncio.CancelledError:
             pass
         finally:
+            if deadline is not None:
+                deadline.cancel()
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import services as accounts_services
 from chargepoints import services
 from chargepoints.models import ChargePoint
 from csms import services as csms_services
@@ -42,7 +43,7 @@ class DemoData:
 
     `password` is the admin's password when it was set by this call (a new
     user, or one given), None when an existing user's password was kept.
-    `token` is the admin's API token key ("" without rest_framework.authtoken).
+    `token` is a new API token of the admin, shown once (only its hash is kept).
     `id_tags_created` / `charge_points_created` list only what did not exist yet.
     `charge_point_passwords`: id → Basic-auth password, for the charge points
     given one by this call (their only sight of it; only hashes are kept).
@@ -72,7 +73,7 @@ def demo_data_create(*, username: str = "admin", password: str | None = None, ne
     """
     with transaction.atomic():
         user, password_shown = csms_services.admin_user_ensure(username=username, password=password)
-        token = csms_services.api_token_get_or_create(user=user)
+        _, token = accounts_services.api_token_create(user=user)  # a new one each run: only its hash is kept
         tags = tuple(tag for tag in ID_TAGS if _id_tag(tag))
         charge_points = tuple(cp for cp, version, description in CHARGE_POINTS if _charge_point(cp, version, description))
         passwords = {

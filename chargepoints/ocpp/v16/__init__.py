@@ -7,7 +7,7 @@ the answers to commands (§5).
 
 from . import redaction
 from .answers import ANSWERS
-from .handlers import HANDLERS
+from .handlers import HANDLERS, INTEGER_FIELDS
 from .operations import OPERATIONS, answer_status
 
 VERSION = "1.6"
@@ -59,6 +59,7 @@ __all__ = [
     "REGISTRATION_GATED",
     "ANSWERS",
     "HANDLERS",
+    "INTEGER_FIELDS",
     "OPERATIONS",
     "SUBPROTOCOL",
     "VERSION",

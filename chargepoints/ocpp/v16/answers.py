@@ -132,3 +132,48 @@ def send_local_list(charge_point_id: str, request: dict, response: dict) -> None
 def get_local_list_version(charge_point_id: str, request: dict, response: dict) -> None:
     """§5.10: remember the version the charge point reports (-1: no list support, 0: empty)."""
     services.local_list_reported(charge_point_id=charge_point_id, list_version=response["listVersion"])
+
+
+# --- Certificates (Security Whitepaper A02/A03, M03–M05) ------------------------------------------------
+
+
+@answers("CertificateSigned")
+def certificate_signed(charge_point_id: str, request: dict, response: dict) -> None:
+    """A02: the certificate we issued (the chain's leaf) is installed (Accepted) or rejected."""
+    services.certificate_answered(charge_point_id=charge_point_id, chain_pem=request["certificateChain"], accepted=_accepted(response))
+
+
+@answers("InstallCertificate")
+def install_certificate(charge_point_id: str, request: dict, response: dict) -> None:
+    """M05: an Accepted root certificate is installed on the charge point."""
+    if _accepted(response):
+        services.installed_certificate_add(
+            charge_point_id=charge_point_id, certificate_type=request["certificateType"], certificate_pem=request["certificate"]
+        )
+
+
+@answers("DeleteCertificate")
+def delete_certificate(charge_point_id: str, request: dict, response: dict) -> None:
+    """M04: an Accepted deletion removes the certificate from what is known installed."""
+    if _accepted(response):
+        services.installed_certificate_delete(charge_point_id=charge_point_id, hash_data=request["certificateHashData"])
+
+
+@answers("GetInstalledCertificateIds")
+def get_installed_certificate_ids(charge_point_id: str, request: dict, response: dict) -> None:
+    """M03: the certificates of the requested type are exactly those listed (none when NotFound)."""
+    if response.get("status") not in ("Accepted", "NotFound"):
+        return
+    certificate_type = request["certificateType"]
+    services.installed_certificates_report(
+        charge_point_id=charge_point_id,
+        certificate_types=[certificate_type],
+        reported=[{"certificate_type": certificate_type, "hash_data": data} for data in response.get("certificateHashData") or []],
+    )
+
+
+@answers("ExtendedTriggerMessage")
+def extended_trigger_message(charge_point_id: str, request: dict, response: dict) -> None:
+    """A03: a charge point asked for a new CSR (any answer) is not asked again at once."""
+    if request.get("requestedMessage") == "SignChargePointCertificate":
+        services.certificate_renewal_requested(charge_point_id=charge_point_id)

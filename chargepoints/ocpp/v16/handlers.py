@@ -15,9 +15,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from ocpp.v16.enums import Action
 
-from chargepoints import services
-from chargepoints.models import RegistrationStatus, SecurityEvent
+from chargepoints import certificates, pki, services, touching
+from chargepoints.models import Connector, RegistrationStatus, SecurityEvent
+from csms.batching import together
+from transactions import batching
 from transactions import services as tx_services
+from transactions.models import MeterValue, Transaction
 from transactions.selectors import id_tag_info_for
 
 from .. import data_transfer
@@ -30,6 +33,27 @@ logger = logging.getLogger("csms.ocpp")
 
 HANDLERS: dict = {}
 on = registrar(HANDLERS)
+
+# Where each integer of a request is stored or looked up: its range is that
+# column's (`limits.check_integers`; tests check every integer of every schema is here or below).
+INTEGER_FIELDS = {
+    "StartTransaction": {
+        "connectorId": (Transaction, "connector_id"),
+        "meterStart": (Transaction, "meter_start_wh"),
+        "reservationId": (Transaction, "reservation_id"),
+    },
+    "StopTransaction": {
+        "transactionId": (Transaction, "orphan_transaction_id"),
+        "meterStop": (Transaction, "meter_stop_wh"),
+    },
+    "MeterValues": {"connectorId": (MeterValue, "evse_id"), "transactionId": (Transaction, "id")},
+    "StatusNotification": {"connectorId": (Connector, "connector_id")},
+}
+# Integers of requests that are neither stored nor looked up.
+UNSTORED_INTEGERS = {
+    "LogStatusNotification": {"requestId"},
+    "SignedFirmwareStatusNotification": {"requestId"},
+}
 
 
 def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
@@ -60,10 +84,38 @@ def _samples(meter_values: list[dict]) -> list[tx_services.MeterSample]:
     ]
 
 
+def _boot(**fields):
+    boot = services.boot_notification_create(**fields)
+    # A 1.6 charge point boots after a restart, which no transaction survives: one
+    # still active here would wait forever for a StopTransaction the charge point
+    # may never send. If it does send one (queued while offline), it replaces these values.
+    tx_services.transactions_close_orphaned(charge_point_id=fields["charge_point_id"], reason="Reboot", timestamp=boot.received_at)
+    return boot
+
+
+def _status(**fields):
+    notification = services.status_notification_create(**fields)
+    # §4.9 Available: "When a Connector becomes available for a new user": no session
+    # can be running on it (its cable is out). Not Finishing (its StopTransaction is on
+    # its way), nor Unavailable or Faulted (a session may go on, or end, after them).
+    if fields["status"] == "Available" and fields["connector_id"] > 0:
+        tx_services.transactions_close_orphaned(
+            charge_point_id=fields["charge_point_id"],
+            connector_id=fields["connector_id"],
+            reason="EVDisconnected",
+            timestamp=fields["timestamp"] or notification.received_at,
+        )
+    return notification
+
+
 @on(Action.boot_notification.value)
 async def boot_notification(session: Session, p: dict) -> dict:
-    """§4.2: store the boot, update the charge point; answer its registration status and our heartbeat interval."""
-    boot = await database_sync_to_async(services.boot_notification_create)(
+    """§4.2: store the boot, update the charge point, end its transactions (settings.OCPP_CLOSE_ORPHANED_TRANSACTIONS).
+
+    Answers its registration status and our heartbeat interval.
+    """
+    boot = await together(
+        _boot,
         charge_point_id=session.charge_point_id,
         vendor=p["chargePointVendor"],
         model=p["chargePointModel"],
@@ -76,13 +128,16 @@ async def boot_notification(session: Session, p: dict) -> dict:
         meter_serial_number=p.get("meterSerialNumber", ""),
     )
     session.accepted = boot.status == RegistrationStatus.ACCEPTED
+    if session.accepted:
+        # Whitepaper A03: a certificate that ends soon is renewed once the charge point is up, never before the boot's answer.
+        session.after_answer(lambda: certificates.renewal_request_if_due(session.charge_point_id, session.version))
     return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
 
 
 @on(Action.heartbeat.value)
 async def heartbeat(session: Session, p: dict) -> dict:
     """§4.6: record the heartbeat, answer the current time."""
-    await database_sync_to_async(services.charge_point_touch)(charge_point_id=session.charge_point_id, heartbeat=True)
+    await touching.touch(session.charge_point_id, heartbeat=True)  # with other charge points' of the moment
     return {"currentTime": now_string()}
 
 
@@ -96,7 +151,8 @@ async def authorize(session: Session, p: dict) -> dict:
 @on(Action.start_transaction.value)
 async def start_transaction(session: Session, p: dict) -> dict:
     """§4.8: open a transaction (idempotent on retries) and answer its id and the id tag's IdTagInfo."""
-    tx, info = await database_sync_to_async(tx_services.transaction_start)(
+    tx, info = await together(
+        tx_services.transaction_start,
         charge_point_id=session.charge_point_id,
         connector_id=p["connectorId"],
         id_tag=p["idTag"],
@@ -110,7 +166,8 @@ async def start_transaction(session: Session, p: dict) -> dict:
 @on(Action.stop_transaction.value)
 async def stop_transaction(session: Session, p: dict) -> dict:
     """§4.10: close the transaction with its meter data; always a CALLRESULT, even for unknown ids."""
-    _, info = await database_sync_to_async(tx_services.transaction_stop)(
+    _, info = await together(
+        tx_services.transaction_stop,
         charge_point_id=session.charge_point_id,
         transaction_pk=p["transactionId"],  # a 1.6 transactionId is our primary key
         meter_stop_wh=p["meterStop"],
@@ -125,19 +182,26 @@ async def stop_transaction(session: Session, p: dict) -> dict:
 @on(Action.meter_values.value)
 async def meter_values(session: Session, p: dict) -> dict:
     """§4.7: store every sampled value, linked to the transaction when one is named."""
-    await database_sync_to_async(tx_services.meter_values_create)(
-        charge_point_id=session.charge_point_id,
-        evse_id=p["connectorId"],  # a 1.6 connector N is EVSE N
-        transaction_pk=p.get("transactionId"),
-        samples=_samples(p["meterValue"]),
+    # Answered once committed, with other charge points' requests of the moment (group commit).
+    await batching.meter_values_store(
+        tx_services.MeterValuesRequest(
+            charge_point_id=session.charge_point_id,
+            evse_id=p["connectorId"],  # a 1.6 connector N is EVSE N
+            transaction_pk=p.get("transactionId"),
+            samples=_samples(p["meterValue"]),
+        )
     )
     return {}
 
 
 @on(Action.status_notification.value)
 async def status_notification(session: Session, p: dict) -> dict:
-    """§4.9: append to the status history and set the connector's current status."""
-    await database_sync_to_async(services.status_notification_create)(
+    """§4.9: append to the status history and set the connector's current status.
+
+    Available ends the connector's transaction (settings.OCPP_CLOSE_ORPHANED_TRANSACTIONS).
+    """
+    await together(
+        _status,
         charge_point_id=session.charge_point_id,
         connector_id=p["connectorId"],
         status=p["status"],
@@ -190,16 +254,22 @@ async def security_event_notification(session: Session, p: dict) -> dict:
 
 @on("SignCertificate")
 async def sign_certificate(session: Session, p: dict) -> dict:
-    """Whitepaper use case A02/A03 (certificate update): keep the CSR as sent (StationMessage), answer Rejected.
+    """Whitepaper A02/A03 (update charge point certificate): sign the CSR {csr} with the charge point CA.
 
-    No certificate authority exists here yet, so nothing could sign the CSR;
-    refusing at once tells the charge point not to wait for a
-    CertificateSigned. A later change adds signing and answers Accepted.
+    Accepted when it was signed (the Certificate row is kept as issued); the
+    CertificateSigned {certificateChain: leaf + intermediates, PEM} follows
+    once this answer is sent. Rejected when no CA is configured or the CSR
+    is not one to sign (`services.certificate_sign` records a security event
+    saying why).
     """
-    await database_sync_to_async(services.station_message_create)(
-        charge_point_id=session.charge_point_id, action="SignCertificate", payload=p
-    )
-    return {"status": "Rejected"}
+    try:
+        certificate = await database_sync_to_async(services.certificate_sign)(charge_point_id=session.charge_point_id, csr=p["csr"])
+    except pki.PkiError as error:
+        logger.warning("%s: SignCertificate rejected: %s", session.charge_point_id, error)
+        return {"status": "Rejected"}
+    payload = {"certificateChain": certificate.chain_pem}
+    session.after_answer(lambda: certificates.certificate_signed_send(session.charge_point_id, payload))
+    return {"status": "Accepted"}
 
 
 @on("LogStatusNotification")

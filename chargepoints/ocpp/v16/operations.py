@@ -218,3 +218,55 @@ def answer_status(action: str, response: dict) -> str | None:
     if action == "GetDiagnostics":
         return "Accepted" if response.get("fileName") else "Rejected"
     return None
+
+
+# --- Certificates (Security Whitepaper M03–M05, A02/A03) -----------------------------------------------
+
+# The neutral (2.0.1) certificate types 1.6 can express, in 1.6's words.
+CERTIFICATE_TYPES = {"CSMSRootCertificate": "CentralSystemRootCertificate", "ManufacturerRootCertificate": "ManufacturerRootCertificate"}
+
+
+def _certificate_type(field_name: str, certificate_type: str) -> str:
+    if certificate_type not in CERTIFICATE_TYPES:
+        raise invalid(field_name, f"OCPP 1.6 knows {' and '.join(CERTIFICATE_TYPES)} only")
+    return CERTIFICATE_TYPES[certificate_type]
+
+
+@builds("install-certificate", message="InstallCertificate")
+def install_certificate(cp, *, certificate_type, certificate) -> Request:
+    """Whitepaper M05 InstallCertificate {certificateType CentralSystemRootCertificate/ManufacturerRootCertificate, certificate PEM}."""
+    return Request(
+        "InstallCertificate", {"certificateType": _certificate_type("certificate_type", certificate_type), "certificate": certificate}
+    )
+
+
+def _installed(response: dict) -> dict:
+    return {"certificates": response.get("certificateHashData") or []}
+
+
+@builds("get-installed-certificate-ids", message="GetInstalledCertificateIds")
+def get_installed_certificate_ids(cp, *, certificate_types=None) -> Request:
+    """Whitepaper M03 GetInstalledCertificateIds {certificateType}: one type per request; `extra["certificates"]` the hash data."""
+    if not certificate_types or len(certificate_types) != 1:
+        raise invalid("certificate_types", "an OCPP 1.6 charge point lists one certificate type at a time")
+    return Request(
+        "GetInstalledCertificateIds", {"certificateType": _certificate_type("certificate_types", certificate_types[0])}, read=_installed
+    )
+
+
+@builds("delete-certificate", message="DeleteCertificate")
+def delete_certificate(cp, *, hash_algorithm="SHA256", issuer_name_hash, issuer_key_hash, serial_number) -> Request:
+    """Whitepaper M04 DeleteCertificate {certificateHashData}."""
+    hash_data = {
+        "hashAlgorithm": hash_algorithm,
+        "issuerNameHash": issuer_name_hash.lower(),
+        "issuerKeyHash": issuer_key_hash.lower(),
+        "serialNumber": serial_number.lower(),
+    }
+    return Request("DeleteCertificate", {"certificateHashData": hash_data})
+
+
+@builds("renew-certificate", message="ExtendedTriggerMessage")
+def renew_certificate(cp) -> Request:
+    """Whitepaper A03/F06: ExtendedTriggerMessage {requestedMessage SignChargePointCertificate}; a SignCertificate follows."""
+    return Request("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})

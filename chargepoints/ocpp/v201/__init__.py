@@ -7,7 +7,7 @@ to commands. Use-case ids (B01, F03 …) refer to OCPP 2.0.1 Part 2.
 
 from . import redaction
 from .answers import ANSWERS
-from .handlers import ALLOWED_BEFORE_ACCEPTED, HANDLERS
+from .handlers import ALLOWED_BEFORE_ACCEPTED, HANDLERS, INTEGER_FIELDS
 from .operations import OPERATIONS, answer_status
 
 VERSION = "2.0.1"
@@ -71,6 +71,7 @@ __all__ = [
     "REGISTRATION_GATED",
     "ANSWERS",
     "HANDLERS",
+    "INTEGER_FIELDS",
     "OPERATIONS",
     "SUBPROTOCOL",
     "TRIGGERED_ACTIONS",

@@ -15,9 +15,12 @@ from decimal import Decimal
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chargepoints import services
-from chargepoints.models import SecurityEvent
+from chargepoints import certificates, pki, services, touching
+from chargepoints.models import Certificate, Connector, SecurityEvent, Variable
+from csms.batching import together
+from transactions import batching
 from transactions import services as tx_services
+from transactions.models import MeterValue, Reservation, Transaction, TransactionEvent
 from transactions.selectors import id_token_info_for
 
 from .. import data_transfer
@@ -30,6 +33,41 @@ logger = logging.getLogger("csms.ocpp")
 
 HANDLERS: dict = {}
 on = registrar(HANDLERS)
+
+# A unitOfMeasure multiplier is a power of ten; beyond this the value's text
+# (MeterValue.value, 2500 characters) would not hold it.
+MULTIPLIER_BOUNDS = (-1000, 1000)
+
+# Where each integer of a request is stored or looked up: its range is that
+# column's (`limits.check_integers`; tests check every integer of every schema is here or below).
+INTEGER_FIELDS = {
+    "StatusNotification": {"evseId": (Connector, "evse_id"), "connectorId": (Connector, "connector_id")},
+    "TransactionEvent": {
+        "seqNo": (TransactionEvent, "seq_no"),
+        "evse/id": (Transaction, "evse_id"),
+        "evse/connectorId": (Transaction, "connector_id"),
+        "transactionInfo/remoteStartId": (Transaction, "remote_start_id"),
+        "reservationId": (Transaction, "reservation_id"),
+        "meterValue/*/sampledValue/*/unitOfMeasure/multiplier": MULTIPLIER_BOUNDS,
+    },
+    "MeterValues": {
+        "evseId": (MeterValue, "evse_id"),
+        "meterValue/*/sampledValue/*/unitOfMeasure/multiplier": MULTIPLIER_BOUNDS,
+    },
+    "ReservationStatusUpdate": {"reservationId": (Reservation, "id")},
+    "NotifyReport": {
+        "reportData/*/component/evse/id": (Variable, "evse_id"),
+        "reportData/*/component/evse/connectorId": (Variable, "connector_id"),
+    },
+}
+# Integers of requests that are neither stored nor looked up. (STORED_MESSAGES keep
+# their payload as JSON, which holds any integer.)
+UNSTORED_INTEGERS = {
+    "FirmwareStatusNotification": {"requestId"},
+    "LogStatusNotification": {"requestId"},
+    "NotifyReport": {"requestId", "seqNo"},
+    "TransactionEvent": {"cableMaxCurrent", "numberOfPhasesUsed", "transactionInfo/timeSpentCharging"},
+}
 
 # Messages a station may send before its BootNotification was Accepted (B02/B03):
 # only the boot itself; others are allowed once the CSMS triggered them.
@@ -71,7 +109,8 @@ async def boot_notification(session: Session, p: dict) -> dict:
     """B01–B03: store the boot; answer the station's registration status (Accepted, Pending, Rejected)."""
     station = p["chargingStation"]
     modem = station.get("modem", {})
-    boot = await database_sync_to_async(services.boot_notification_create)(
+    boot = await together(
+        services.boot_notification_create,
         charge_point_id=session.charge_point_id,
         vendor=station["vendorName"],
         model=station["model"],
@@ -82,20 +121,45 @@ async def boot_notification(session: Session, p: dict) -> dict:
         reason=p["reason"],
     )
     session.accepted = boot.status == "Accepted"
+    if session.accepted:
+        # A03: a certificate that ends soon is renewed once the station is Accepted, never before the boot's answer.
+        session.after_answer(lambda: certificates.renewal_request_if_due(session.charge_point_id, session.version))
     return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
 
 
 @on("Heartbeat")
 async def heartbeat(session: Session, p: dict) -> dict:
     """G02: record the heartbeat, answer the current time."""
-    await database_sync_to_async(services.charge_point_touch)(charge_point_id=session.charge_point_id, heartbeat=True)
+    await touching.touch(session.charge_point_id, heartbeat=True)  # with other charge points' of the moment
     return {"currentTime": now_string()}
+
+
+def _status(**fields):
+    notification = services.status_notification_create(**fields)
+    # A 2.0.1 station ends its own transactions after a reboot (TransactionEvent Ended),
+    # and Available alone proves nothing: with TxStartPoint/TxStopPoint Authorized a
+    # transaction runs with no cable in. But one that was active when the station
+    # booted, which it has not mentioned since, on an EVSE it now reports
+    # Available, is one it forgot.
+    if fields["status"] == "Available":
+        tx_services.transactions_close_orphaned(
+            charge_point_id=fields["charge_point_id"],
+            evse_id=fields["evse_id"],
+            reason="Reboot",
+            timestamp=fields["timestamp"],
+            booted_before=True,
+        )
+    return notification
 
 
 @on("StatusNotification")
 async def status_notification(session: Session, p: dict) -> dict:
-    """G01: append to the status history and set the connector's current status."""
-    await database_sync_to_async(services.status_notification_create)(
+    """G01: append to the status history and set the connector's current status.
+
+    Available ends an EVSE's transaction the station forgot in a reboot (settings.OCPP_CLOSE_ORPHANED_TRANSACTIONS).
+    """
+    await together(
+        _status,
         charge_point_id=session.charge_point_id,
         evse_id=p["evseId"],
         connector_id=p["connectorId"],
@@ -120,7 +184,8 @@ async def transaction_event(session: Session, p: dict) -> dict:
     """
     evse = p.get("evse", {})
     info = p["transactionInfo"]
-    result = await database_sync_to_async(tx_services.transaction_event_record)(
+    result = await together(
+        tx_services.transaction_event_record,
         charge_point_id=session.charge_point_id,
         event_type=p["eventType"],
         timestamp=parse_timestamp(p["timestamp"]),
@@ -148,11 +213,11 @@ async def transaction_event(session: Session, p: dict) -> dict:
 @on("MeterValues")
 async def meter_values(session: Session, p: dict) -> dict:
     """J01: store every sampled value of the EVSE (0: the main meter)."""
-    await database_sync_to_async(tx_services.meter_values_create)(
-        charge_point_id=session.charge_point_id,
-        evse_id=p["evseId"],
-        transaction_pk=None,
-        samples=_samples(p["meterValue"]),
+    # Answered once committed, with other stations' requests of the moment (group commit).
+    await batching.meter_values_store(
+        tx_services.MeterValuesRequest(
+            charge_point_id=session.charge_point_id, evse_id=p["evseId"], transaction_pk=None, samples=_samples(p["meterValue"])
+        )
     )
     return {}
 
@@ -195,6 +260,36 @@ async def security_event_notification(session: Session, p: dict) -> dict:
     return {}
 
 
+# SignCertificate certificateType → the kind of certificate it asks for (ChargingStationCertificate when left out, A02.FR.xx).
+CERTIFICATE_KINDS = {"ChargingStationCertificate": Certificate.Kind.CHARGE_POINT, "V2GCertificate": Certificate.Kind.V2G}
+
+
+@on("SignCertificate")
+async def sign_certificate(session: Session, p: dict) -> dict:
+    """A02/A03 (update charging station certificate): sign the CSR {csr, certificateType?} with the charge point CA.
+
+    Accepted when it was signed (the Certificate row is kept as issued); the
+    CertificateSigned {certificateChain: leaf + intermediates (PEM),
+    certificateType} follows once this answer is sent. Rejected, with a
+    reasonCode, when no CA is configured or the CSR is not one to sign (a
+    security event says why); V2G certificates are the ISO 15118 PKI's.
+    """
+    certificate_type = p.get("certificateType", "ChargingStationCertificate")
+    try:
+        certificate = await database_sync_to_async(services.certificate_sign)(
+            charge_point_id=session.charge_point_id, csr=p["csr"], kind=CERTIFICATE_KINDS[certificate_type]
+        )
+    except pki.NoCertificateAuthority:
+        logger.warning("%s: SignCertificate rejected: no charge point CA is configured", session.charge_point_id)
+        return {"status": "Rejected", "statusInfo": {"reasonCode": "NoCAConfigured"}}
+    except pki.PkiError as error:
+        logger.warning("%s: SignCertificate rejected: %s", session.charge_point_id, error)
+        return {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCSR", "additionalInfo": str(error)[:512]}}
+    payload = {"certificateChain": certificate.chain_pem, "certificateType": certificate_type}
+    session.after_answer(lambda: certificates.certificate_signed_send(session.charge_point_id, payload))
+    return {"status": "Accepted"}
+
+
 @on("ReservationStatusUpdate")
 async def reservation_status_update(session: Session, p: dict) -> dict:
     """H05: a reservation expired or was removed at the station."""
@@ -225,8 +320,6 @@ STORED_MESSAGES = {
     "PublishFirmwareStatusNotification": {},  # L03
     # No ISO 15118 schedule negotiation here: the station charges on its own limits.
     "NotifyEVChargingNeeds": {"status": "Rejected", "statusInfo": {"reasonCode": "NotSupported"}},  # K15
-    # No certificate authority is configured: refuse rather than leave the station waiting.
-    "SignCertificate": {"status": "Rejected", "statusInfo": {"reasonCode": "NoCAConfigured"}},  # A02
     "Get15118EVCertificate": {"status": "Failed", "exiResponse": "", "statusInfo": {"reasonCode": "NotSupported"}},
     "GetCertificateStatus": {"status": "Failed", "statusInfo": {"reasonCode": "NotSupported"}},  # M06
 }

@@ -263,3 +263,41 @@ def answer_status(action: str, response: dict) -> str | None:
         results = response.get("setVariableResult") or []
         return str(results[0].get("attributeStatus")) if len(results) == 1 else None
     return None
+
+
+# --- Certificates (M03–M05, A02/A03) -------------------------------------------------------------------
+
+
+@builds("install-certificate", message="InstallCertificate")
+def install_certificate(cp, *, certificate_type, certificate) -> Request:
+    """M05 InstallCertificate {certificateType (InstallCertificateUseEnumType), certificate PEM}."""
+    return Request("InstallCertificate", {"certificateType": certificate_type, "certificate": certificate})
+
+
+def _installed(response: dict) -> dict:
+    return {"certificates": response.get("certificateHashDataChain") or []}
+
+
+@builds("get-installed-certificate-ids", message="GetInstalledCertificateIds")
+def get_installed_certificate_ids(cp, *, certificate_types=None) -> Request:
+    """M03 GetInstalledCertificateIds {certificateType?: [GetCertificateIdUseEnumType]}; `extra["certificates"]` the hash data chains."""
+    types = list(dict.fromkeys(certificate_types or []))
+    return Request("GetInstalledCertificateIds", compact(certificateType=types or None), read=_installed)
+
+
+@builds("delete-certificate", message="DeleteCertificate")
+def delete_certificate(cp, *, hash_algorithm="SHA256", issuer_name_hash, issuer_key_hash, serial_number) -> Request:
+    """M04 DeleteCertificate {certificateHashData}."""
+    hash_data = {
+        "hashAlgorithm": hash_algorithm,
+        "issuerNameHash": issuer_name_hash.lower(),
+        "issuerKeyHash": issuer_key_hash.lower(),
+        "serialNumber": serial_number.lower(),
+    }
+    return Request("DeleteCertificate", {"certificateHashData": hash_data})
+
+
+@builds("renew-certificate", message="TriggerMessage")
+def renew_certificate(cp) -> Request:
+    """A03/F06: TriggerMessage {requestedMessage SignChargingStationCertificate}; a SignCertificate follows."""
+    return Request("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"})

@@ -79,12 +79,13 @@ async def test_a_security_event_with_an_unknown_field_gets_formation_violation(c
 # --- SignCertificate
 
 
-async def test_a_csr_is_kept_as_sent_and_refused_while_there_is_no_certificate_authority(client):
+async def test_a_csr_is_refused_while_there_is_no_certificate_authority_and_the_refusal_is_recorded(client):
     answer = await call_ok(client, "SignCertificate", {"csr": CSR})
 
     assert answer == {"status": "Rejected"}
-    message = await StationMessage.objects.aget(charge_point_id="CP-1")
-    assert (message.action, message.payload) == ("SignCertificate", {"csr": CSR})
+    event = await SecurityEvent.objects.aget(charge_point_id="CP-1")
+    assert event.type == SecurityEvent.CERTIFICATE_SIGNING_REJECTED
+    # (Signing, and the other refusals, are tested in tests/chargepoints/test_certificates.py.)
 
 
 async def test_a_csr_over_5500_characters_gets_type_constraint_violation(client):
