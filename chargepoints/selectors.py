@@ -381,3 +381,23 @@ def dashboard_charge_points_sort(charge_points: QuerySet[ChargePoint], *, sort: 
     )
     charge_points = charge_points.annotate(status_rank=rank)
     return charge_points.order_by("-status_rank" if descending else "status_rank", "pk")
+
+
+def certificate_names(cp: ChargePoint) -> list[str]:
+    """The subject CNs a certificate of `cp` may carry (1.6 Security Whitepaper §2.3.3, 2.0.1 A00.FR.5xx): its identity,
+    and each serial number it reported at its last boot (chargePointSerialNumber, chargeBoxSerialNumber) that no
+    other charge point claims as identity or serial number.
+
+    A charge point chooses the serial number it reports: one that another charge point also has (or has as its
+    identity) proves nothing about who is who, so neither signing (`services.certificate_sign`) nor profile 3
+    (`services._refusal`) takes it.
+    """
+    serials = {s for s in (cp.serial_number, cp.charge_box_serial_number) if s}
+    if serials:
+        others = (
+            ChargePoint.objects.exclude(pk=cp.pk)
+            .filter(Q(pk__in=serials) | Q(serial_number__in=serials) | Q(charge_box_serial_number__in=serials))
+            .values_list("pk", "serial_number", "charge_box_serial_number")
+        )
+        serials -= {name for row in others for name in row}
+    return [cp.pk, *sorted(serials)]

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from webhooks import services as webhooks
 
-from . import live, ocpp, pki, redaction, security
+from . import live, ocpp, pki, redaction, security, selectors
 from .exceptions import CommandOutcome, UnknownChargePoint
 from .models import (
     BootNotification,
@@ -64,7 +64,9 @@ def _refusal(
     registered identity; 1 needs the Basic-auth password; 2 needs it over TLS;
     3 needs TLS and a client certificate (`client_cert_chain`, PEM, leaf
     first) that chains to OCPP_CHARGE_POINT_CA_CERT and names the identity or
-    the serial number of the charge point's last boot as its CN. Profile 3
+    a serial number of the charge point's last boot as its CN
+    (`selectors.certificate_names`), and that our CA, if it issued it,
+    issued to this charge point. Profile 3
     uses no Basic auth: a password sent along is ignored, and one without a
     certificate is refused (downgrade protection, 2.0.1 A05). Profiles 1 and 2
     ignore a client certificate and check the password.
@@ -80,11 +82,17 @@ def _refusal(
         if not client_cert_chain:
             return SecurityEvent.SECURITY_PROFILE_DOWNGRADE, f"security profile {profile} needs a TLS client certificate"
         try:
-            security.client_certificate_verify(
-                client_cert_chain, ca_file=settings.OCPP_CHARGE_POINT_CA_CERT, identities=[cp.pk, cp.serial_number]
+            common_name = security.client_certificate_verify(
+                client_cert_chain, ca_file=settings.OCPP_CHARGE_POINT_CA_CERT, identities=selectors.certificate_names(cp)
             )
         except security.CertificateRefused as refused:
             return SecurityEvent.INVALID_CLIENT_CERTIFICATE, refused.reason
+        if common_name != cp.pk and _issued_to_another(client_cert_chain[0], cp.pk):
+            # A serial number in the CN: a certificate our CA issued names the one charge point it was issued to.
+            return (
+                SecurityEvent.INVALID_CLIENT_CERTIFICATE,
+                f"the client certificate (CN {common_name[:64]!r}) was issued to another charge point",
+            )
         return None
     if credentials is None:
         return SecurityEvent.AUTHENTICATION_FAILED, "no Basic-auth credentials"
@@ -96,6 +104,16 @@ def _refusal(
     if security.password_matches(password, cp.password_hash) or security.password_matches(password, cp.pending_password_hash):
         return None
     return SecurityEvent.AUTHENTICATION_FAILED, "wrong password"
+
+
+def _issued_to_another(leaf_pem: str, charge_point_id: str) -> bool:
+    """Whether our CA issued the certificate `leaf_pem` (PEM) to a charge point other than `charge_point_id`."""
+    try:
+        leaf = pki.load_certificates(leaf_pem)[0]
+    except pki.PkiError:
+        return False
+    issued = Certificate.objects.filter(fingerprint_sha256=pki.fingerprint(leaf)).values_list("charge_point_id", flat=True).first()
+    return issued is not None and issued != charge_point_id
 
 
 def charge_point_connect(
@@ -933,8 +951,8 @@ def certificate_sign(*, charge_point_id: str, csr: str, kind: str = Certificate.
 
     `csr`: PEM PKCS#10 text as SignCertificate carries it; `kind` a
     Certificate.Kind. The subject CN must be the charge point's identity or
-    its serial number (chargePointSerialNumber / chargeBoxSerialNumber of its
-    last boot). Raises UnknownChargePoint, or pki.NoCertificateAuthority /
+    a serial number of its last boot that no other charge point claims
+    (`selectors.certificate_names`). Raises UnknownChargePoint, or pki.NoCertificateAuthority /
     pki.CsrRejected after recording a CertificateSigningRejected security event
     that says why (nothing is signed then). V2G certificates are not ours to
     sign (the ISO 15118 PKI signs them): CsrRejected.
@@ -945,7 +963,7 @@ def certificate_sign(*, charge_point_id: str, csr: str, kind: str = Certificate.
     try:
         if kind != Certificate.Kind.CHARGE_POINT:
             raise pki.CsrRejected(f"{kind} requests are for the ISO 15118 PKI; this CA signs charge point certificates only")
-        issued = pki.sign_csr(csr, allowed_names=[cp.pk, cp.serial_number, cp.charge_box_serial_number])
+        issued = pki.sign_csr(csr, allowed_names=selectors.certificate_names(cp))
     except pki.PkiError as error:
         security_event_record(charge_point_id=charge_point_id, type=SecurityEvent.CERTIFICATE_SIGNING_REJECTED, tech_info=str(error))
         raise

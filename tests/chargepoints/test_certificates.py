@@ -136,6 +136,25 @@ async def test_a_csr_for_another_charge_point_is_rejected_and_nothing_is_sent(ch
     assert (await client.call("Heartbeat", {}))[0] == 3
 
 
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("claimed", ["CP-2", "SN-OF-CP-2"])
+async def test_a_serial_number_that_names_another_charge_point_gets_no_certificate(
+    charge_point, charge_point_ca, ocpp_connect, version, claimed
+):
+    # A charge point chooses the serial number it reports: reporting another one's identity or serial
+    # number must not get it a certificate it could connect as that one with (security profile 3).
+    await ChargePoint.objects.acreate(id="CP-2", serial_number="SN-OF-CP-2")
+    subprotocols, boot_payload = VERSIONS[version]
+    boot_payload = json.loads(json.dumps(boot_payload).replace("SN-0042", claimed))
+    client, accepted, _ = await ocpp_connect("/ocpp/CP-1", subprotocols=subprotocols)
+    assert accepted and (await client.call("BootNotification", boot_payload))[2]["status"] == "Accepted"
+
+    reply = await client.call("SignCertificate", {"csr": make_csr(claimed)[0]})
+
+    assert reply[2]["status"] == "Rejected"
+    assert await certificates() == []
+
+
 async def test_a_v2g_csr_is_not_ours_to_sign(charge_point, charge_point_ca, ocpp_connect):
     client = await boot(ocpp_connect, "2.0.1")
     reply = await client.call("SignCertificate", {"csr": make_csr("CP-1")[0], "certificateType": "V2GCertificate"})

@@ -455,6 +455,42 @@ async def test_a_profile_3_charge_point_may_name_its_boot_serial_number_as_the_c
     assert (by_serial, by_other_serial) == (True, False)
 
 
+async def test_a_serial_number_another_charge_point_also_claims_is_no_certificate_cn(charge_point_ca):
+    await ChargePoint.objects.acreate(id="CP-1", security_profile=3, serial_number="SN-0042")
+    await ChargePoint.objects.acreate(id="CP-2", serial_number="SN-0042")  # reported the same serial number
+
+    by_shared_serial = await connect_with(over_tls([charge_point_ca.issue("SN-0042").cert_pem]))
+    by_identity = await connect_with(over_tls([charge_point_ca.issue("CP-1").cert_pem]))
+
+    assert (by_shared_serial, by_identity) == (False, True)
+    assert "neither the identity nor the serial number" in (await events("CP-1"))[0][1]
+
+
+async def test_a_certificate_our_ca_issued_to_another_charge_point_does_not_open_this_one(charge_point_ca):
+    from chargepoints import pki
+    from chargepoints.models import Certificate
+
+    await ChargePoint.objects.acreate(id="CP-1", security_profile=3, serial_number="SN-0042")
+    other = await ChargePoint.objects.acreate(id="CP-2")
+    # Issued to CP-2 while it reported SN-0042 as its serial number; it has reported another since.
+    leaf = charge_point_ca.issue("SN-0042")
+    cert = pki.load_certificates(leaf.cert_pem)[0]
+    await Certificate.objects.acreate(
+        charge_point=other,
+        serial_number=pki.serial_hex(cert),
+        subject="CN=SN-0042",
+        issuer="CN=Test charge point CA",
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        fingerprint_sha256=pki.fingerprint(cert),
+        pem=leaf.cert_pem,
+        chain_pem=leaf.cert_pem,
+    )
+
+    assert not await connect_with(over_tls([leaf.cert_pem]))
+    assert "was issued to another charge point" in (await events("CP-1"))[-1][1]
+
+
 async def test_a_profile_3_charge_point_is_not_asked_for_a_password_and_one_sent_changes_nothing(charge_point_ca):
     await registered("CP-1", security_profile=3)
 
