@@ -89,7 +89,7 @@ def test_a_hung_database_gets_internal_errors_in_bounded_time_and_health_still_a
         # Silent for HANDLER_TIMEOUT_S counted from the last statement that returned, checked every quarter of it.
         assert took < 2 * HANDLER_TIMEOUT_S + 2
         assert health_status == 503 and health["database"]["ok"] is False
-        assert health_took < 7
+        assert health_took < 5  # issue 11: /health answers within 5 s whatever the database does
 
         proxy.resume()
         after, _ = call(ws, "StatusNotification", status("after the hang"))
