@@ -197,7 +197,9 @@ class ChangePassword(Operation):
     The new password (given, or generated) is kept as pending before the CALL
     goes out; the current one stays valid. The charge point's next connection
     with the new one makes it the password (`services.charge_point_connect`).
-    An answer other than Accepted, or none, abandons the pending one. The new
+    An answer other than Accepted, or a CALL that never left, abandons the
+    pending one; no answer in time (or one we cannot read) keeps it, since the
+    charge point may have applied it. The new
     password is in `extra["password"]` this once: only hashes are stored, and
     the command log shows the CALL with the password hidden.
     """
@@ -207,6 +209,10 @@ class ChangePassword(Operation):
         services.charge_point_password_pending(charge_point_id=charge_point.pk, password=password)
         try:
             result = super().perform(charge_point, {"password": password}, secret_change=True, **send)
+        except (commands.CommandTimeout, commands.InvalidResponse, commands.MessagingUnavailable):
+            # The CALL may have reached the charge point and been applied: the pending password stays, so its
+            # next connection with it is served (and makes it the password) instead of being locked out.
+            raise
         except commands.CommandError:
             services.charge_point_password_pending(charge_point_id=charge_point.pk, password=None)
             raise

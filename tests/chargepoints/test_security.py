@@ -292,6 +292,25 @@ async def test_a_refused_rotation_leaves_the_current_password_alone(ocpp_connect
     assert cp.pending_password_hash == "" and security.password_matches(PASSWORD, cp.password_hash)
 
 
+async def test_a_rotation_left_unanswered_keeps_the_new_password_so_a_charge_point_that_applied_it_is_not_locked_out(ocpp_connect):
+    from chargepoints.exceptions import CommandTimeout
+
+    await registered("CP-1", ocpp_version="1.6")
+    client, _, _ = await ocpp_connect("/ocpp/CP-1", headers=auth("CP-1", PASSWORD))
+
+    task = asyncio.create_task(run_operation(charge_point_id="CP-1", name="change-password", arguments={}, timeout=1))
+    call = await client.receive()
+    new = call[3]["value"]
+    with pytest.raises(CommandTimeout):
+        await task  # the charge point applied it, and its answer was lost
+    await client.close()
+
+    _, accepted, _ = await ocpp_connect("/ocpp/CP-1", headers=auth("CP-1", new))
+    assert accepted
+    cp = await ChargePoint.objects.aget(pk="CP-1")
+    assert cp.pending_password_hash == "" and security.password_matches(new, cp.password_hash)
+
+
 def test_passwords_are_stored_as_salted_hashes_only():
     ChargePoint.objects.create(id="CP-1")
 
