@@ -15,6 +15,7 @@ from chargepoints import services
 from transactions import selectors as tx_selectors
 from transactions import services as tx_services
 
+from .. import shared
 from ..datetimes import parse_timestamp
 from ..registry import registrar
 
@@ -24,8 +25,7 @@ ANSWERS: dict = {}
 answers = registrar(ANSWERS)
 
 
-def _accepted(response: dict) -> bool:
-    return response.get("status") == "Accepted"
+_accepted = shared.accepted
 
 
 @answers("GetConfiguration")
@@ -70,11 +70,7 @@ def reserve_now(charge_point_id: str, request: dict, response: dict) -> None:
     )
 
 
-@answers("CancelReservation")
-def cancel_reservation(charge_point_id: str, request: dict, response: dict) -> None:
-    """§5.1: an Accepted cancellation ends the reservation."""
-    if _accepted(response):
-        tx_services.reservation_cancel(charge_point_id=charge_point_id, reservation_id=request["reservationId"])
+answers("CancelReservation")(shared.cancel_reservation_answered)
 
 
 @answers("SetChargingProfile")
@@ -137,26 +133,11 @@ def get_local_list_version(charge_point_id: str, request: dict, response: dict) 
 # --- Certificates (Security Whitepaper A02/A03, M03–M05) ------------------------------------------------
 
 
-@answers("CertificateSigned")
-def certificate_signed(charge_point_id: str, request: dict, response: dict) -> None:
-    """A02: the certificate we issued (the chain's leaf) is installed (Accepted) or rejected."""
-    services.certificate_answered(charge_point_id=charge_point_id, chain_pem=request["certificateChain"], accepted=_accepted(response))
+answers("CertificateSigned")(shared.certificate_signed_answered)
+answers("InstallCertificate")(shared.install_certificate_answered)
 
 
-@answers("InstallCertificate")
-def install_certificate(charge_point_id: str, request: dict, response: dict) -> None:
-    """M05: an Accepted root certificate is installed on the charge point."""
-    if _accepted(response):
-        services.installed_certificate_add(
-            charge_point_id=charge_point_id, certificate_type=request["certificateType"], certificate_pem=request["certificate"]
-        )
-
-
-@answers("DeleteCertificate")
-def delete_certificate(charge_point_id: str, request: dict, response: dict) -> None:
-    """M04: an Accepted deletion removes the certificate from what is known installed."""
-    if _accepted(response):
-        services.installed_certificate_delete(charge_point_id=charge_point_id, hash_data=request["certificateHashData"])
+answers("DeleteCertificate")(shared.delete_certificate_answered)
 
 
 @answers("GetInstalledCertificateIds")

@@ -15,15 +15,15 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from ocpp.v16.enums import Action
 
-from chargepoints import certificates, pki, services, touching
-from chargepoints.models import Connector, RegistrationStatus, SecurityEvent
+from chargepoints import certificates, pki, services
+from chargepoints.models import Connector, RegistrationStatus
 from csms.batching import together
 from transactions import batching
 from transactions import services as tx_services
 from transactions.models import MeterValue, Transaction
 from transactions.selectors import id_tag_info_for
 
-from .. import data_transfer
+from .. import data_transfer, shared
 from ..datetimes import now_string, parse_timestamp
 from ..registry import registrar
 from ..session import Session
@@ -134,11 +134,7 @@ async def boot_notification(session: Session, p: dict) -> dict:
     return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
 
 
-@on(Action.heartbeat.value)
-async def heartbeat(session: Session, p: dict) -> dict:
-    """§4.6: record the heartbeat, answer the current time."""
-    await touching.touch(session.charge_point_id, heartbeat=True)  # with other charge points' of the moment
-    return {"currentTime": now_string()}
+on(Action.heartbeat.value)(shared.heartbeat)
 
 
 @on(Action.authorize.value)
@@ -239,17 +235,7 @@ async def firmware_status_notification(session: Session, p: dict) -> dict:
 # Use-case ids (A02, L01, N01 …) are the whitepaper's, which borrows them from OCPP 2.0.
 
 
-@on("SecurityEventNotification")
-async def security_event_notification(session: Session, p: dict) -> dict:
-    """Whitepaper A04 (security event notification): keep the event as a SecurityEvent (type, techInfo, its time)."""
-    await database_sync_to_async(services.security_event_record)(
-        charge_point_id=session.charge_point_id,
-        type=p["type"],
-        source=SecurityEvent.Source.STATION,
-        tech_info=p.get("techInfo", ""),
-        timestamp=parse_timestamp(p["timestamp"]),
-    )
-    return {}
+on("SecurityEventNotification")(shared.security_event_notification)
 
 
 @on("SignCertificate")
@@ -272,13 +258,7 @@ async def sign_certificate(session: Session, p: dict) -> dict:
     return {"status": "Accepted"}
 
 
-@on("LogStatusNotification")
-async def log_status_notification(session: Session, p: dict) -> dict:
-    """Whitepaper N01 (GetLog): the upload status, kept like the diagnostics status, linked to the GetLog request."""
-    await database_sync_to_async(services.diagnostics_status_create)(
-        charge_point_id=session.charge_point_id, status=p["status"], request_action="GetLog"
-    )
-    return {}
+on("LogStatusNotification")(shared.log_status_notification)
 
 
 @on("SignedFirmwareStatusNotification")

@@ -14,6 +14,7 @@ from chargepoints.models import Variable
 from transactions import selectors as tx_selectors
 from transactions import services as tx_services
 
+from .. import shared
 from ..datetimes import parse_timestamp
 from ..registry import registrar
 from .redaction import is_secret_variable
@@ -24,8 +25,7 @@ ANSWERS: dict = {}
 answers = registrar(ANSWERS)
 
 
-def _accepted(response: dict) -> bool:
-    return response.get("status") == "Accepted"
+_accepted = shared.accepted
 
 
 def _requested_entry(entries: list[dict], index: int, result: dict) -> dict | None:
@@ -140,11 +140,7 @@ def reserve_now(charge_point_id: str, request: dict, response: dict) -> None:
     )
 
 
-@answers("CancelReservation")
-def cancel_reservation(charge_point_id: str, request: dict, response: dict) -> None:
-    """H02: an Accepted cancellation ends the reservation."""
-    if _accepted(response):
-        tx_services.reservation_cancel(charge_point_id=charge_point_id, reservation_id=request["reservationId"])
+answers("CancelReservation")(shared.cancel_reservation_answered)
 
 
 @answers("SetChargingProfile")
@@ -215,26 +211,11 @@ def get_local_list_version(charge_point_id: str, request: dict, response: dict) 
 # --- Certificates (A02/A03, M03–M05) ------------------------------------------------------------------
 
 
-@answers("CertificateSigned")
-def certificate_signed(charge_point_id: str, request: dict, response: dict) -> None:
-    """A02: the certificate we issued (the chain's leaf) is installed (Accepted) or rejected."""
-    services.certificate_answered(charge_point_id=charge_point_id, chain_pem=request["certificateChain"], accepted=_accepted(response))
+answers("CertificateSigned")(shared.certificate_signed_answered)
+answers("InstallCertificate")(shared.install_certificate_answered)
 
 
-@answers("InstallCertificate")
-def install_certificate(charge_point_id: str, request: dict, response: dict) -> None:
-    """M05: an Accepted root certificate is installed on the station."""
-    if _accepted(response):
-        services.installed_certificate_add(
-            charge_point_id=charge_point_id, certificate_type=request["certificateType"], certificate_pem=request["certificate"]
-        )
-
-
-@answers("DeleteCertificate")
-def delete_certificate(charge_point_id: str, request: dict, response: dict) -> None:
-    """M04: an Accepted deletion removes the certificate from what is known installed."""
-    if _accepted(response):
-        services.installed_certificate_delete(charge_point_id=charge_point_id, hash_data=request["certificateHashData"])
+answers("DeleteCertificate")(shared.delete_certificate_answered)
 
 
 @answers("GetInstalledCertificateIds")

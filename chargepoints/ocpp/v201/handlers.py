@@ -15,15 +15,15 @@ from decimal import Decimal
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chargepoints import certificates, pki, services, touching
-from chargepoints.models import Certificate, Connector, SecurityEvent, Variable
+from chargepoints import certificates, pki, services
+from chargepoints.models import Certificate, Connector, Variable
 from csms.batching import together
 from transactions import batching
 from transactions import services as tx_services
 from transactions.models import MeterValue, Reservation, Transaction, TransactionEvent
 from transactions.selectors import id_token_info_for
 
-from .. import data_transfer
+from .. import data_transfer, shared
 from ..datetimes import now_string, parse_timestamp
 from ..registry import registrar
 from ..session import Session
@@ -127,11 +127,7 @@ async def boot_notification(session: Session, p: dict) -> dict:
     return {"currentTime": now_string(), "interval": settings.OCPP_HEARTBEAT_INTERVAL, "status": boot.status}
 
 
-@on("Heartbeat")
-async def heartbeat(session: Session, p: dict) -> dict:
-    """G02: record the heartbeat, answer the current time."""
-    await touching.touch(session.charge_point_id, heartbeat=True)  # with other charge points' of the moment
-    return {"currentTime": now_string()}
+on("Heartbeat")(shared.heartbeat)
 
 
 def _status(**fields):
@@ -238,26 +234,10 @@ async def firmware_status_notification(session: Session, p: dict) -> dict:
     return {}
 
 
-@on("LogStatusNotification")
-async def log_status_notification(session: Session, p: dict) -> dict:
-    """N01: the GetLog upload status, kept like 1.6 diagnostics status."""
-    await database_sync_to_async(services.diagnostics_status_create)(
-        charge_point_id=session.charge_point_id, status=p["status"], request_action="GetLog"
-    )
-    return {}
+on("LogStatusNotification")(shared.log_status_notification)
 
 
-@on("SecurityEventNotification")
-async def security_event_notification(session: Session, p: dict) -> dict:
-    """A04: keep the station's security event as a SecurityEvent (type, techInfo, its time)."""
-    await database_sync_to_async(services.security_event_record)(
-        charge_point_id=session.charge_point_id,
-        type=p["type"],
-        source=SecurityEvent.Source.STATION,
-        tech_info=p.get("techInfo", ""),
-        timestamp=parse_timestamp(p["timestamp"]),
-    )
-    return {}
+on("SecurityEventNotification")(shared.security_event_notification)
 
 
 # SignCertificate certificateType → the kind of certificate it asks for (ChargingStationCertificate when left out, A02.FR.xx).

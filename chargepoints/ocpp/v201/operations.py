@@ -14,6 +14,7 @@ import re
 from chargepoints import services
 from transactions import selectors as tx_selectors
 
+from .. import shared
 from ..payloads import Request, compact, datetime_text, invalid, profile_common, schedule
 from ..registry import registrar
 
@@ -144,10 +145,7 @@ def reserve(cp, *, reservation_id, id_tag, expiry, evse_id=None, parent_id_tag="
     return Request("ReserveNow", payload, {"reservation_id": reservation_id})
 
 
-@builds("cancel-reservation", message="CancelReservation")
-def cancel_reservation(cp, *, reservation_id) -> Request:
-    """H02 CancelReservation {reservationId}."""
-    return Request("CancelReservation", {"reservationId": reservation_id})
+builds("cancel-reservation", message="CancelReservation")(shared.cancel_reservation)
 
 
 @builds("set-charging-profile", message="SetChargingProfile")
@@ -285,16 +283,7 @@ def get_installed_certificate_ids(cp, *, certificate_types=None) -> Request:
     return Request("GetInstalledCertificateIds", compact(certificateType=types or None), read=_installed)
 
 
-@builds("delete-certificate", message="DeleteCertificate")
-def delete_certificate(cp, *, hash_algorithm="SHA256", issuer_name_hash, issuer_key_hash, serial_number) -> Request:
-    """M04 DeleteCertificate {certificateHashData}."""
-    hash_data = {
-        "hashAlgorithm": hash_algorithm,
-        "issuerNameHash": issuer_name_hash.lower(),
-        "issuerKeyHash": issuer_key_hash.lower(),
-        "serialNumber": serial_number.lower(),
-    }
-    return Request("DeleteCertificate", {"certificateHashData": hash_data})
+builds("delete-certificate", message="DeleteCertificate")(shared.delete_certificate)
 
 
 @builds("renew-certificate", message="TriggerMessage")
