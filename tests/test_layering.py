@@ -16,6 +16,8 @@ APPS = ("chargepoints", "transactions", "csms", "accounts", "webhooks")
 WRITES = {"create", "bulk_create", "update", "bulk_update", "delete", "save", "update_or_create", "get_or_create"}
 # Receivers that are not database rows or querysets: dicts, sets, hashes, forms.
 NOT_ORM = {"dict", "set", "hashlib", "digest", "form", "super"}
+# Names a queryset goes by when it is handed over (admin actions get `queryset`).
+QUERYSETS = {"queryset", "qs"}
 
 
 def _receiver(node: ast.expr) -> str:
@@ -32,6 +34,7 @@ def orm_writes(path: Path) -> list[str]:
         receiver = _receiver(node.func.value)
         ormish = (
             ".objects" in receiver
+            or receiver in QUERYSETS
             or receiver.endswith(")")
             and any(f".{name}(" in receiver for name in ("filter", "exclude", "all", "select_for_update"))
         )
@@ -53,8 +56,11 @@ def sources():
 def test_the_check_finds_an_orm_write(tmp_path):
     sample = ROOT / "chargepoints" / "_layering_sample.py"
     try:
-        sample.write_text("def f(cp):\n    ChargePoint.objects.filter(pk=1).update(connected=False)\n    cp.save()\n")
-        assert len(orm_writes(sample)) == 2
+        sample.write_text(
+            "def f(cp, queryset):\n    ChargePoint.objects.filter(pk=1).update(connected=False)\n    cp.save()\n"
+            "    queryset.update(note='')\n"
+        )
+        assert len(orm_writes(sample)) == 3
     finally:
         sample.unlink()
 

@@ -119,9 +119,21 @@ class IdTagAdmin(admin.ModelAdmin):
         return obj.effective_status()
 
     def _update(self, request, queryset, message, **fields):
-        # update() skips auto_now, so updated_at is set by hand.
-        count = queryset.update(updated_at=timezone.now(), **fields)
+        count = services.id_tags_update(tags=queryset, **fields)
         self.message_user(request, message.format(count=count), messages.SUCCESS)
+
+    # Writes go through the services, as everywhere (docs/architecture.md); the form has validated the fields.
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.id_tag_update(tag=obj, data={name: getattr(obj, name) for name in form.changed_data if name in services.ID_TAG_FIELDS})
+        else:
+            obj.pk = services.id_tag_create(**{name: getattr(obj, name) for name in services.ID_TAG_FIELDS}).pk
+
+    def delete_model(self, request, obj):
+        services.id_tag_delete(tag=obj)
+
+    def delete_queryset(self, request, queryset):
+        services.id_tags_delete(tags=queryset)
 
     @admin.action(description="Block selected id tags", permissions=["change"])
     def block(self, request, queryset):

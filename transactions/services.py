@@ -13,7 +13,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
+from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from ocpp.v16 import enums as v16_enums
 from ocpp.v201 import enums as v201_enums
@@ -485,7 +485,7 @@ class IdTagAlreadyExists(Exception):
     """Another id tag already has this id_tag string."""
 
 
-_ID_TAG_FIELDS = ("id_tag", "type", "status", "expiry_date", "parent", "note")
+ID_TAG_FIELDS = ("id_tag", "type", "status", "expiry_date", "parent", "note")
 
 
 def id_tag_create(
@@ -518,7 +518,7 @@ def id_tag_update(*, tag: IdTag, data: dict) -> IdTag:
     ValidationError for invalid values and IdTagAlreadyExists on a rename to
     a taken id_tag.
     """
-    unknown = set(data) - set(_ID_TAG_FIELDS)
+    unknown = set(data) - set(ID_TAG_FIELDS)
     if unknown:
         raise ValueError(f"cannot update {', '.join(sorted(unknown))} of an id tag")
     for name, value in data.items():
@@ -530,6 +530,28 @@ def id_tag_update(*, tag: IdTag, data: dict) -> IdTag:
 def id_tag_delete(*, tag: IdTag) -> None:
     """Delete an id tag; tags it was the parent of are left without a parent."""
     tag.delete()
+
+
+def id_tags_update(*, tags: QuerySet[IdTag], status: str | None = None, expiry_date: datetime | None = None) -> int:
+    """Set the `status` (an AuthorizationStatus) and/or `expiry_date` of many id tags at once; returns how many.
+
+    The admin's block / accept / expire-now actions. Raises ValueError for a
+    status that is not an AuthorizationStatus.
+    """
+    fields: dict = {"updated_at": timezone.now()}  # update() skips auto_now
+    if status is not None:
+        if status not in AuthorizationStatus.values:
+            raise ValueError(f"{status!r} is not an AuthorizationStatus")
+        fields["status"] = status
+    if expiry_date is not None:
+        fields["expiry_date"] = expiry_date
+    return tags.update(**fields)
+
+
+def id_tags_delete(*, tags: QuerySet[IdTag]) -> int:
+    """Delete many id tags (the admin's bulk delete); tags they were the parent of are left without a parent."""
+    deleted, _ = tags.delete()
+    return deleted
 
 
 class IdTagImportError(Exception):

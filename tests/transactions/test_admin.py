@@ -146,6 +146,20 @@ def test_it_adds_and_edits_id_tags(admin_client, tags):
     assert '<div class="readonly">Expired</div>' in old.content.decode()
 
 
+def test_it_deletes_id_tags_one_or_many_leaving_their_children_without_a_parent(admin_client, tags):
+    child = IdTag.objects.create(id_tag="CHILD", parent=tags["fleet"])
+
+    one = admin_client.post(url(IdTag, "delete", tags["fleet"].pk), {"post": "yes"})
+    many = admin_client.post(
+        url(IdTag), {"action": "delete_selected", "post": "yes", "_selected_action": [tags["old"].pk, tags["blocked"].pk]}
+    )
+
+    assert one.status_code == 302 and many.status_code == 302
+    assert list(IdTag.objects.values_list("id_tag", flat=True)) == ["CHILD"]
+    child.refresh_from_db()
+    assert child.parent is None
+
+
 def test_it_finds_parent_id_tags_by_autocomplete(admin_client, tags):
     response = admin_client.get(
         reverse("admin:autocomplete"),
