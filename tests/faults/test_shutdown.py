@@ -64,16 +64,29 @@ def test_sigterm_closes_every_socket_with_1012_answers_what_it_received_and_leav
         assert database.value("SELECT status FROM chargepoints_command WHERE action = %s", "ChangeAvailability") == "answered"
 
 
-def test_kill_9_leaves_no_charge_point_online_beyond_the_lease(tmp_path):
-    env = {"OCPP_PRESENCE_TTL": "6"}
+def test_kill_9_leaves_no_charge_point_online_beyond_the_lease_and_no_command_hanging(tmp_path):
+    env = {"OCPP_PRESENCE_TTL": "6", "OCPP_COMMAND_TIMEOUT": "4"}
     with RedisServer(tmp_path) as redis, deploy(tmp_path, name="faults-kill", env={**env, "REDIS_URL": redis.url}, servers=2) as dep:
         a, b = dep.servers
         for cp_id in CHARGE_POINTS:
             assert dep.api("POST", "/api/v1/chargepoints/", {"id": cp_id}, b)[0] == 201
-        cps = [ChargePoint(a.ws(f"/ocpp/{cp_id}")) for cp_id in CHARGE_POINTS]
-        for cp in cps:
+        # CP-2 would answer a command only after 30 s: one is in flight when A dies.
+        cps = {cp_id: ChargePoint(a.ws(f"/ocpp/{cp_id}"), answer_delay=30 if cp_id == "CP-2" else 0) for cp_id in CHARGE_POINTS}
+        for cp in cps.values():
             cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
         assert all(cp["online"] for cp in dep.api("GET", "/api/v1/chargepoints/", server=b)[1]["results"])
+        in_flight = {"sent_at": time.monotonic()}
+
+        def send():
+            in_flight["outcome"] = dep.api("POST", "/api/v1/chargepoints/CP-2/commands/ClearCache/", {}, b)
+            in_flight["answered_at"] = time.monotonic()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not cps["CP-2"].calls_received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cps["CP-2"].calls_received == ["ClearCache"]
 
         a.process.kill()
         killed_at = time.monotonic()
@@ -90,7 +103,15 @@ def test_kill_9_leaves_no_charge_point_online_beyond_the_lease(tmp_path):
         status_code, body = dep.api(
             "POST", "/api/v1/chargepoints/CP-1/commands/ChangeAvailability/", {"connectorId": 0, "type": "Operative"}, b
         )
+        sender.join(20)
 
         assert offline_after <= 6 + 2
         assert status_code == 409, body
         assert time.monotonic() - started < 2
+        # The command in flight is not left hanging: with the process that held the socket gone, the
+        # caller's own deadline (4 s timeout + 5 s grace for an outcome, chargepoints/commands.py) ends
+        # it as a timeout, in the command log too (not "sent" for ever).
+        assert in_flight["outcome"][0] == 504, in_flight
+        assert in_flight["answered_at"] - in_flight["sent_at"] < 4 + 5 + 2
+        database = Database(dep.env["DATABASE_URL"])
+        assert database.value("SELECT status FROM chargepoints_command WHERE action = %s", "ClearCache") == "timeout"
