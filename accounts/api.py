@@ -20,6 +20,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from csms.api import StrictQueryParametersMixin
+
 from . import selectors, services
 from .throttling import LoginRateThrottle
 
@@ -78,8 +80,11 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenListView(APIView):
-    """The caller's own live tokens, newest first, without their secrets."""
+class TokenListView(StrictQueryParametersMixin, APIView):
+    """The caller's own live tokens, newest first, without their secrets.
+
+    A plain list, not paged: a user holds a handful of tokens. Takes no query parameter (400 naming one).
+    """
 
     permission_classes = [permissions.IsAuthenticated]
 

@@ -6,8 +6,11 @@ shows it once (a random one unless given).
 
 from __future__ import annotations
 
+import django_filters
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
+
+from csms.api import OrderingFilter, StrictQueryParametersMixin
 
 from . import services
 from .models import EVENT_TYPES, Subscription
@@ -30,11 +33,24 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return value
 
 
-class SubscriptionViewSet(viewsets.ModelViewSet):
-    """CRUD of webhook subscriptions; writes go through webhooks.services."""
+class SubscriptionFilterSet(django_filters.FilterSet):
+    """Query parameters of the list; an invalid value answers 400."""
 
-    queryset = Subscription.objects.all()
+    active = django_filters.BooleanFilter(help_text="Only active (true) or paused (false) subscriptions.")
+
+    class Meta:
+        model = Subscription
+        fields = ["active"]
+
+
+class SubscriptionViewSet(StrictQueryParametersMixin, viewsets.ModelViewSet):
+    """CRUD of webhook subscriptions, oldest first, paginated (limit/offset); writes go through webhooks.services."""
+
+    queryset = Subscription.objects.order_by("id")
     serializer_class = SubscriptionSerializer
+    filterset_class = SubscriptionFilterSet
+    filter_backends = [*viewsets.ModelViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["id", "created_at", "url"]
 
     def create(self, request, *args, **kwargs):
         data = self.get_serializer(data=request.data)

@@ -12,6 +12,7 @@ from rest_framework import mixins, serializers, viewsets
 
 from chargepoints import selectors
 from chargepoints.models import Certificate
+from csms.api import OrderingFilter, StrictQueryParametersMixin
 
 
 class CertificateFilterSet(django_filters.FilterSet):
@@ -45,16 +46,25 @@ class CertificateOutputSerializer(serializers.Serializer):
     pem = serializers.CharField(help_text="The certificate, PEM.")
 
 
-class CertificateViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Issued certificates, newest first, paginated (limit/offset)."""
+class CertificateViewSet(StrictQueryParametersMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Issued certificates, newest first, paginated (limit/offset); `ordering` over the fields below."""
 
     serializer_class = CertificateOutputSerializer
     filterset_class = CertificateFilterSet
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, OrderingFilter]
+    ordering_fields = {
+        "id": "id",
+        "issued_at": "issued_at",
+        "not_after": "not_after",
+        "status": "status",
+        "status_at": "status_at",
+        "charge_point": "charge_point_id",
+    }
 
     def get_queryset(self):
         return selectors.certificate_list()
 
     @extend_schema(summary="List issued certificates", tags=["certificates"])
     def list(self, request, *args, **kwargs):
-        """Certificates the CA issued to charge points, newest first; filter by charge_point, status, expires_before."""
+        """Certificates the CA issued to charge points, newest first; filter by charge_point, status, expires_before; `ordering`."""
         return super().list(request, *args, **kwargs)

@@ -12,6 +12,7 @@ from rest_framework import mixins, serializers, viewsets
 
 from chargepoints import selectors
 from chargepoints.models import SecurityEvent
+from csms.api import OrderingFilter, StrictQueryParametersMixin
 
 
 class SecurityEventFilterSet(django_filters.FilterSet):
@@ -46,16 +47,24 @@ class SecurityEventOutputSerializer(serializers.Serializer):
     received_at = serializers.DateTimeField(help_text="When this system stored it.")
 
 
-class SecurityEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Security events, newest received first, paginated (limit/offset)."""
+class SecurityEventViewSet(StrictQueryParametersMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Security events, newest received first, paginated (limit/offset); `ordering` over the fields below."""
 
     serializer_class = SecurityEventOutputSerializer
     filterset_class = SecurityEventFilterSet
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, OrderingFilter]
+    ordering_fields = {
+        "id": "id",
+        "received_at": "received_at",
+        "timestamp": "timestamp",
+        "type": "type",
+        "charge_point": "charge_point_id",
+    }
 
     def get_queryset(self):
         return selectors.security_event_list()
 
     @extend_schema(summary="List security events", tags=["security events"])
     def list(self, request, *args, **kwargs):
-        """Security events of all charge points, newest received first; filter by charge_point, type, source, since."""
+        """Security events of all charge points, newest received first; filter by charge_point, type, source, since; `ordering`."""
         return super().list(request, *args, **kwargs)

@@ -345,3 +345,30 @@ def test_it_names_an_unknown_parent_in_an_import(api):
     assert response.status_code == 400
     assert "parent_id_tag" in response.json()["errors"]["1"]
     assert not IdTag.objects.exists()
+
+
+def _get_paths_without_parameters() -> list[str]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return sorted(path for path, operations in schema["paths"].items() if "get" in operations and "{" not in path)
+
+
+@pytest.mark.parametrize("path", _get_paths_without_parameters())
+def test_every_get_endpoint_without_a_path_parameter_rejects_an_unknown_query_parameter(api, path):
+    response = api.get(path, {"no_such_parameter": "1"})
+
+    assert response.status_code == 400, (path, response.status_code)
+    assert "no_such_parameter" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "ordering"),
+    [("/api/v1/security-events/", "-timestamp"), ("/api/v1/certificates/", "not_after"), ("/api/v1/webhooks/subscriptions/", "-url")],
+)
+def test_the_newer_lists_order_by_their_fields_and_refuse_others(api, path, ordering):
+    assert api.get(path, {"ordering": ordering}).status_code == 200
+    refused = api.get(path, {"ordering": "secret"})
+
+    assert refused.status_code == 400
+    assert "ordering" in refused.json()
