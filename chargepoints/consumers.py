@@ -36,7 +36,7 @@ from django.conf import settings
 from csms.channel_layer import LAYER_ERRORS
 from csms.consumers import NoDatabaseHopMixin
 
-from . import ocpp, presence, security, services, touching
+from . import ocpp, presence, redaction, security, services, touching
 from .console.tap import FrameTap
 from .models import IDENTITY_RE, ChargePoint, SecurityEvent
 from .mqtt import bridge
@@ -281,10 +281,13 @@ class OcppConsumer(NoDatabaseHopMixin, AsyncWebsocketConsumer):
         if binary:
             text_data = (bytes_data or b"").decode("utf-8", errors="replace")
         cp_id = self.session.charge_point_id
-        if protocol_logger.isEnabledFor(logging.DEBUG):
-            protocol_logger.debug("%s in %s", cp_id, text_data)
-        if self.console.watchers:
-            self.console.frame("in", text_data)
+        debug = protocol_logger.isEnabledFor(logging.DEBUG)
+        if debug or self.console.watchers:
+            shown = redaction.redact_frame(text_data)  # a station that reports a secret back
+            if debug:
+                protocol_logger.debug("%s in %s", cp_id, shown)
+            if self.console.watchers:
+                self.console.frame("in", shown)
         if bridge.ACTIVE:
             bridge.frame(cp_id, self.session.version, "in", text_data)
 

@@ -14,6 +14,8 @@ left as sent.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Collection
 
 # What the log shows instead of a secret. Short and not a plausible password.
@@ -40,3 +42,56 @@ def redact_for_log(*, charge_point_id: str, version: str, action: str, payload: 
     if action == "SetVariables":
         write_only = selectors.write_only_variables(charge_point_id=charge_point_id, payload=payload)
     return redact(version, action, payload, write_only=write_only)
+
+
+# A frame that may carry a secret names it: only such frames are parsed again (`redact_frame`).
+_SECRET_NAMES = re.compile(r"authorizationkey|basicauthpassword", re.IGNORECASE)
+
+
+def redact_frame(text: str) -> str:
+    """`text`, an OCPP-J frame as a charge point sent it, as the protocol debug log and the console may show it.
+
+    A station is not to report a secret (1.6 AuthorizationKey is write-only;
+    2.0.1 BasicAuthPassword is WriteOnly), but one that does, in a
+    GetConfiguration.conf, a GetVariables result or a NotifyReport, must not
+    put it in front of every console watcher and into the logs: the value
+    next to a secret's name (1.6 `{"key": …, "value": …}`, 2.0.1 a
+    `variable` with its `attributeValue`, `actualValue` or
+    `variableAttribute[].value`) becomes REDACTED. Works for both versions
+    without knowing which. A frame naming no secret is returned as it is (one
+    regular-expression search); one that does is re-encoded compactly; one
+    that is not JSON is replaced by a note (it cannot be checked).
+    """
+    if not _SECRET_NAMES.search(text):
+        return text
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return f"(a frame of {len(text)} characters that names a secret and is not JSON: not shown)"
+    return json.dumps(_redact_values(frame), separators=(",", ":"), ensure_ascii=False)
+
+
+def _redact_values(node):
+    from chargepoints.ocpp.v16.redaction import is_secret_configuration_key
+    from chargepoints.ocpp.v201.redaction import SECRET_VARIABLES
+
+    if isinstance(node, list):
+        return [_redact_values(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {name: _redact_values(value) for name, value in node.items()}
+    key, variable, component = node.get("key"), node.get("variable"), node.get("component")
+    if isinstance(key, str) and is_secret_configuration_key(key) and "value" in node:
+        node["value"] = REDACTED
+    variable_name = variable.get("name") if isinstance(variable, dict) else None
+    component_name = component.get("name") if isinstance(component, dict) else None
+    if (component_name, variable_name) in SECRET_VARIABLES:
+        for name in ("attributeValue", "actualValue"):
+            if name in node:
+                node[name] = REDACTED
+        if isinstance(node.get("variableAttribute"), list):
+            node["variableAttribute"] = [
+                {**attribute, "value": REDACTED} if isinstance(attribute, dict) and "value" in attribute else attribute
+                for attribute in node["variableAttribute"]
+            ]
+    return node

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 from channels.db import database_sync_to_async
@@ -110,6 +111,54 @@ async def test_a_basic_auth_password_in_set_variables_is_hidden_on_the_console(o
     assert out["action"] == "SetVariables"
     assert json.loads(out["text"])[3]["setVariableData"][0]["attributeValue"] == "***"
     assert SECRET not in out["text"]
+
+
+async def test_a_key_a_1_6_station_should_not_report_is_hidden_in_its_answer_on_the_console_and_in_the_debug_log(
+    ocpp_connect, console_connect, viewer, caplog
+):
+    await registered()
+    client, accepted, _ = await ocpp_connect("/ocpp/CP-1")
+    assert accepted
+    console = await online_console(console_connect, viewer)
+    caplog.set_level(logging.DEBUG, logger="csms.protocol")
+
+    command = asyncio.create_task(commands.acall("CP-1", "GetConfiguration", {"key": ["AuthorizationKey", "HeartbeatInterval"]}, timeout=5))
+    call = await client.receive()
+    keys = [
+        {"key": "authorizationkey", "readonly": False, "value": SECRET},
+        {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+    ]
+    await client.send_raw(json.dumps([3, call[1], {"configurationKey": keys}]))
+    await command
+
+    await next_of_kind(console, "frame")  # the CALL out
+    answer = await next_of_kind(console, "frame")
+    assert (answer["direction"], answer["action"]) == ("in", "GetConfiguration")
+    assert json.loads(answer["text"])[2]["configurationKey"] == [{**keys[0], "value": "***"}, keys[1]]
+    assert SECRET not in caplog.text
+    assert "HeartbeatInterval" in caplog.text
+
+
+async def test_a_basic_auth_password_a_2_0_1_station_reports_back_is_hidden_on_the_console(ocpp_connect, console_connect, viewer):
+    await registered()
+    client, accepted, _ = await ocpp_connect("/ocpp/CP-1", subprotocols=["ocpp2.0.1"])
+    assert accepted
+    console = await online_console(console_connect, viewer)
+    secret_variable = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+    other_variable = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "RetryBackOffWaitMinimum"}}
+
+    command = asyncio.create_task(commands.acall("CP-1", "GetVariables", {"getVariableData": [secret_variable, other_variable]}, timeout=5))
+    call = await client.receive()
+    results = [
+        {"attributeStatus": "Accepted", **secret_variable, "attributeValue": SECRET},
+        {"attributeStatus": "Accepted", **other_variable, "attributeValue": "60"},
+    ]
+    await client.send_raw(json.dumps([3, call[1], {"getVariableResult": results}]))
+    await command
+
+    await next_of_kind(console, "frame")
+    answer = await next_of_kind(console, "frame")
+    assert json.loads(answer["text"])[2]["getVariableResult"] == [{**results[0], "attributeValue": "***"}, results[1]]
 
 
 async def test_a_variable_the_station_reported_write_only_is_hidden_on_the_console(ocpp_connect, console_connect, viewer):
