@@ -29,6 +29,7 @@ import logging
 import time
 import uuid
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -97,7 +98,8 @@ class OcppConsumer(NoDatabaseHopMixin, AsyncWebsocketConsumer):
         # Every refusal looks the same to the client (HTTP 403): an unknown
         # identity, a wrong password and no credentials cannot be told apart.
         address, tls, client_cert_chain = self._client()
-        if security.throttled(charge_point_id, address):
+        # The counters may be in Redis: blocking I/O, in a thread of its own rather than the event loop or the ORM thread.
+        if await sync_to_async(security.throttled, thread_sensitive=False)(charge_point_id, address):
             logger.warning("%s: rejected connection from %s: too many failed authentications", charge_point_id, address)
             await self.close()
             return
@@ -116,7 +118,7 @@ class OcppConsumer(NoDatabaseHopMixin, AsyncWebsocketConsumer):
             )
         except services.ConnectionRefused as refused:
             logger.warning("%s: rejected connection from %s: %s", charge_point_id, address, refused.reason)
-            if security.failure_count(charge_point_id, address):
+            if await sync_to_async(security.failure_count, thread_sensitive=False)(charge_point_id, address):
                 await database_sync_to_async(services.security_event_record)(
                     charge_point_id=charge_point_id,
                     type=SecurityEvent.AUTHENTICATION_THROTTLED,

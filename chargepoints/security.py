@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
@@ -122,6 +123,22 @@ def _counter_keys(identity: str, address: str | None) -> list[tuple[str, int]]:
     return keys
 
 
+@functools.cache
+def failure_counters():
+    """The cache holding the failed-authentication counters: one instance for the whole process.
+
+    Django's `cache` is one instance per thread and, in async code, per
+    context: a charge point connection is a context of its own, so
+    `cache` would open one Redis connection per connecting charge point (a
+    10,000 boot storm ran Redis out of clients). This instance is shared; its
+    redis-py pool is thread-safe. Call it from a thread, not the event loop
+    (`throttled` and `failure_count` do blocking I/O with Redis).
+    """
+    from django.core.cache import caches
+
+    return caches.create_connection("default")
+
+
 def throttled(identity: str, address: str | None) -> bool:
     """True when `identity` or `address` failed to authenticate too often in the current window.
 
@@ -129,10 +146,8 @@ def throttled(identity: str, address: str | None) -> bool:
     processes share them). A cache that fails does not lock charge points
     out: the attempt is then checked as usual.
     """
-    from django.core.cache import cache
-
     try:
-        counts = cache.get_many([key for key, _ in _counter_keys(identity, address)])
+        counts = failure_counters().get_many([key for key, _ in _counter_keys(identity, address)])
     except Exception:
         return False
     return any(counts.get(key, 0) >= limit for key, limit in _counter_keys(identity, address))
@@ -145,8 +160,8 @@ def failure_count(identity: str, address: str | None) -> bool:
     or the address is `throttled` until its window ends.
     """
     from django.conf import settings
-    from django.core.cache import cache
 
+    cache = failure_counters()
     reached = False
     for key, limit in _counter_keys(identity, address):
         try:

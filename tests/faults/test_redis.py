@@ -125,3 +125,25 @@ def test_a_disconnect_marks_the_charge_point_offline_whatever_redis_does(tmp_pat
         while dep.api("GET", "/api/v1/chargepoints/CP-1/")[1]["connected"] and time.monotonic() < deadline:
             time.sleep(0.2)
         assert dep.api("GET", "/api/v1/chargepoints/CP-1/")[1]["connected"] is False
+
+
+def test_charge_points_connecting_do_not_each_hold_a_redis_connection(tmp_path):
+    # Django's `cache` is one instance per async context, hence per charge point connection: the
+    # failed-authentication counters read through it once held a Redis connection per charge point,
+    # and a 10,000 boot storm ran Redis out of clients (every later connect then got 403).
+    import redis as redis_py
+
+    fleet = [f"CP-{i}" for i in range(60)]
+    with RedisServer(tmp_path) as redis, deploy(tmp_path, name="faults-clients", env={"REDIS_URL": redis.url}, servers=1) as dep:
+        (a,) = dep.servers
+        for cp_id in fleet:
+            assert dep.api("POST", "/api/v1/chargepoints/", {"id": cp_id}, a)[0] == 201
+        before = redis_py.Redis.from_url(redis.url).info("clients")["connected_clients"]
+        cps = [ChargePoint(a.ws(f"/ocpp/{cp_id}")) for cp_id in fleet]
+        for cp in cps:
+            cp.call("Heartbeat", {})
+        during = redis_py.Redis.from_url(redis.url).info("clients")["connected_clients"]
+        for cp in cps:
+            cp.close()
+
+    assert during - before < len(fleet) // 2, (before, during)
