@@ -13,9 +13,10 @@ versions are still accepted (one release; `manage.py tokens_migrate`).
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions
+
+from csms.cache import shared as shared_cache
 
 from .clients import client_address
 
@@ -49,7 +50,7 @@ class ApiTokenAuthentication(TokenAuthentication):
 
 def _failures(key: str) -> int:
     try:
-        return int(cache.get(key, 0))
+        return int(shared_cache().get(key, 0))
     except Exception:  # noqa: BLE001 - a cache outage must not lock everyone out
         return 0
 
@@ -57,6 +58,7 @@ def _failures(key: str) -> int:
 def _count_failure(key: str) -> None:
     try:
         # add() starts the window; incr() keeps its expiry (Redis INCR, locmem likewise).
+        cache = shared_cache()
         if not cache.add(key, 1, timeout=settings.API_AUTH_FAILURE_WINDOW):
             cache.incr(key)
     except Exception:  # noqa: BLE001,S110 - counting is best effort

@@ -3,7 +3,8 @@
 DRF's own throttles freeze their rates at import; these read
 settings.API_THROTTLE_RATES each time so a deployment (and a test) can change
 them. A rate of None turns the scope off. Counters live in Django's cache:
-Redis, shared by every process, when REDIS_URL is set.
+Redis, shared by every process, when REDIS_URL is set, through the process's
+one instance (`csms.cache`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,17 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import throttling
 
+from csms.cache import shared as shared_cache
+
 from .clients import client_address
 
 
 class _RatesFromSettings:
+    @property
+    def cache(self):
+        # The process's one cache instance: DRF's default is Django's per-request one (a Redis connect per request).
+        return shared_cache()
+
     def get_rate(self):
         return settings.API_THROTTLE_RATES.get(self.scope)
 

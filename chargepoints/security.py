@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import hmac
 import logging
@@ -123,31 +122,18 @@ def _counter_keys(identity: str, address: str | None) -> list[tuple[str, int]]:
     return keys
 
 
-@functools.cache
-def failure_counters():
-    """The cache holding the failed-authentication counters: one instance for the whole process.
-
-    Django's `cache` is one instance per thread and, in async code, per
-    context: a charge point connection is a context of its own, so
-    `cache` would open one Redis connection per connecting charge point (a
-    10,000 boot storm ran Redis out of clients). This instance is shared; its
-    redis-py pool is thread-safe. Call it from a thread, not the event loop
-    (`throttled` and `failure_count` do blocking I/O with Redis).
-    """
-    from django.core.cache import caches
-
-    return caches.create_connection("default")
-
-
 def throttled(identity: str, address: str | None) -> bool:
     """True when `identity` or `address` failed to authenticate too often in the current window.
 
     The counters live in Django's cache (Redis when REDIS_URL is set, so all
-    processes share them). A cache that fails does not lock charge points
+    processes share them), through the process's one instance (`csms.cache`):
+    blocking I/O, call from a thread. A cache that fails does not lock charge points
     out: the attempt is then checked as usual.
     """
+    from csms.cache import shared as shared_cache
+
     try:
-        counts = failure_counters().get_many([key for key, _ in _counter_keys(identity, address)])
+        counts = shared_cache().get_many([key for key, _ in _counter_keys(identity, address)])
     except Exception:
         return False
     return any(counts.get(key, 0) >= limit for key, limit in _counter_keys(identity, address))
@@ -161,7 +147,9 @@ def failure_count(identity: str, address: str | None) -> bool:
     """
     from django.conf import settings
 
-    cache = failure_counters()
+    from csms.cache import shared as shared_cache
+
+    cache = shared_cache()
     reached = False
     for key, limit in _counter_keys(identity, address):
         try:
