@@ -15,6 +15,7 @@ Used by the WebSocket consumer and the MQTT back end; each gives it
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import uuid
@@ -46,19 +47,20 @@ class CommandRunner:
         self.channel_layer = channel_layer
         self.send_frame = send_frame
         self.console = console
-        self._commands: asyncio.Queue = asyncio.Queue()
+        # A plain deque, not an asyncio.Queue: only put and taken without waiting, and a third of the memory.
+        self._commands: collections.deque = collections.deque()
         self._command_worker: asyncio.Task | None = None
         self._pending: dict[str, asyncio.Future] = {}
 
     async def enqueue(self, event: dict) -> None:
         """Queue an `ocpp.call` message and acknowledge it (`ocpp.queued`); a full queue fails it as QueueFull."""
         limit = settings.OCPP_COMMAND_QUEUE_SIZE
-        if self._commands.qsize() >= limit:
+        if len(self._commands) >= limit:
             outcome = CommandOutcome(status=CommandStatus.FAILED, reason=FailureReason.QUEUE_FULL, queued=limit)
             await self._finish(event, outcome)
             return
         event["queued_at"] = time.monotonic()
-        self._commands.put_nowait(event)
+        self._commands.append(event)
         await self.channel_layer.send(event["reply_channel"], {"type": "ocpp.queued"})
         if self._command_worker is None or self._command_worker.done():
             self._command_worker = asyncio.create_task(self._run_commands())
@@ -88,8 +90,8 @@ class CommandRunner:
         return [future for future in self._pending.values() if not future.done()]
 
     async def _run_commands(self) -> None:
-        while not self._commands.empty():
-            event = self._commands.get_nowait()
+        while self._commands:
+            event = self._commands.popleft()
             try:
                 outcome = await self._send_command(event)
             except asyncio.CancelledError:
@@ -177,6 +179,6 @@ class CommandRunner:
                 await self._command_worker
             except (asyncio.CancelledError, Exception):
                 pass
-        while not self._commands.empty():
-            event = self._commands.get_nowait()
+        while self._commands:
+            event = self._commands.popleft()
             await self._finish(event, CommandOutcome(status=CommandStatus.OFFLINE, reason=FailureReason.DISCONNECTED))
