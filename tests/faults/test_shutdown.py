@@ -115,3 +115,36 @@ def test_kill_9_leaves_no_charge_point_online_beyond_the_lease_and_no_command_ha
         assert in_flight["answered_at"] - in_flight["sent_at"] < 4 + 5 + 2
         database = Database(dep.env["DATABASE_URL"])
         assert database.value("SELECT status FROM chargepoints_command WHERE action = %s", "ClearCache") == "timeout"
+
+
+def test_a_server_starting_after_a_crash_clears_at_once_what_its_dead_predecessor_held(tmp_path):
+    # A renewal every 4 s (a third of the TTL): clearing within 3 s of starting is the start's own sweep.
+    env = {"OCPP_PRESENCE_TTL": "12"}
+    with RedisServer(tmp_path) as redis, deploy(tmp_path, name="faults-restart", env={**env, "REDIS_URL": redis.url}, servers=1) as dep:
+        (a,) = dep.servers
+        for cp_id in CHARGE_POINTS:
+            assert dep.api("POST", "/api/v1/chargepoints/", {"id": cp_id}, a)[0] == 201
+        cps = [ChargePoint(a.ws(f"/ocpp/{cp_id}")) for cp_id in CHARGE_POINTS]
+        for cp in cps:
+            cp.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+        database = Database(dep.env["DATABASE_URL"])
+        connected = "SELECT count(*) FROM chargepoints_chargepoint WHERE connected"
+        assert database.value(connected) == len(CHARGE_POINTS)
+
+        # The only server dies; its lease runs out with nobody left to sweep it.
+        a.process.kill()
+        a.process.wait(10)
+        time.sleep(12 + 1)
+        assert database.value(connected) == len(CHARGE_POINTS)
+
+        (b,) = dep.start_servers(1)
+        started = time.monotonic()
+        while database.value(connected):
+            assert time.monotonic() - started < 3, "the starting server did not sweep its dead predecessor's lease"
+            time.sleep(0.1)
+        status_code, body = dep.api(
+            "POST", "/api/v1/chargepoints/CP-1/commands/ChangeAvailability/", {"connectorId": 0, "type": "Operative"}, b
+        )
+
+        assert status_code == 409, body
+        assert database.value("SELECT count(*) FROM chargepoints_serverprocess") == 1  # B's own lease only
