@@ -73,25 +73,26 @@ def redact_frame(text: str) -> str:
 
 def _redact_values(node):
     from chargepoints.ocpp.v16.redaction import is_secret_configuration_key
-    from chargepoints.ocpp.v201.redaction import SECRET_VARIABLES
+    from chargepoints.ocpp.v201.redaction import is_secret_variable
 
-    if isinstance(node, list):
-        return [_redact_values(item) for item in node]
-    if not isinstance(node, dict):
+    def redact(node):
+        if isinstance(node, list):
+            return [redact(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {name: redact(value) for name, value in node.items()}
+        key, variable, component = node.get("key"), node.get("variable"), node.get("component")
+        if isinstance(key, str) and is_secret_configuration_key(key) and "value" in node:
+            node["value"] = REDACTED
+        if isinstance(component, dict) and isinstance(variable, dict) and is_secret_variable(component, variable):
+            for name in ("attributeValue", "actualValue"):
+                if name in node:
+                    node[name] = REDACTED
+            if isinstance(node.get("variableAttribute"), list):
+                node["variableAttribute"] = [
+                    {**attribute, "value": REDACTED} if isinstance(attribute, dict) and "value" in attribute else attribute
+                    for attribute in node["variableAttribute"]
+                ]
         return node
-    node = {name: _redact_values(value) for name, value in node.items()}
-    key, variable, component = node.get("key"), node.get("variable"), node.get("component")
-    if isinstance(key, str) and is_secret_configuration_key(key) and "value" in node:
-        node["value"] = REDACTED
-    variable_name = variable.get("name") if isinstance(variable, dict) else None
-    component_name = component.get("name") if isinstance(component, dict) else None
-    if (component_name, variable_name) in SECRET_VARIABLES:
-        for name in ("attributeValue", "actualValue"):
-            if name in node:
-                node[name] = REDACTED
-        if isinstance(node.get("variableAttribute"), list):
-            node["variableAttribute"] = [
-                {**attribute, "value": REDACTED} if isinstance(attribute, dict) and "value" in attribute else attribute
-                for attribute in node["variableAttribute"]
-            ]
-    return node
+
+    return redact(node)
